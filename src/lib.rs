@@ -1,0 +1,12 @@
+//! indilookup: the shared library behind the `indilookup` multi-call executable.
+//!
+//! The applets (`inlookup`, `inquerytest`, `vchkpass`, `authindi`) are thin
+//! wrappers; everything they share lives here.
+
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod fifo;
+pub mod protocol;
+pub mod query;
+pub mod server;
