@@ -1,0 +1,483 @@
+//! The seven lookups. Each uncached lookup is one SQL statement (plus one for
+//! an alias domain that is neither in users/cdb nor in the REAL_DOMAINS list,
+//! and one for the domain limits of a PWD query when DOMAIN_LIMITS is set).
+//!
+//! Matching is done twice: by the SQL `=` (which uses the indexes but follows
+//! the column collation, so `joe` may equal `JOE`, `joe ` or `jöe`), and then
+//! byte for byte (ASCII case folded) on the row that came back. A row that
+//! only the collation matches is not this address's row.
+
+use mysql::prelude::Queryable;
+use mysql::{Row, Value};
+
+use super::{Address, Database, DbError};
+use crate::protocol::{UserStatus, VLimits};
+
+/// pw_gid flag bits (IndiMail's indimail.h).
+pub mod gid {
+    pub const NO_PASSWD_CHNG: u32 = 0x01;
+    pub const NO_POP: u32 = 0x02;
+    pub const NO_WEBMAIL: u32 = 0x04;
+    pub const NO_IMAP: u32 = 0x08;
+    /// Over quota: USER queries answer 3.
+    pub const BOUNCE_MAIL: u32 = 0x10;
+    pub const NO_RELAY: u32 = 0x20;
+    pub const NO_DIALUP: u32 = 0x40;
+    pub const NO_SMTP: u32 = 0x100;
+    /// Not subject to domain limits.
+    pub const V_OVERRIDE: u32 = 0x2000;
+}
+
+/// A user's row from `indimail` (active) or `indibak` (inactive).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswdRow {
+    pub name: Vec<u8>,
+    /// `pw_domain` of the row (the real domain).
+    pub domain: Vec<u8>,
+    /// `scram,pw_passwd` when the scram column is set, else `pw_passwd`.
+    pub passwd: Vec<u8>,
+    pub uid: u32,
+    /// With the domain-limit flags OR-ed in when DOMAIN_LIMITS is set.
+    pub gid: u32,
+    pub gecos: Vec<u8>,
+    pub dir: Vec<u8>,
+    /// The quota in IndiMail (`NOQUOTA` or a size).
+    pub shell: Vec<u8>,
+    pub inactive: bool,
+}
+
+impl std::fmt::Debug for PasswdRow {
+    // The password never reaches a log line, even through {:?}.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswdRow")
+            .field("name", &String::from_utf8_lossy(&self.name))
+            .field("domain", &String::from_utf8_lossy(&self.domain))
+            .field("passwd", &format_args!("<{} bytes>", self.passwd.len()))
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("inactive", &self.inactive)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQL of each lookup, built once from the configured table names
+/// (validated identifiers) so that the connection's statement cache keys on
+/// the same text every time.
+pub(super) struct Statements {
+    user_status: String,
+    password: String,
+    relay: String,
+    host: String,
+    aliases: String,
+    user_limits: String,
+    domain_limits: String,
+}
+
+const LIMIT_COLUMNS: &str = "domain_expiry, passwd_expiry, maxpopaccounts, maxaliases, \
+     maxforwards, maxautoresponders, maxmailinglists, diskquota, maxmsgcount, defaultquota, \
+     defaultmaxmsgcount, disable_pop, disable_imap, disable_dialup, disable_passwordchanging, \
+     disable_webmail, disable_relay, disable_smtp, perm_account, perm_alias, perm_forward, \
+     perm_autoresponder, perm_maillist, perm_quota, perm_defaultquota";
+
+impl Statements {
+    pub(super) fn new(active: &str, inactive: &str, relay: &str) -> Statements {
+        let present = |t: &str| {
+            format!("(SELECT pw_name FROM `{t}` WHERE pw_name = ? AND pw_domain = ? LIMIT 1)")
+        };
+        let pw_cols =
+            "pw_name, pw_domain, pw_passwd, scram, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell";
+        let limit_cols = LIMIT_COLUMNS
+            .split(", ")
+            .map(|c| format!("l.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Statements {
+            user_status: format!(
+                "(SELECT 0, pw_name, pw_domain, pw_gid FROM `{active}` WHERE pw_name = ? AND pw_domain = ?) \
+                 UNION ALL (SELECT 1, pw_name, pw_domain, pw_gid FROM `{inactive}` WHERE pw_name = ? AND pw_domain = ?) \
+                 UNION ALL (SELECT 2, alias, domain, 0 FROM valias WHERE alias = ? AND domain = ? \
+                   GROUP BY CAST(alias AS BINARY), CAST(domain AS BINARY)) \
+                 ORDER BY 1"
+            ),
+            password: format!(
+                "(SELECT 0, {pw_cols} FROM `{active}` WHERE pw_name = ? AND pw_domain = ?) \
+                 UNION ALL (SELECT 1, {pw_cols} FROM `{inactive}` WHERE pw_name = ? AND pw_domain = ?) \
+                 ORDER BY 1"
+            ),
+            relay: format!(
+                "SELECT email, ipaddr, {}, {} FROM `{relay}` \
+                 WHERE email = ? AND ipaddr = ? AND timestamp > UNIX_TIMESTAMP() - ?",
+                present(active),
+                present(inactive)
+            ),
+            host: format!(
+                "SELECT {}, {}, (SELECT port FROM smtp_port WHERE host = ? AND domain = ? \
+                   AND (src_host = ? OR src_host LIKE '*%') ORDER BY src_host = ? DESC, src_host LIMIT 1)",
+                present(active),
+                present(inactive)
+            ),
+            aliases: "SELECT alias, domain, valias_line FROM valias WHERE alias = ? AND domain = ?"
+                .to_string(),
+            user_limits: format!(
+                "SELECT p.a, p.b, l.domain, {limit_cols} FROM (SELECT {} AS a, {} AS b) p \
+                 LEFT JOIN vlimits l ON l.domain IN (?, ?)",
+                present(active),
+                present(inactive)
+            ),
+            domain_limits: format!("SELECT domain, {LIMIT_COLUMNS} FROM vlimits WHERE domain = ?"),
+        }
+    }
+}
+
+/// A column as bytes; NULL is `None`.
+fn bytes(row: &Row, i: usize) -> Result<Option<Vec<u8>>, DbError> {
+    match row.as_ref(i) {
+        None => Err(DbError::BadData(format!("row has no column {i}"))),
+        Some(Value::NULL) => Ok(None),
+        Some(Value::Bytes(b)) => Ok(Some(b.clone())),
+        Some(Value::Int(n)) => Ok(Some(n.to_string().into_bytes())),
+        Some(Value::UInt(n)) => Ok(Some(n.to_string().into_bytes())),
+        Some(v) => Err(DbError::BadData(format!(
+            "column {i}: unexpected value {}",
+            v.as_sql(true)
+        ))),
+    }
+}
+
+/// A column as an integer; NULL is `None`.
+fn int(row: &Row, i: usize) -> Result<Option<i64>, DbError> {
+    match row.as_ref(i) {
+        Some(Value::Int(n)) => Ok(Some(*n)),
+        Some(Value::UInt(n)) => i64::try_from(*n)
+            .map(Some)
+            .map_err(|_| DbError::BadData(format!("column {i}: {n} out of range"))),
+        _ => match bytes(row, i)? {
+            None => Ok(None),
+            Some(b) => std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .map(Some)
+                .ok_or_else(|| DbError::BadData(format!("column {i}: not an integer"))),
+        },
+    }
+}
+
+/// An unsigned 64-bit column (the vlimits quotas); negative values count as 0.
+fn uint(row: &Row, i: usize) -> Result<u64, DbError> {
+    match row.as_ref(i) {
+        Some(Value::UInt(n)) => Ok(*n),
+        _ => Ok(int(row, i)?.unwrap_or(0).max(0) as u64),
+    }
+}
+
+/// Does a column hold exactly `want` (ASCII case folded)? NULL does not.
+fn same(row: &Row, i: usize, want: &str) -> Result<bool, DbError> {
+    Ok(bytes(row, i)?.is_some_and(|b| b.eq_ignore_ascii_case(want.as_bytes())))
+}
+
+/// Collation errors: the address holds a character that the column's
+/// character set cannot store, so no row can match it.
+const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
+const ER_CANT_AGGREGATE_3COLLATIONS: u16 = 1270;
+const ER_CANT_AGGREGATE_NCOLLATIONS: u16 = 1271;
+
+impl Database {
+    /// Run one lookup statement. A collation error is an empty answer, not a
+    /// failure: the value cannot be in that column.
+    pub(super) fn rows<P: Into<mysql::Params> + Clone>(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<Row>, DbError> {
+        match self.pool.run(what, |c| c.exec(sql, params.clone())) {
+            Err(DbError::Query {
+                source: mysql::Error::MySqlError(e),
+                ..
+            }) if matches!(
+                e.code,
+                ER_CANT_AGGREGATE_2COLLATIONS
+                    | ER_CANT_AGGREGATE_3COLLATIONS
+                    | ER_CANT_AGGREGATE_NCOLLATIONS
+            ) =>
+            {
+                Ok(Vec::new())
+            }
+            other => other,
+        }
+    }
+
+    /// USER_QUERY: active, inactive (only in `indibak`), over quota
+    /// (gid & BOUNCE_MAIL), an alias (no mailbox but `valias` rows), absent.
+    pub fn user_status(&self, email: &[u8]) -> Result<UserStatus, DbError> {
+        let Some(addr) = self.address(email) else {
+            return Ok(UserStatus::Absent);
+        };
+        let domain = self.lookup_domain(&addr.domain)?;
+        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let rows = self.rows("user status", &self.sql.user_status, (u, d, u, d, u, d))?;
+        for row in &rows {
+            if !(same(row, 1, u)? && same(row, 2, d)?) {
+                continue;
+            }
+            return Ok(match int(row, 0)? {
+                Some(0) => {
+                    let gid = int(row, 3)?.unwrap_or(0) as u32;
+                    if gid & gid::BOUNCE_MAIL != 0 {
+                        UserStatus::OverQuota
+                    } else {
+                        UserStatus::Active
+                    }
+                }
+                Some(1) => UserStatus::Inactive,
+                _ => UserStatus::Alias,
+            });
+        }
+        Ok(UserStatus::Absent)
+    }
+
+    /// PWD_QUERY: the user's row, from `indimail` or else `indibak`.
+    pub fn password(&self, email: &[u8]) -> Result<Option<PasswdRow>, DbError> {
+        let Some(addr) = self.address(email) else {
+            return Ok(None);
+        };
+        let domain = self.lookup_domain(&addr.domain)?;
+        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let rows = self.rows("password", &self.sql.password, (u, d, u, d))?;
+        let mut found = None;
+        for row in &rows {
+            if same(row, 1, u)? && same(row, 2, d)? {
+                found = Some(passwd_row(row)?);
+                break;
+            }
+        }
+        let Some(mut pw) = found else {
+            return Ok(None);
+        };
+        if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
+            if let Some(lim) = self.limits_of_user(&addr, d)? {
+                pw.gid |= limit_flags(&lim);
+            }
+        }
+        Ok(Some(pw))
+    }
+
+    /// RELAY_QUERY: is there an unexpired `relay` row for exactly this user
+    /// (at its real domain) and this IP? The C code compared only a prefix of
+    /// the relay address; this is an exact match.
+    pub fn relay(&self, email: &[u8], ip: &[u8]) -> Result<bool, DbError> {
+        let Some(addr) = self.address(email) else {
+            return Ok(false);
+        };
+        let Ok(ip) = std::str::from_utf8(ip) else {
+            return Ok(false);
+        };
+        if ip.is_empty() {
+            return Ok(false);
+        }
+        let domain = self.lookup_domain(&addr.domain)?;
+        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let key = format!("{u}@{d}");
+        let expiry = i64::from(self.lookup.relay_clear_minutes) * 60;
+        let rows = self.rows(
+            "relay",
+            &self.sql.relay,
+            (u, d, u, d, key.as_str(), ip, expiry),
+        )?;
+        for row in &rows {
+            let user_exists = same(row, 2, u)? || same(row, 3, u)?;
+            if user_exists
+                && same(row, 0, &key)?
+                && bytes(row, 1)?.as_deref() == Some(ip.as_bytes())
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// HOST_QUERY on a single-database site: `domain:mailhost:port` when the
+    /// user exists, with the domain as typed in the request. The port comes
+    /// from the `smtp_port` table, else from smtproutes/qmtproutes, else
+    /// 25 (209 when routing by QMTP).
+    pub fn host_route(&self, email: &[u8]) -> Result<Option<String>, DbError> {
+        let Some(addr) = self.address(email) else {
+            return Ok(None);
+        };
+        let domain = self.lookup_domain(&addr.domain)?;
+        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let host = self.mail_host()?;
+        let h = host.as_str();
+        let rows = self.rows("host route", &self.sql.host, (u, d, u, d, h, d, h, h))?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        if !(same(row, 0, u)? || same(row, 1, u)?) {
+            return Ok(None);
+        }
+        let port = match int(row, 2)? {
+            Some(p) if p > 0 && p <= i64::from(u16::MAX) => p as u16,
+            _ => self.route_port(d)?,
+        };
+        Ok(Some(format!("{}:{host}:{port}", addr.typed_domain)))
+    }
+
+    /// ALIAS_QUERY: the `valias` lines of the address (empty when it has
+    /// none), also for an alias that has no mailbox.
+    pub fn aliases(&self, email: &[u8]) -> Result<Vec<Vec<u8>>, DbError> {
+        let Some(addr) = self.address(email) else {
+            return Ok(Vec::new());
+        };
+        let domain = self.lookup_domain(&addr.domain)?;
+        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let rows = self.rows("aliases", &self.sql.aliases, (u, d))?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if same(row, 0, u)? && same(row, 1, d)? {
+                lines.push(bytes(row, 2)?.unwrap_or_default());
+            }
+        }
+        Ok(lines)
+    }
+
+    /// LIMIT_QUERY. `user@domain`: the user's own limits, else its domain's,
+    /// else the defaults (limit_type 0); `None` when the user does not exist.
+    /// A bare `domain`: that domain's limits, `None` when it has none.
+    pub fn limits(&self, key: &[u8]) -> Result<Option<VLimits>, DbError> {
+        if !key.contains(&b'@') {
+            let Ok(domain) = std::str::from_utf8(key) else {
+                return Ok(None);
+            };
+            let domain = domain.to_ascii_lowercase();
+            if domain.is_empty() || domain.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Ok(None);
+            }
+            let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
+            for row in &rows {
+                if same(row, 0, &domain)? {
+                    return limits_from_row(row, 1, 1).map(Some);
+                }
+            }
+            return Ok(None);
+        }
+        let Some(addr) = self.address(key) else {
+            return Ok(None);
+        };
+        let domain = self.lookup_domain(&addr.domain)?;
+        self.limits_of_user(&addr, &domain)
+    }
+
+    /// Per-user limits (`user@domain` row), else the domain's, else defaults;
+    /// `None` when the user is in neither user table.
+    fn limits_of_user(&self, addr: &Address, domain: &str) -> Result<Option<VLimits>, DbError> {
+        let u = addr.user.as_str();
+        let key = format!("{u}@{domain}");
+        let rows = self.rows(
+            "user limits",
+            &self.sql.user_limits,
+            (u, domain, u, domain, key.as_str(), domain),
+        )?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        if !(same(first, 0, u)? || same(first, 1, u)?) {
+            return Ok(None);
+        }
+        let mut domain_row = None;
+        for row in &rows {
+            if same(row, 2, &key)? {
+                return limits_from_row(row, 3, 2).map(Some);
+            }
+            if same(row, 2, domain)? {
+                domain_row = Some(row);
+            }
+        }
+        match domain_row {
+            Some(row) => limits_from_row(row, 3, 1).map(Some),
+            None => Ok(Some(VLimits::default())),
+        }
+    }
+}
+
+fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
+    let plain = bytes(row, 3)?.unwrap_or_default();
+    let passwd = match bytes(row, 4)? {
+        Some(mut scram) => {
+            scram.push(b',');
+            scram.extend_from_slice(&plain);
+            scram
+        }
+        None => plain,
+    };
+    Ok(PasswdRow {
+        inactive: int(row, 0)? == Some(1),
+        name: bytes(row, 1)?.unwrap_or_default(),
+        domain: bytes(row, 2)?.unwrap_or_default(),
+        passwd,
+        // NULL ids read as 0 (the C code crashed on them).
+        uid: int(row, 5)?.unwrap_or(0) as u32,
+        gid: int(row, 6)?.unwrap_or(0) as u32,
+        gecos: bytes(row, 7)?.unwrap_or_default(),
+        dir: bytes(row, 8)?.unwrap_or_default(),
+        shell: bytes(row, 9)?.unwrap_or_default(),
+    })
+}
+
+/// The 25 LIMIT_COLUMNS starting at column `at`.
+fn limits_from_row(row: &Row, at: usize, limit_type: i16) -> Result<VLimits, DbError> {
+    let long = |i: usize| -> Result<i64, DbError> { Ok(int(row, at + i)?.unwrap_or(-1)) };
+    let short = |i: usize| -> Result<i16, DbError> {
+        Ok(int(row, at + i)?
+            .unwrap_or(0)
+            .clamp(i16::MIN.into(), i16::MAX.into()) as i16)
+    };
+    let maillist = short(22)?;
+    Ok(VLimits {
+        domain_expiry: long(0)?,
+        passwd_expiry: long(1)?,
+        maxpopaccounts: long(2)?,
+        maxaliases: long(3)?,
+        maxforwards: long(4)?,
+        maxautoresponders: long(5)?,
+        maxmailinglists: long(6)?,
+        diskquota: uint(row, at + 7)?,
+        maxmsgcount: uint(row, at + 8)?,
+        defaultquota: uint(row, at + 9)?,
+        defaultmaxmsgcount: uint(row, at + 10)?,
+        disable_pop: short(11)?,
+        disable_imap: short(12)?,
+        disable_dialup: short(13)?,
+        disable_passwordchanging: short(14)?,
+        disable_webmail: short(15)?,
+        disable_relay: short(16)?,
+        disable_smtp: short(17)?,
+        perm_account: short(18)?,
+        perm_alias: short(19)?,
+        perm_forward: short(20)?,
+        perm_autoresponder: short(21)?,
+        // One column holds three 3-bit permission groups.
+        perm_maillist: maillist & 7,
+        perm_maillist_users: (maillist >> 3) & 7,
+        perm_maillist_moderators: (maillist >> 6) & 7,
+        perm_quota: short(23)?,
+        perm_defaultquota: short(24)?,
+        limit_type,
+    })
+}
+
+/// The pw_gid bits that domain limits add (DOMAIN_LIMITS). disable_dialup
+/// sets NO_DIALUP; the C code set NO_POP for it.
+pub fn limit_flags(l: &VLimits) -> u32 {
+    [
+        (l.disable_pop, gid::NO_POP),
+        (l.disable_smtp, gid::NO_SMTP),
+        (l.disable_imap, gid::NO_IMAP),
+        (l.disable_relay, gid::NO_RELAY),
+        (l.disable_webmail, gid::NO_WEBMAIL),
+        (l.disable_passwordchanging, gid::NO_PASSWD_CHNG),
+        (l.disable_dialup, gid::NO_DIALUP),
+    ]
+    .iter()
+    .filter(|(on, _)| *on != 0)
+    .fold(0, |acc, (_, bit)| acc | bit)
+}

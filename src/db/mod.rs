@@ -1,0 +1,206 @@
+//! The IndiMail lookups on MySQL/MariaDB (single-database site).
+//!
+//! Every lookup returns a typed answer that keeps "found", "not found" and
+//! "database error" apart: `Ok(None)` or an "absent" status means the
+//! database said so; `Err(DbError)` is a temporary failure that the daemon
+//! answers with -1. SQL is always parameterised; table names come from the
+//! validated configuration.
+
+mod domain;
+mod lookups;
+pub mod pool;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mysql::{Opts, OptsBuilder};
+
+use crate::config::{LookupConfig, MysqlConfig, Paths};
+use pool::Pool;
+
+pub use lookups::{gid, limit_flags, PasswdRow};
+
+/// Where the Debian/Ubuntu and RHEL MariaDB packages put the server socket;
+/// libmysqlclient uses its compiled-in default the same way for `localhost`.
+pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+const DEFAULT_PORT: u16 = 3306;
+
+/// A temporary failure: the lookup could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to MySQL: {0}")]
+    Connect(mysql::Error),
+    #[error("{what}: {source}")]
+    Query {
+        what: &'static str,
+        source: mysql::Error,
+    },
+    #[error("no free database connection within {0:?}")]
+    Busy(Duration),
+    #[error("{0}")]
+    BadData(String),
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An address split as IndiMail's parse_email does, lower-cased as its SQL
+/// lookups do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub user: String,
+    /// The domain, lower-cased.
+    pub domain: String,
+    /// The domain exactly as the client typed it (HOST replies echo it).
+    pub typed_domain: String,
+}
+
+impl Address {
+    /// Split at the first `@`, `%` or `:`; no separator means the default
+    /// domain. `None` for anything no account can have: an empty part, bytes
+    /// that are not UTF-8, whitespace or control characters. Such an address
+    /// is "absent" without asking the database.
+    pub fn parse(email: &[u8], default_domain: Option<&str>) -> Option<Address> {
+        let email = std::str::from_utf8(email).ok()?;
+        if email.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return None;
+        }
+        let (user, domain) = match email.find(['@', '%', ':']) {
+            Some(i) => (&email[..i], &email[i + 1..]),
+            None => (email, default_domain?),
+        };
+        if user.is_empty() || domain.is_empty() {
+            return None;
+        }
+        Some(Address {
+            user: user.to_ascii_lowercase(),
+            domain: domain.to_ascii_lowercase(),
+            typed_domain: domain.to_string(),
+        })
+    }
+}
+
+/// The lookups and what they need: the connection pool and the settings.
+pub struct Database {
+    pool: Pool,
+    sql: lookups::Statements,
+    mysql: MysqlConfig,
+    lookup: LookupConfig,
+    paths: Paths,
+}
+
+impl Database {
+    /// No connection is made here; the first lookup connects.
+    pub fn new(
+        mysql: MysqlConfig,
+        lookup: LookupConfig,
+        paths: Paths,
+        max_connections: usize,
+    ) -> Database {
+        let wait = mysql.read_timeout;
+        let pool = Pool::new(connect_opts(&mysql), max_connections, wait);
+        let sql = lookups::Statements::new(&mysql.table, &mysql.inactive_table, &mysql.relay_table);
+        Database {
+            pool,
+            sql,
+            mysql,
+            lookup,
+            paths,
+        }
+    }
+
+    /// Close the connections (INT / HUP); the next lookup reconnects.
+    pub fn close_connections(&self) {
+        self.pool.close_all();
+    }
+
+    /// (connections open now, connections made since start)
+    pub fn connection_counts(&self) -> (usize, u64) {
+        self.pool.counts()
+    }
+
+    pub fn mysql_config(&self) -> &MysqlConfig {
+        &self.mysql
+    }
+
+    pub fn lookup_config(&self) -> &LookupConfig {
+        &self.lookup
+    }
+
+    /// Split an address with this site's default domain.
+    pub fn address(&self, email: &[u8]) -> Option<Address> {
+        Address::parse(email, self.lookup.default_domain.as_deref())
+    }
+}
+
+/// Connection options from the host.mysql settings.
+fn connect_opts(c: &MysqlConfig) -> Opts {
+    let socket = c.socket.clone().or_else(|| {
+        (c.port == 0 && (c.host == "localhost" || c.host.is_empty()))
+            .then(|| PathBuf::from(DEFAULT_SOCKET))
+    });
+    let port = if c.port == 0 { DEFAULT_PORT } else { c.port };
+    let mut b = OptsBuilder::new()
+        .ip_or_hostname(Some(c.host.clone()))
+        .tcp_port(port)
+        .socket(socket.map(|p| p.to_string_lossy().into_owned()))
+        .prefer_socket(false)
+        .user(Some(c.user.clone()))
+        .pass(Some(c.password.clone()))
+        .db_name(Some(c.database.clone()))
+        .tcp_connect_timeout(Some(c.connect_timeout))
+        .read_timeout(Some(c.read_timeout))
+        .write_timeout(Some(c.write_timeout))
+        .stmt_cache_size(64);
+    if c.ssl {
+        b = b.ssl_opts(mysql::SslOpts::default());
+    }
+    Opts::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_split_and_case() {
+        let a = Address::parse(b"Joe@Example.COM", None).unwrap();
+        assert_eq!((a.user.as_str(), a.domain.as_str()), ("joe", "example.com"));
+        assert_eq!(a.typed_domain, "Example.COM");
+        let a = Address::parse(b"joe%example.com", None).unwrap();
+        assert_eq!(a.domain, "example.com");
+        let a = Address::parse(b"joe:example.com", None).unwrap();
+        assert_eq!(a.domain, "example.com");
+        // Only the first separator splits.
+        let a = Address::parse(b"a@b@c", None).unwrap();
+        assert_eq!((a.user.as_str(), a.domain.as_str()), ("a", "b@c"));
+    }
+
+    #[test]
+    fn address_default_domain() {
+        assert_eq!(Address::parse(b"joe", None), None);
+        let a = Address::parse(b"joe", Some("example.com")).unwrap();
+        assert_eq!(a.domain, "example.com");
+    }
+
+    #[test]
+    fn address_rejects_what_no_account_has() {
+        for bad in [
+            &b""[..],
+            b"@example.com",
+            b"joe@",
+            b"jo e@example.com",
+            b"joe@example.com ",
+            b"joe\0@example.com",
+            b"joe\t@example.com",
+            b"joe\x7f@example.com",
+            b"j\xffe@example.com",
+        ] {
+            assert_eq!(Address::parse(bad, Some("d.com")), None, "{bad:?}");
+        }
+        // UTF-8 local parts are allowed through to the database.
+        assert!(Address::parse("jöe@example.com".as_bytes(), None).is_some());
+    }
+}

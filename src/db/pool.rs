@@ -1,0 +1,263 @@
+//! A small bounded pool of persistent MySQL connections.
+//!
+//! Why not the `mysql` crate's own pool: it pings the server before handing
+//! out every connection, which doubles the round trips of a one-statement
+//! lookup. Here a connection is used as it is; when the server has gone away
+//! (restart, idle kill) the statement fails with a connection-level error, the
+//! connection is dropped, and the statement is run once more on a fresh
+//! connection. Lookups are read-only, so the retry is safe.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mysql::{Conn, Opts};
+
+use super::DbError;
+
+/// Server error codes that mean "this connection is dead", as opposed to
+/// "this statement failed".
+const ER_SERVER_SHUTDOWN: u16 = 1053;
+const ER_CONNECTION_KILLED: u16 = 1927;
+const ER_CLIENT_INTERACTION_TIMEOUT: u16 = 4031;
+
+/// True when the error says the connection cannot be used again.
+pub fn is_connection_error(err: &mysql::Error) -> bool {
+    match err {
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+            true
+        }
+        mysql::Error::MySqlError(e) => matches!(
+            e.code,
+            ER_SERVER_SHUTDOWN | ER_CONNECTION_KILLED | ER_CLIENT_INTERACTION_TIMEOUT
+        ),
+        _ => false,
+    }
+}
+
+struct State {
+    idle: Vec<Conn>,
+    /// Connections that exist: idle plus handed out.
+    open: usize,
+    /// Bumped by `close_all`; connections of an older generation are closed
+    /// when they come back instead of being reused.
+    generation: u64,
+    /// Connections made since the pool was created (for stats and tests).
+    connects: u64,
+}
+
+/// A bounded set of connections shared by the worker threads.
+pub struct Pool {
+    opts: Opts,
+    max: usize,
+    wait: Duration,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+/// A connection taken from the pool; it goes back when dropped.
+struct Lease<'a> {
+    pool: &'a Pool,
+    conn: Option<Conn>,
+    generation: u64,
+    /// False for a connection that was just made: a failure on it is not
+    /// retried, because a new connection would fail the same way.
+    reused: bool,
+}
+
+impl Pool {
+    /// `max` connections at most; a caller waits at most `wait` for one.
+    pub fn new(opts: Opts, max: usize, wait: Duration) -> Pool {
+        Pool {
+            opts,
+            max: max.max(1),
+            wait,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                generation: 0,
+                connects: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves only counters behind, which
+        // stay usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` on a connection. A connection-level failure on a reused
+    /// connection is retried once on a new one.
+    pub fn run<T>(
+        &self,
+        what: &'static str,
+        mut f: impl FnMut(&mut Conn) -> mysql::Result<T>,
+    ) -> Result<T, DbError> {
+        let mut lease = self.lease()?;
+        let first = f(lease.conn());
+        match first {
+            Ok(v) => Ok(v),
+            Err(e) if is_connection_error(&e) && lease.reused => {
+                log::warn!("{what}: connection lost ({e}); reconnecting");
+                lease.discard();
+                drop(lease);
+                let mut lease = self.lease_new()?;
+                f(lease.conn()).map_err(|e| lease.fail(what, e))
+            }
+            Err(e) => Err(lease.fail(what, e)),
+        }
+    }
+
+    /// Take an idle connection, or make one when fewer than `max` exist.
+    fn lease(&self) -> Result<Lease<'_>, DbError> {
+        let deadline = Instant::now() + self.wait;
+        let mut st = self.lock();
+        loop {
+            if let Some(conn) = st.idle.pop() {
+                let generation = st.generation;
+                return Ok(Lease {
+                    pool: self,
+                    conn: Some(conn),
+                    generation,
+                    reused: true,
+                });
+            }
+            if st.open < self.max {
+                st.open += 1;
+                let generation = st.generation;
+                drop(st);
+                return self.connect(generation);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DbError::Busy(self.wait));
+            }
+            st = self
+                .freed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// A fresh connection for a retry. The slot of the discarded connection
+    /// was given back, so this may wait like `lease`.
+    fn lease_new(&self) -> Result<Lease<'_>, DbError> {
+        let deadline = Instant::now() + self.wait;
+        let mut st = self.lock();
+        loop {
+            if st.open < self.max {
+                st.open += 1;
+                let generation = st.generation;
+                drop(st);
+                return self.connect(generation);
+            }
+            // Every slot is taken, so the idle ones are as good as new
+            // only if they are not stale too; close one to make room.
+            if let Some(stale) = st.idle.pop() {
+                st.open -= 1;
+                drop(st);
+                drop(stale);
+                st = self.lock();
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DbError::Busy(self.wait));
+            }
+            st = self
+                .freed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Connect for a slot already counted in `open`.
+    fn connect(&self, generation: u64) -> Result<Lease<'_>, DbError> {
+        match Conn::new(self.opts.clone()) {
+            Ok(conn) => {
+                self.lock().connects += 1;
+                Ok(Lease {
+                    pool: self,
+                    conn: Some(conn),
+                    generation,
+                    reused: false,
+                })
+            }
+            Err(e) => {
+                self.release_slot();
+                Err(DbError::Connect(e))
+            }
+        }
+    }
+
+    fn release_slot(&self) {
+        let mut st = self.lock();
+        st.open -= 1;
+        drop(st);
+        self.freed.notify_one();
+    }
+
+    /// Close every idle connection now and every busy one when it comes back.
+    pub fn close_all(&self) {
+        let idle = {
+            let mut st = self.lock();
+            st.generation += 1;
+            let idle = std::mem::take(&mut st.idle);
+            st.open -= idle.len();
+            idle
+        };
+        drop(idle);
+        self.freed.notify_all();
+    }
+
+    /// (connections open now, connections made since start)
+    pub fn counts(&self) -> (usize, u64) {
+        let st = self.lock();
+        (st.open, st.connects)
+    }
+}
+
+impl Lease<'_> {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("lease holds a connection until dropped")
+    }
+
+    /// Drop the connection instead of returning it to the pool.
+    fn discard(&mut self) {
+        self.conn = None;
+    }
+
+    /// Turn a statement error into a DbError, discarding a dead connection.
+    fn fail(&mut self, what: &'static str, e: mysql::Error) -> DbError {
+        if is_connection_error(&e) {
+            self.discard();
+        }
+        DbError::Query { what, source: e }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut st = self.pool.lock();
+        // A connection to close is closed after the lock is released: its
+        // QUIT message goes to the server.
+        let closing = match self.conn.take() {
+            Some(conn) if self.generation == st.generation => {
+                st.idle.push(conn);
+                None
+            }
+            other => {
+                st.open -= 1;
+                other
+            }
+        };
+        drop(st);
+        drop(closing);
+        self.pool.freed.notify_one();
+    }
+}
