@@ -1,0 +1,202 @@
+//! The FIFO client: one request to a running inlookup, one reply back
+//! (what libindimail's inquery() does, with its weaknesses fixed).
+//!
+//! * The server FIFO is INFIFO as given when it is a path, else one of
+//!   `INFIFODIR/INFIFO.1..n` picked at random; an instance that cannot be
+//!   opened (no reader, missing) is skipped for the next.
+//! * The reply FIFO gets an unpredictable name in FIFOTMPDIR, is created
+//!   exclusively (an existing path is an error, never reused), opened with
+//!   O_NOFOLLOW and removed on every way out.
+//! * The whole exchange has one deadline; partial reads are completed.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::config::{FifoConfig, Timeouts};
+use crate::protocol::{QueryType, Reply, Request, PIPE_BUF};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no inlookup FIFO found at {0}")]
+    NoServer(PathBuf),
+    #[error("unable to write to {path}: {source}")]
+    Server { path: PathBuf, source: io::Error },
+    #[error("unable to create reply fifo {path}: {source}")]
+    ReplyFifo { path: PathBuf, source: io::Error },
+    #[error("timed out waiting for the reply on {0}")]
+    Timeout(PathBuf),
+    #[error("reading the reply from {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("bad request: {0}")]
+    Encode(#[from] crate::protocol::EncodeError),
+    #[error("bad reply: {0}")]
+    Decode(#[from] crate::protocol::DecodeError),
+}
+
+/// The server FIFOs a client may use, in the order to try them.
+pub fn server_fifos(fifo: &FifoConfig) -> Vec<PathBuf> {
+    if fifo.infifo_is_path() {
+        return vec![fifo.server_base()];
+    }
+    let mut found: Vec<PathBuf> = (1..)
+        .map(|k| fifo.instance_path(k))
+        .take_while(|p| p.exists())
+        .collect();
+    if found.len() > 1 {
+        let start = (random_u64() % found.len() as u64) as usize;
+        found.rotate_left(start);
+    }
+    found
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // getrandom(2) cannot fail for 8 bytes once the pool is initialised; on
+    // the impossible error the name is still unique through pid and time.
+    // SAFETY: the buffer is valid for 8 bytes.
+    let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    u64::from_ne_bytes(b)
+}
+
+/// A reply FIFO that removes itself.
+struct ReplyPath(PathBuf);
+
+impl Drop for ReplyPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Ask one question. `ip` is needed for RELAY queries only.
+pub fn inquery(
+    fifo: &FifoConfig,
+    timeouts: Timeouts,
+    qtype: QueryType,
+    email: &[u8],
+    ip: &[u8],
+) -> Result<Reply, ClientError> {
+    let deadline = Instant::now() + timeouts.read + timeouts.write;
+    let name = format!(
+        "inquery.{}.{:016x}",
+        std::process::id(),
+        random_u64()
+    );
+    let reply_path = fifo.fifotmpdir.join(name);
+    nix::unistd::mkfifo(&reply_path, nix::sys::stat::Mode::from_bits_truncate(0o660)).map_err(
+        |e| ClientError::ReplyFifo {
+            path: reply_path.clone(),
+            source: e.into(),
+        },
+    )?;
+    let guard = ReplyPath(reply_path.clone());
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(&guard.0)
+        .map_err(|source| ClientError::ReplyFifo {
+            path: reply_path.clone(),
+            source,
+        })?;
+    let request = Request {
+        qtype,
+        email: email.to_vec(),
+        reply_path: OsString::from(reply_path.clone()).into_vec(),
+        ip: ip.to_vec(),
+    }
+    .encode()?;
+    send(fifo, &request)?;
+    let mut buf = Vec::with_capacity(256);
+    read_reply(&mut reader, &mut buf, qtype, deadline, &reply_path)?;
+    drop(guard);
+    Ok(Reply::decode(qtype, &buf)?)
+}
+
+/// Write the request into the first server FIFO that has a reader.
+fn send(fifo: &FifoConfig, request: &[u8]) -> Result<(), ClientError> {
+    let candidates = server_fifos(fifo);
+    let mut last = None;
+    for path in &candidates {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match opened {
+            Ok(mut f) => {
+                // One write of at most PIPE_BUF bytes is atomic.
+                debug_assert!(request.len() <= PIPE_BUF);
+                return f.write_all(request).map_err(|source| ClientError::Server {
+                    path: path.clone(),
+                    source,
+                });
+            }
+            Err(e) => last = Some((path.clone(), e)),
+        }
+    }
+    match last {
+        Some((path, source)) => Err(ClientError::Server { path, source }),
+        None => Err(ClientError::NoServer(fifo.instance_path(1))),
+    }
+}
+
+/// Read the whole reply: the int, then as many payload bytes as it says.
+fn read_reply(
+    f: &mut File,
+    buf: &mut Vec<u8>,
+    qtype: QueryType,
+    deadline: Instant,
+    path: &Path,
+) -> Result<(), ClientError> {
+    let mut want = 4;
+    let mut chunk = [0u8; PIPE_BUF];
+    while buf.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Timeout(path.to_path_buf()));
+        }
+        let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        match poll(&mut pfd, ms) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ClientError::Read {
+                    path: path.to_path_buf(),
+                    source: e.into(),
+                })
+            }
+        }
+        match f.read(&mut chunk[..want - buf.len()]) {
+            Ok(0) => {
+                // The writer closed: the reply ended early. Before any byte
+                // arrived, POLLHUP cannot happen (no writer yet), so this is
+                // a short reply.
+                return Err(ClientError::Read {
+                    path: path.to_path_buf(),
+                    source: io::Error::new(io::ErrorKind::UnexpectedEof, "reply ended early"),
+                });
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(ClientError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        if buf.len() == 4 && want == 4 {
+            let first = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            want = 4 + Reply::payload_len(qtype, first)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! The lookup daemon: one process, any number of server FIFOs, a pool of
+//! worker threads sharing one database pool.
+//!
+//! Threads:
+//! * the reader polls every server FIFO, cuts what it reads into requests
+//!   (framing.rs) and queues them;
+//! * the workers open the reply FIFO (safely, see fifo.rs), run the lookup
+//!   and write the reply;
+//! * the thread that called `run` waits for signals (they are blocked in
+//!   every thread, so none of our code runs inside a signal handler) and
+//!   acts on them in normal code.
+
+pub mod framing;
+mod stats;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::config::{Config, Env};
+use crate::db::Database;
+use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
+use crate::protocol::{QueryType, Reply, Request};
+use framing::Frame;
+pub use stats::Stats;
+
+/// Directories reply FIFOs may always be in, besides FIFOTMPDIR: the C
+/// client's default and the directory IndiMail's service scripts give
+/// courier-imap and the other clients.
+pub const DEFAULT_REPLY_DIRS: &[&str] = &["/tmp", "/run/indimail/inquery"];
+
+/// What the daemon is asked to do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server FIFOs to create and serve.
+    pub fifos: Vec<PathBuf>,
+    /// Mode of the FIFOs (FIFO_MODE, default 0660).
+    pub fifo_mode: u32,
+    pub owner: Owner,
+    /// Worker threads; also the number of database connections.
+    pub workers: usize,
+    /// Requests waiting for a worker, at most; more are answered -1 at once.
+    pub queue: usize,
+    /// Extra directories reply FIFOs may be in.
+    pub reply_dirs: Vec<PathBuf>,
+    /// Per-query log lines from the start (-v, DEBUG).
+    pub debug: bool,
+    /// Where to re-read the environment from on HUP.
+    pub envdir: Option<PathBuf>,
+}
+
+/// What a worker needs that HUP may replace.
+struct Live {
+    db: Arc<Database>,
+    dirs: ReplyDirs,
+    write_timeout: Duration,
+}
+
+struct Shared {
+    live: RwLock<Arc<Live>>,
+    stats: Stats,
+    debug: AtomicBool,
+    stop: AtomicBool,
+}
+
+enum Job {
+    /// A request and the name of the FIFO it came in on (for log lines).
+    Query(Request, Arc<str>),
+    /// An unknown query type: answer -1 on this reply path.
+    Reject(Vec<u8>),
+}
+
+/// Load the environment as the daemon sees it: the process environment, then
+/// the envdir if one was given.
+pub fn load_env(envdir: Option<&std::path::Path>) -> anyhow::Result<Env> {
+    let mut env = Env::from_process();
+    if let Some(dir) = envdir {
+        env.load_envdir(dir)?;
+    }
+    Ok(env)
+}
+
+fn live_from(config: &Config, settings: &Settings) -> anyhow::Result<Live> {
+    let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
+    dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
+    dirs.extend(settings.reply_dirs.iter().cloned());
+    let db = Database::new(
+        config.mysql.clone(),
+        config.lookup.clone(),
+        config.paths.clone(),
+        settings.workers,
+    );
+    Ok(Live {
+        db: Arc::new(db),
+        dirs: ReplyDirs::new(dirs)?,
+        write_timeout: config.timeouts.write,
+    })
+}
+
+/// A served FIFO.
+struct Served {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+/// Run the daemon until TERM. Returns after the FIFOs are removed.
+pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
+    let signals = handled_signals();
+    // Block before any thread starts, so that every thread inherits the mask
+    // and the signals wait for `wait_signal` below.
+    signals.thread_block()?;
+
+    let mut served = Vec::new();
+    for path in &settings.fifos {
+        fifo::create_server_fifo(path, settings.fifo_mode, settings.owner)?;
+        let fd = fifo::open_server_fifo(path)?;
+        served.push(Served {
+            path: path.clone(),
+            fd,
+        });
+    }
+    let shared = Arc::new(Shared {
+        live: RwLock::new(Arc::new(live_from(&config, &settings)?)),
+        stats: Stats::new(),
+        debug: AtomicBool::new(settings.debug),
+        stop: AtomicBool::new(false),
+    });
+    let pid = std::process::id();
+    let ppid = nix::unistd::getppid();
+    for (k, s) in served.iter().enumerate() {
+        log::info!(
+            "InLookup[{}] PPID {ppid} PID {pid} Ready with INFIFO={}",
+            k + 1,
+            s.path.display()
+        );
+    }
+
+    let (tx, rx) = sync_channel::<Job>(settings.queue.max(1));
+    let rx = Arc::new(Mutex::new(rx));
+    let mut workers = Vec::new();
+    for n in 0..settings.workers.max(1) {
+        let (shared, rx) = (shared.clone(), rx.clone());
+        workers.push(
+            thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || worker(&shared, &rx))?,
+        );
+    }
+    let reader = {
+        let shared = shared.clone();
+        let fds: Vec<OwnedFd> = served
+            .iter()
+            .map(|s| s.fd.try_clone())
+            .collect::<Result<_, _>>()?;
+        let names: Vec<String> = served
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect();
+        thread::Builder::new()
+            .name("reader".into())
+            .spawn(move || reader(&shared, &fds, &names, &tx))?
+    };
+
+    let first = served[0].path.display().to_string();
+    let mut config = config;
+    loop {
+        let sig = signals.wait()?;
+        let name = signal_text(sig);
+        if sig != Signal::SIGTERM || shared.debug.load(Ordering::Relaxed) {
+            log::info!("{pid} INFIFO {first}, Got {name}");
+        }
+        match sig {
+            Signal::SIGUSR1 => {
+                log::info!("{pid} INFIFO {first}, Dumping stats");
+                print_stats(&shared);
+            }
+            Signal::SIGUSR2 => {
+                let now = !shared.debug.fetch_xor(true, Ordering::Relaxed);
+                log::info!(
+                    "{pid} INFIFO {first} Resetting DEBUG flag to {}",
+                    u8::from(now)
+                );
+            }
+            Signal::SIGINT => {
+                log::info!("{pid} INFIFO {first} closing db");
+                shared.current().db.close_connections();
+            }
+            Signal::SIGHUP => {
+                log::info!("{pid} INFIFO {first}, Reconfiguring");
+                match reload(&settings) {
+                    Ok((c, live)) => {
+                        shared.current().db.close_connections();
+                        *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
+                        config = c;
+                    }
+                    Err(e) => log::warn!("reconfiguration failed, keeping the old settings: {e:#}"),
+                }
+            }
+            Signal::SIGTERM => break,
+            _ => {}
+        }
+    }
+    drop(config);
+
+    // TERM: no new clients, answer what was already read, report, leave.
+    shared.stop.store(true, Ordering::SeqCst);
+    for s in &served {
+        if let Err(e) = fifo::remove_server_fifo(&s.path, s.fd.as_fd()) {
+            log::warn!("{e}");
+        }
+    }
+    let _ = reader.join();
+    for w in workers {
+        let _ = w.join();
+    }
+    print_stats(&shared);
+    shared.current().db.close_connections();
+    Ok(())
+}
+
+fn reload(settings: &Settings) -> anyhow::Result<(Config, Live)> {
+    let env = load_env(settings.envdir.as_deref())?;
+    let config = Config::load(&env)?;
+    let live = live_from(&config, settings)?;
+    Ok((config, live))
+}
+
+impl Shared {
+    fn current(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// glibc's strsignal texts, which the C daemon logs.
+fn signal_text(sig: Signal) -> &'static str {
+    match sig {
+        Signal::SIGHUP => "Hangup",
+        Signal::SIGINT => "Interrupt",
+        Signal::SIGTERM => "Terminated",
+        Signal::SIGUSR1 => "User defined signal 1",
+        Signal::SIGUSR2 => "User defined signal 2",
+        _ => "Unknown signal",
+    }
+}
+
+fn print_stats(shared: &Shared) {
+    let (open, made) = shared.current().db.connection_counts();
+    let text = shared.stats.report(open, made);
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// How long the reader sleeps in poll before it looks at the stop flag.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Job>) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    // The C log lines name a FIFO by its file name.
+    let short: Vec<Arc<str>> = names
+        .iter()
+        .map(|n| Arc::from(n.rsplit('/').next().unwrap_or(n)))
+        .collect();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut pfds: Vec<PollFd> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let timeout = PollTimeout::try_from(POLL_INTERVAL).unwrap_or(PollTimeout::MAX);
+        match poll(&mut pfds, timeout) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log::error!("InLookup: poll: {e}");
+                thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        }
+        let ready: Vec<usize> = pfds
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
+        drop(pfds);
+        for i in ready {
+            buf.clear();
+            if let Err(e) = fifo::read_available(fds[i].as_fd(), &mut buf) {
+                log::error!("InLookup: read: {}: {e}", names[i]);
+                continue;
+            }
+            for frame in framing::frames(&buf) {
+                dispatch(shared, frame, &names[i], &short[i], tx);
+            }
+        }
+    }
+}
+
+fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &SyncSender<Job>) {
+    let job = match frame {
+        Frame::Request(req) => {
+            shared.stats.count(req.qtype);
+            Job::Query(req, short.clone())
+        }
+        Frame::UnknownType {
+            type_byte,
+            reply_path,
+        } => {
+            shared.stats.bad();
+            log::warn!(
+                "InLookup: {fifo}: unknown query type {type_byte} from {}; answering -1",
+                String::from_utf8_lossy(&reply_path)
+            );
+            Job::Reject(reply_path)
+        }
+        Frame::Bad { error, skipped } => {
+            shared.stats.bad();
+            log::warn!("InLookup: {fifo}: bad request ({error}); {skipped} bytes skipped");
+            return;
+        }
+    };
+    match tx.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(job)) => {
+            // Every worker is busy and the queue is full: a quick -1 beats a
+            // client waiting for its timeout.
+            shared.stats.busy();
+            let path = match &job {
+                Job::Query(r, _) => &r.reply_path,
+                Job::Reject(p) => p,
+            };
+            log::warn!("InLookup: {fifo}: queue full; answering -1");
+            reply(shared, &shared.current(), path, &Reply::Error, None);
+        }
+        Err(TrySendError::Disconnected(_)) => {}
+    }
+}
+
+fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            rx.recv()
+        };
+        let Ok(job) = job else { return };
+        let live = shared.current();
+        match job {
+            Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
+            Job::Query(req, fifo) => serve(shared, &live, &req, &fifo),
+        }
+    }
+}
+
+fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
+    let debug = shared.debug.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let path = String::from_utf8_lossy(&req.reply_path);
+    if debug {
+        let ip = if req.qtype == QueryType::Relay {
+            String::from_utf8_lossy(&req.ip).into_owned()
+        } else {
+            "N/A".into()
+        };
+        // Body length as the C server logs it: everything after the int.
+        let bytes = 2 + req.email.len() + 1 + req.reply_path.len() + 1 + req.ip.len() + 1;
+        log::info!(
+            "{fifo}->{path}, Bytes {bytes}, Query [{}], User {}, RemoteIp {ip}",
+            req.qtype.log_name(),
+            String::from_utf8_lossy(&req.email)
+        );
+    }
+    // As the C server does: open (and unlink) the reply FIFO before the
+    // lookup, so a client that is already gone costs no database work.
+    let Some(mut out) = open_reply(shared, &req.reply_path, Some(req.qtype), live) else {
+        return;
+    };
+    let answer = crate::query::answer(&live.db, req.qtype, &req.email, &req.ip);
+    if answer == Reply::Error {
+        shared.stats.error();
+    }
+    write_reply(
+        shared,
+        &mut out,
+        &answer,
+        live.write_timeout,
+        Some(req.qtype),
+    );
+    if debug {
+        log::info!(
+            "{} {} -> {path}",
+            started.elapsed().as_secs(),
+            req.qtype.log_name()
+        );
+    }
+}
+
+fn open_reply(
+    shared: &Shared,
+    path: &[u8],
+    qtype: Option<QueryType>,
+    live: &Live,
+) -> Option<ReplyFifo> {
+    match ReplyFifo::open(path, &live.dirs) {
+        Ok(f) => Some(f),
+        Err(refusal) => {
+            shared.stats.refused();
+            log::warn!(
+                "InLookup: reply path refused: {}: QueryType {}: {refusal}",
+                String::from_utf8_lossy(path),
+                qtype.map_or("'Unknown'", QueryType::log_name)
+            );
+            None
+        }
+    }
+}
+
+/// Open the reply FIFO and write one reply (for -1 answers that need no
+/// lookup).
+fn reply(shared: &Shared, live: &Live, path: &[u8], answer: &Reply, qtype: Option<QueryType>) {
+    if let Some(mut out) = open_reply(shared, path, qtype, live) {
+        write_reply(shared, &mut out, answer, live.write_timeout, qtype);
+    }
+}
+
+fn write_reply(
+    shared: &Shared,
+    out: &mut ReplyFifo,
+    answer: &Reply,
+    timeout: Duration,
+    qtype: Option<QueryType>,
+) {
+    let bytes = match answer.encode() {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!(
+                "InLookup: cannot send the answer to {}: {e}; answering -1",
+                String::from_utf8_lossy(out.path())
+            );
+            shared.stats.error();
+            Reply::Error.encode().unwrap_or_default()
+        }
+    };
+    if let Err(e) = out.write_all(&bytes, timeout) {
+        shared.stats.write_failed();
+        log::warn!(
+            "InLookup: write-{}: {}: {e}",
+            qtype.map_or("reply", writer_name),
+            String::from_utf8_lossy(out.path())
+        );
+    }
+}
+
+/// The C function names its write-failure messages carry.
+fn writer_name(q: QueryType) -> &'static str {
+    match q {
+        QueryType::User => "UserInLookup",
+        QueryType::Relay => "RelayInLookup",
+        QueryType::Password => "PwdInLookup",
+        QueryType::Host => "findmdahost",
+        QueryType::Alias => "AliasInLookup",
+        QueryType::Limit => "VlimitInLookup",
+        QueryType::Domain => "get_real_domain",
+    }
+}
