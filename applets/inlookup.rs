@@ -1,0 +1,236 @@
+//! `inlookup [-f infifo] [-i instances] [-c activeSecs] [-v]`: the daemon.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use indilookup::config::{Config, Env};
+use indilookup::fifo::Owner;
+use indilookup::server::{self, Settings, DEFAULT_REPLY_DIRS};
+
+const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] [-v]
+       [--envdir DIR] [--workers N] [--queue N] [--reply-dir DIR]...
+       [--fifo-owner USER] [--fifo-group GROUP]
+
+  -f infifo          FIFO name (in INFIFODIR) or path; overrides INFIFO [infifo]
+  -i instances       number of FIFOs, INFIFODIR/infifo.1 .. infifo.N, all served
+                     by this one process (C clients pick one at random) [1]
+  -c activeSecs      pre-cache users active in the last activeSecs seconds;
+                     needs the cache, which this version does not have: a
+                     value above 0 is reported and ignored
+  -v                 log every query (as DEBUG does)
+  --envdir DIR       load variables from a daemontools envdir (one file per
+                     variable), also re-read on HUP
+  --workers N        lookup threads and database connections
+                     [INLOOKUP_WORKERS, 8]
+  --queue N          requests waiting for a thread before new ones are
+                     answered -1 at once [INLOOKUP_QUEUE, 1024]
+  --reply-dir DIR    also accept reply FIFOs in DIR (repeatable)
+                     [INLOOKUP_REPLY_DIRS, colon-separated]
+  --fifo-owner USER  owner of the FIFOs it creates
+  --fifo-group GROUP group of the FIFOs it creates
+
+Signals: HUP re-reads the configuration and reconnects; INT closes the
+database connections; USR1 prints the stats; USR2 toggles per-query logging;
+TERM prints the stats, removes the FIFOs and exits 0.
+";
+
+struct Args {
+    infifo: Option<OsString>,
+    instances: u32,
+    active_secs: u64,
+    verbose: bool,
+    envdir: Option<PathBuf>,
+    workers: Option<usize>,
+    queue: Option<usize>,
+    reply_dirs: Vec<PathBuf>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
+    let mut a = Args {
+        infifo: None,
+        instances: 1,
+        active_secs: 0,
+        verbose: false,
+        envdir: None,
+        workers: None,
+        queue: None,
+        reply_dirs: Vec::new(),
+        owner: None,
+        group: None,
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let flag = arg.to_string_lossy().into_owned();
+        let mut value = |name: &str| -> anyhow::Result<OsString> {
+            it.next()
+                .with_context(|| format!("option {name} needs a value"))
+        };
+        let number = |name: &str, v: OsString| -> anyhow::Result<u64> {
+            v.to_string_lossy()
+                .parse()
+                .with_context(|| format!("option {name}: {:?} is not a number", v))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "-v" | "--verbose" => a.verbose = true,
+            "-f" => a.infifo = Some(value("-f")?),
+            "-i" => {
+                let v = value("-i")?;
+                a.instances = u32::try_from(number("-i", v)?).context("option -i: too large")?;
+            }
+            "-c" => {
+                let v = value("-c")?;
+                a.active_secs = number("-c", v)?;
+            }
+            "--envdir" => a.envdir = Some(value("--envdir")?.into()),
+            "--workers" => {
+                let v = value("--workers")?;
+                a.workers = Some(number("--workers", v)? as usize);
+            }
+            "--queue" => {
+                let v = value("--queue")?;
+                a.queue = Some(number("--queue", v)? as usize);
+            }
+            "--reply-dir" => a.reply_dirs.push(value("--reply-dir")?.into()),
+            "--fifo-owner" => a.owner = Some(value("--fifo-owner")?.to_string_lossy().into()),
+            "--fifo-group" => a.group = Some(value("--fifo-group")?.to_string_lossy().into()),
+            other => bail!("unknown option {other:?}"),
+        }
+    }
+    Ok(Some(a))
+}
+
+fn init_logging() {
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .parse_env("INLOOKUP_LOG")
+        .target(env_logger::Target::Stdout)
+        .format(|f, record| match record.level() {
+            log::Level::Info => writeln!(f, "{}", record.args()),
+            level => writeln!(f, "{}: {}", level.as_str().to_lowercase(), record.args()),
+        })
+        .init();
+}
+
+/// A positive count from the environment.
+fn env_count(env: &Env, name: &str) -> anyhow::Result<Option<usize>> {
+    match env.get_str(name)? {
+        None | Some("") => Ok(None),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => bail!("{name}: {v:?} is not a positive number"),
+        },
+    }
+}
+
+fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings> {
+    let mut fifo = config.fifo.clone();
+    if let Some(f) = &args.infifo {
+        fifo.infifo = f.clone();
+    }
+    let n = args.instances.max(1);
+    // An absolute (or ./) single FIFO is served at exactly that path; a FIFO
+    // name in INFIFODIR always gets the .1 .. .N suffixes, because that is
+    // the only form C clients with a relative INFIFO can reach.
+    let fifos = if fifo.infifo_is_path() && n == 1 {
+        vec![fifo.server_base()]
+    } else {
+        (1..=n).map(|k| fifo.instance_path(k)).collect()
+    };
+    let mut reply_dirs = args.reply_dirs.clone();
+    if let Some(list) = env.get("INLOOKUP_REPLY_DIRS") {
+        reply_dirs.extend(std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty()));
+    }
+    let owner = Owner {
+        uid: match &args.owner {
+            Some(name) => Some(
+                nix::unistd::User::from_name(name)?
+                    .with_context(|| format!("--fifo-owner: no user {name:?}"))?
+                    .uid,
+            ),
+            None => None,
+        },
+        gid: match &args.group {
+            Some(name) => Some(
+                nix::unistd::Group::from_name(name)?
+                    .with_context(|| format!("--fifo-group: no group {name:?}"))?
+                    .gid,
+            ),
+            None => None,
+        },
+    };
+    Ok(Settings {
+        fifos,
+        fifo_mode: fifo.fifo_mode.unwrap_or(0o660),
+        owner,
+        workers: args
+            .workers
+            .filter(|&w| w > 0)
+            .or(env_count(env, "INLOOKUP_WORKERS")?)
+            .unwrap_or(8),
+        queue: args
+            .queue
+            .filter(|&q| q > 0)
+            .or(env_count(env, "INLOOKUP_QUEUE")?)
+            .unwrap_or(1024),
+        reply_dirs,
+        debug: args.verbose || env.is_set("DEBUG"),
+        envdir: args.envdir.clone(),
+    })
+}
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    let args = match parse_args(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("inlookup: {e:#}\n{USAGE}");
+            return 1;
+        }
+    };
+    init_logging();
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("inlookup: fatal: {e:#}");
+            111
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let env = server::load_env(args.envdir.as_deref())?;
+    if env.is_set("TCPREMOTEIP") {
+        bail!("TCPREMOTEIP is set: serving one request under tcpserver is not supported by this version");
+    }
+    if args.active_secs > 0 {
+        // IndiMail's service scripts always pass -c; refusing to start would
+        // take mail down, so say plainly that it is not done.
+        log::warn!(
+            "-c {}: pre-caching needs the cache, which this version does not have; starting without it",
+            args.active_secs
+        );
+    }
+    let config = Config::load(&env)?;
+    let settings = settings(&args, &env, &config)?;
+    log::info!(
+        "InLookup: {} FIFO(s), {} worker(s), reply FIFOs accepted in {}, {}{}",
+        settings.fifos.len(),
+        settings.workers,
+        config.fifo.fifotmpdir.display(),
+        DEFAULT_REPLY_DIRS.join(", "),
+        settings
+            .reply_dirs
+            .iter()
+            .map(|d| format!(", {}", d.display()))
+            .collect::<String>()
+    );
+    server::run(config, settings)
+}
