@@ -1,0 +1,551 @@
+//! inlookup end to end: the real executable, real FIFOs, a real MariaDB, and
+//! a client that writes exactly the bytes libindimail's inquery() writes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::harness::Site;
+use crate::lookups::populate;
+
+pub struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub fifodir: PathBuf,
+    pub replydir: PathBuf,
+}
+
+impl Daemon {
+    /// Start `indilookup inlookup ARGS` for this site, FIFOs in a private
+    /// directory, and wait until it is ready.
+    pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let d = Daemon::spawn(site, args, env);
+        let n = d.fifo_count_expected(args);
+        d.wait_for(|l| l.contains("Ready with INFIFO"), n, "ready lines");
+        d
+    }
+
+    fn fifo_count_expected(&self, args: &[&str]) -> usize {
+        args.iter()
+            .position(|a| *a == "-i")
+            .and_then(|i| args[i + 1].parse().ok())
+            .unwrap_or(1)
+    }
+
+    pub fn spawn(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let fifodir = site.dir.path().join("inlookup");
+        let replydir = site.dir.path().join("inquery");
+        fs::create_dir_all(&replydir).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
+        cmd.arg("inlookup").args(args).env_clear();
+        for (k, v) in site.env.iter() {
+            cmd.env(k, v);
+        }
+        cmd.env("INFIFODIR", &fifodir)
+            .env("FIFOTMPDIR", &replydir)
+            .env("PATH", "/usr/bin:/bin");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start indilookup inlookup");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Daemon {
+            child,
+            lines,
+            fifodir,
+            replydir,
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Wait until `count` output lines match; panics with the output after 10 s.
+    pub fn wait_for(&self, pred: impl Fn(&str) -> bool, count: usize, what: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self.lines().into_iter().filter(|l| pred(l)).collect();
+            if found.len() >= count {
+                return found;
+            }
+            if Instant::now() > deadline {
+                panic!("no {what} from inlookup; output:\n{}", self.lines().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "inlookup did not stop on TERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn fifo(&self, k: u32) -> PathBuf {
+        self.fifodir.join(format!("infifo.{k}"))
+    }
+
+    /// A query as a C client sends it, with the reply FIFO named like
+    /// inquery()'s: `<pid><time>` (plus `tag` so that concurrent test clients
+    /// in one process do not collide).
+    pub fn c_query(&self, qtype: u8, email: &str, ip: &str, tag: &str) -> Vec<u8> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let reply = self.replydir.join(format!("{}{now}{tag}", std::process::id()));
+        c_query_raw(&self.fifodir, &reply, &request_bytes(qtype, email, &reply, ip))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Request bytes laid out by hand as inquery.c does (not with our encoder).
+pub fn request_bytes(qtype: u8, email: &str, reply: &Path, ip: &str) -> Vec<u8> {
+    let mut body = vec![qtype, 0];
+    body.extend(email.as_bytes());
+    body.push(0);
+    body.extend(reply.as_os_str().as_encoded_bytes());
+    body.push(0);
+    body.extend(ip.as_bytes());
+    body.push(0);
+    let mut rec = (body.len() as i32).to_le_bytes().to_vec();
+    rec.extend(body);
+    rec
+}
+
+/// The C client's steps: make the reply FIFO, open it non-blocking for
+/// reading, write the request to a server FIFO (instance chosen at random)
+/// in one write, read the reply until the server closes it.
+pub fn c_query_raw(fifodir: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
+    nix::unistd::mkfifo(reply, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    let mut rfd = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(reply)
+        .unwrap();
+    send_raw(fifodir, request);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no reply on {}", reply.display());
+        let mut p = [PollFd::new(rfd.as_fd(), PollFlags::POLLIN)];
+        poll(&mut p, PollTimeout::try_from(left).unwrap()).unwrap();
+        match rfd.read(&mut buf) {
+            Ok(0) if !out.is_empty() => break,
+            Ok(0) => std::thread::sleep(Duration::from_millis(1)),
+            Ok(n) => out.extend(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read reply: {e}"),
+        }
+    }
+    let _ = fs::remove_file(reply);
+    out
+}
+
+/// Write bytes into a randomly chosen server FIFO, in one write.
+pub fn send_raw(fifodir: &Path, bytes: &[u8]) {
+    let n = (1..).take_while(|k| fifodir.join(format!("infifo.{k}")).exists()).count();
+    assert!(n > 0, "no server FIFO in {}", fifodir.display());
+    static PICK: AtomicU64 = AtomicU64::new(0);
+    let k = 1 + PICK.fetch_add(1, Ordering::Relaxed) % n as u64;
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifodir.join(format!("infifo.{k}")))
+        .unwrap();
+    use std::io::Write;
+    w.write_all(bytes).unwrap();
+}
+
+fn int(v: i32) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+
+/// A reply with a NUL-terminated text payload.
+fn text(s: &str) -> Vec<u8> {
+    let mut v = int(s.len() as i32 + 1);
+    v.extend(s.as_bytes());
+    v.push(0);
+    v
+}
+
+/// The expected bytes of every type and outcome for the populated site.
+fn expectations(hostip: &str) -> Vec<(u8, &'static str, &'static str, Vec<u8>)> {
+    let mut limits_joe = vec![0u8; 128];
+    let mut put = |off: usize, bytes: &[u8]| limits_joe[off..off + bytes.len()].copy_from_slice(bytes);
+    for off in [0, 8, 24, 32, 40, 48] {
+        put(off, &(-1i64).to_le_bytes());
+    }
+    put(16, &5i64.to_le_bytes()); // maxpopaccounts
+    put(56, &2000u64.to_le_bytes()); // diskquota
+    put(110, &3i16.to_le_bytes()); // perm_maillist bits 0-2 of 83
+    put(112, &2i16.to_le_bytes()); // perm_maillist_users
+    put(114, &1i16.to_le_bytes()); // perm_maillist_moderators
+    put(120, &2i16.to_le_bytes()); // limit_type: per user
+    let mut limits_none = vec![0u8; 128];
+    for off in (0..56).step_by(8) {
+        limits_none[off..off + 8].copy_from_slice(&(-1i64).to_le_bytes());
+    }
+    let mut limits_joe_reply = int(128);
+    limits_joe_reply.extend(&limits_joe);
+    let mut limits_none_reply = int(128);
+    limits_none_reply.extend(&limits_none);
+    let route: &'static str = Box::leak(format!("example.com:{hostip}:25").into_boxed_str());
+    vec![
+        (1, "joe@example.com", "", int(0)),
+        (1, "nobody@example.com", "", int(1)),
+        (1, "inact@example.com", "", int(2)),
+        (1, "full@example.com", "", int(3)),
+        (1, "sales@example.com", "", int(4)),
+        (2, "joe@example.com", "10.0.0.1", int(1)),
+        (2, "joe@example.com", "10.0.0.9", int(0)),
+        (2, "jo@example.com", "10.0.0.3", int(0)),
+        (
+            3,
+            "joe@example.com",
+            "",
+            text("PWSTRUCT=joe@example.com:$5$abc$def:1:0:joe gecos:/home/mail/example.com/joe:NOQUOTA:0"),
+        ),
+        (
+            3,
+            "inact@Alias.com",
+            "",
+            text("PWSTRUCT=inact@Alias.com:w:1:0:inact gecos:/home/mail/example.com/inact:NOQUOTA:1"),
+        ),
+        (3, "nobody@example.com", "", text("PWSTRUCT=No such user nobody@example.com")),
+        (4, "joe@example.com", "", text(route)),
+        (4, "nobody@example.com", "", int(0)),
+        (5, "sales@example.com", "", text("&ann@example.com\n&joe@example.com\n")),
+        (5, "ann@example.com", "", text("")),
+        (6, "joe@example.com", "", limits_joe_reply),
+        (6, "bob@example.org", "", limits_none_reply),
+        (6, "example.org", "", int(0)),
+        (6, "nobody@example.com", "", int(0)),
+        (7, "alias.com", "", text("example.com")),
+        (7, "example.com", "", text("example.com")),
+        (7, "unknown.test", "", text("unknown.test")),
+    ]
+}
+
+#[test]
+fn c_client_gets_byte_exact_replies() {
+    let site = Site::new();
+    populate(&site);
+    site.control("hostip", "192.0.2.7");
+    let d = Daemon::start(&site, &["-i", "3"], &[]);
+    for k in 1..=3 {
+        let meta = fs::metadata(d.fifo(k)).unwrap();
+        assert!(meta.file_type().is_fifo_like(), "infifo.{k}");
+        assert_eq!(meta.mode() & 0o7777, 0o660);
+    }
+    for (i, (t, email, ip, want)) in expectations("192.0.2.7").into_iter().enumerate() {
+        let got = d.c_query(t, email, ip, &format!("x{i}"));
+        assert_eq!(got, want, "type {t} {email} {ip}");
+    }
+    // The server removed every reply FIFO it answered.
+    assert_eq!(fs::read_dir(&d.replydir).unwrap().count(), 0);
+    let status = d.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+impl FifoLike for fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_fifo()
+    }
+}
+
+/// Type, content, size, mtime and inode of everything under `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let m = fs::symlink_metadata(&p).unwrap();
+        let content = if m.file_type().is_file() {
+            fs::read(&p).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.insert(
+            p.clone(),
+            format!("{:?} {} {} {} {:?}", m.file_type(), m.ino(), m.len(), m.mtime_nsec(), content),
+        );
+        if m.file_type().is_dir() {
+            out.extend(snapshot(&p));
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_requests_change_nothing_and_block_no_one() {
+    let site = Site::new();
+    populate(&site);
+    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    let rd = d.replydir.clone();
+    let outside = site.dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(rd.join("victim.txt"), "precious").unwrap();
+    std::os::unix::fs::symlink(rd.join("victim.txt"), rd.join("link")).unwrap();
+    fs::create_dir(rd.join("subdir")).unwrap();
+    fs::write(rd.join("subdir").join("deep.txt"), "deep").unwrap();
+    nix::unistd::mkfifo(&rd.join("noreader"), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    fs::write(outside.join("other.txt"), "other").unwrap();
+    // A FIFO with a reader outside the allowed directories.
+    nix::unistd::mkfifo(&outside.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    let _outside_reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(outside.join("fifo"))
+        .unwrap();
+    // A symlink in the allowed directory to a FIFO that has a reader.
+    std::os::unix::fs::symlink(outside.join("fifo"), rd.join("fifolink")).unwrap();
+    let before = (snapshot(&rd), snapshot(&outside));
+
+    let rdname = rd.file_name().unwrap().to_str().unwrap();
+    let bad_paths: Vec<(&str, String)> = vec![
+        ("regular file", rd.join("victim.txt").display().to_string()),
+        ("symlink to a file", rd.join("link").display().to_string()),
+        ("symlink to a FIFO", rd.join("fifolink").display().to_string()),
+        ("directory", rd.join("subdir").display().to_string()),
+        ("file in a sub-directory", rd.join("subdir/deep.txt").display().to_string()),
+        ("outside the allowed dirs", outside.join("fifo").display().to_string()),
+        ("outside, regular file", outside.join("other.txt").display().to_string()),
+        ("dot-dot", format!("{}/../{rdname}/victim.txt", rd.display())),
+        ("no reader", rd.join("noreader").display().to_string()),
+        ("relative", "victim.txt".to_string()),
+        ("missing", rd.join("missing").display().to_string()),
+    ];
+    let good = |tag: &str| d.c_query(1, "joe@example.com", "", tag);
+    for (i, (name, path)) in bad_paths.iter().enumerate() {
+        send_raw(&d.fifodir, &request_bytes(3, "joe@example.com", Path::new(path), ""));
+        assert_eq!(good(&format!("p{i}")), int(0), "good query after: {name}");
+    }
+    let mut framing: Vec<(&str, Vec<u8>)> = vec![
+        ("negative length", int(-100)),
+        ("length 0", int(0)),
+        ("length 5000", {
+            let mut v = int(5000);
+            v.extend(vec![b'A'; 3000]);
+            v
+        }),
+        ("length with no body", int(57)),
+        ("three bytes", vec![1, 2, 3]),
+    ];
+    let tmp = rd.join("unused");
+    let mut missing_nul = request_bytes(1, "joe@example.com", &tmp, "");
+    let n = missing_nul.len();
+    missing_nul[n - 1] = b'x';
+    framing.push(("missing NUL", missing_nul));
+    let mut no_fields = int(2);
+    no_fields.extend([1, 0]);
+    framing.push(("no fields", no_fields));
+    for (i, (name, bytes)) in framing.iter().enumerate() {
+        send_raw(&d.fifodir, bytes);
+        assert_eq!(good(&format!("f{i}")), int(0), "good query after: {name}");
+    }
+    // An unknown type with a valid reply FIFO gets -1 instead of silence.
+    let reply = rd.join(format!("{}{}", std::process::id(), 999));
+    assert_eq!(c_query_raw(&d.fifodir, &reply, &request_bytes(9, "joe@example.com", &reply, "")), int(-1));
+    assert_eq!(good("after-unknown"), int(0));
+
+    assert_eq!((snapshot(&rd), snapshot(&outside)), before, "nothing changed on disk");
+    d.signal(Signal::SIGUSR1);
+    let stats = d.wait_for(|l| l.starts_with("Bad requests"), 1, "stats");
+    let refused: u64 = stats[0]
+        .split("Refused reply paths ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert_eq!(refused as usize, bad_paths.len(), "{}", stats[0]);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn sixteen_clients_thousand_queries_each() {
+    let site = Site::new();
+    populate(&site);
+    site.control("hostip", "192.0.2.7");
+    let d = Arc::new(Daemon::start(&site, &["-i", "4"], &[]));
+    let cases = Arc::new(expectations("192.0.2.7"));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (d, cases) = (d.clone(), cases.clone());
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    let (q, email, ip, want) = &cases[(t * 7 + i) % cases.len()];
+                    let got = d.c_query(*q, email, ip, &format!("c{t}n{i}"));
+                    assert_eq!(&got, want, "client {t} query {i}: type {q} {email}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "16 clients x 1000 mixed queries: {:.0} queries/s ({secs:.2} s), every answer correct",
+        16000.0 / secs
+    );
+    let d = Arc::into_inner(d).unwrap();
+    assert!(d.stop().success());
+}
+
+#[test]
+fn signals() {
+    let site = Site::new();
+    populate(&site);
+    let envdir = site.dir.path().join("variables");
+    fs::create_dir(&envdir).unwrap();
+    fs::write(envdir.join("DEFAULT_DOMAIN"), "example.com\n").unwrap();
+    let d = Daemon::start(&site, &["-i", "2", "--envdir", envdir.to_str().unwrap()], &[]);
+    assert_eq!(d.c_query(1, "joe", "", "a"), int(0));
+    assert_eq!(d.c_query(1, "bob", "", "b"), int(1));
+
+    // USR1: the C stats block and ours.
+    d.signal(Signal::SIGUSR1);
+    let stats = d.wait_for(|l| l.starts_with("User:Relay:Password:Limit:Alias:Host:Domain"), 1, "stats");
+    assert_eq!(stats[0], "User:Relay:Password:Limit:Alias:Host:Domain 2 0 0 0 0 0 0 Cached Nodes 0");
+    let q = d.wait_for(|l| l.starts_with("Queries "), 1, "queries line");
+    assert!(q[0].starts_with("Queries 2, Total Time "), "{}", q[0]);
+    assert!(q[0].contains(", Query/Sec = "), "{}", q[0]);
+    d.wait_for(|l| l.starts_with("Start Time: "), 1, "start time");
+
+    // USR2 toggles the per-query lines.
+    assert!(!d.lines().iter().any(|l| l.contains("Query ['User Query']")));
+    d.signal(Signal::SIGUSR2);
+    d.wait_for(|l| l.ends_with("Resetting DEBUG flag to 1"), 1, "debug on");
+    d.c_query(1, "joe@example.com", "", "c");
+    let line = d.wait_for(|l| l.contains("Query ['User Query'], User joe@example.com"), 1, "query line");
+    assert!(line[0].starts_with("infifo."), "{}", line[0]);
+    assert!(line[0].contains(", RemoteIp N/A"), "{}", line[0]);
+    d.signal(Signal::SIGUSR2);
+    d.wait_for(|l| l.ends_with("Resetting DEBUG flag to 0"), 1, "debug off");
+    d.c_query(1, "ann@example.com", "", "d");
+    d.signal(Signal::SIGUSR1);
+    d.wait_for(|l| l.starts_with("Queries 4,"), 1, "stats after 4 queries");
+    assert!(!d.lines().iter().any(|l| l.contains("User ann@example.com")));
+
+    // INT closes the database connections; the next query reconnects.
+    d.signal(Signal::SIGINT);
+    d.wait_for(|l| l.ends_with("closing db"), 1, "closing db");
+    d.signal(Signal::SIGUSR1);
+    d.wait_for(|l| l.starts_with("Database connections open 0, made 1"), 1, "closed");
+    assert_eq!(d.c_query(1, "joe@example.com", "", "e"), int(0));
+    d.signal(Signal::SIGUSR1);
+    d.wait_for(|l| l.starts_with("Database connections open 1, made 2"), 1, "reconnected");
+
+    // HUP re-reads the envdir and reconnects.
+    fs::write(envdir.join("DEFAULT_DOMAIN"), "example.org\n").unwrap();
+    d.signal(Signal::SIGHUP);
+    d.wait_for(|l| l.ends_with("Reconfiguring"), 1, "reconfiguring");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(d.c_query(1, "bob", "", "f"), int(0));
+    assert_eq!(d.c_query(1, "joe", "", "g"), int(1));
+
+    // TERM: stats, FIFOs removed, exit 0.
+    let (f1, f2) = (d.fifo(1), d.fifo(2));
+    let lines = d.lines.clone();
+    let status = d.stop();
+    assert_eq!(status.code(), Some(0));
+    assert!(!f1.exists() && !f2.exists(), "FIFOs removed");
+    let out = lines.lock().unwrap().join("\n");
+    assert!(out.contains("Queries 7,"), "{out}");
+}
+
+#[test]
+fn fifo_creation_rules() {
+    let site = Site::new();
+    populate(&site);
+    // A regular file where a FIFO should be: refused, left alone.
+    let dir = site.dir.path().join("inlookup");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("infifo.1"), "not a fifo").unwrap();
+    let mut d = Daemon::spawn(&site, &[], &[]);
+    let status = d.child.wait().unwrap();
+    assert_eq!(status.code(), Some(111));
+    assert_eq!(fs::read_to_string(dir.join("infifo.1")).unwrap(), "not a fifo");
+    assert!(d.lines().iter().any(|l| l.contains("infifo.1")), "{:?}", d.lines());
+    fs::remove_file(dir.join("infifo.1")).unwrap();
+    drop(d);
+
+    // A stale FIFO is taken over and gets FIFO_MODE; a relative INFIFO with
+    // one instance is still infifo.1.
+    nix::unistd::mkfifo(&dir.join("infifo.1"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let d = Daemon::start(&site, &[], &[("FIFO_MODE", "0666")]);
+    assert_eq!(fs::metadata(d.fifo(1)).unwrap().mode() & 0o7777, 0o666);
+    assert_eq!(d.c_query(1, "joe@example.com", "", "s"), int(0));
+    // A second daemon on the same FIFO is refused.
+    let mut second = Daemon::spawn(&site, &[], &[]);
+    assert_eq!(second.child.wait().unwrap().code(), Some(111));
+    drop(second);
+    assert_eq!(d.c_query(1, "joe@example.com", "", "t"), int(0));
+    assert!(d.stop().success());
+
+    // An absolute -f with one instance is that exact path.
+    let path = site.dir.path().join("exact-fifo");
+    let d = Daemon::start(&site, &["-f", path.to_str().unwrap()], &[]);
+    assert!(path.exists());
+    assert!(!site.dir.path().join("exact-fifo.1").exists());
+    let reply = d.replydir.join("12345");
+    let got = c_query_raw_path(&path, &reply, &request_bytes(7, "alias.com", &reply, ""));
+    assert_eq!(got, text("example.com"));
+    assert!(d.stop().success());
+    assert!(!path.exists());
+}
+
+/// Like c_query_raw, for a single FIFO path.
+fn c_query_raw_path(fifo: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fifo, dir.path().join("infifo.1")).unwrap();
+    c_query_raw(dir.path(), reply, request)
+}

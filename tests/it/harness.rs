@@ -1,0 +1,283 @@
+//! A real MariaDB for the integration tests.
+//!
+//! By default the first test that needs it initialises a private server in a
+//! temporary directory (unix socket only, no TCP port) and the test process
+//! kills and removes it when it exits. `INDILOOKUP_TEST_MYSQL_SOCKET` points
+//! the tests at an existing server instead (user
+//! `INDILOOKUP_TEST_MYSQL_USER` [root], password
+//! `INDILOOKUP_TEST_MYSQL_PASSWORD` [empty]). Either way every test gets a
+//! database of its own, dropped when the test ends, so tests run in parallel.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use indilookup::config::{Config, Env};
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+
+pub struct Server {
+    pub socket: PathBuf,
+    pub user: String,
+    pub password: String,
+}
+
+/// The private server, for the exit handler.
+static PRIVATE: Mutex<Option<(u32, PathBuf)>> = Mutex::new(None);
+
+extern "C" fn stop_private_server() {
+    if let Ok(mut guard) = PRIVATE.lock() {
+        if let Some((pid, dir)) = guard.take() {
+            // SAFETY: kill(2) on the pid of the child this process started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let mut status = 0;
+            // SAFETY: reaping that same child.
+            unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        if let Some(sock) = std::env::var_os("INDILOOKUP_TEST_MYSQL_SOCKET") {
+            return Server {
+                socket: PathBuf::from(sock),
+                user: std::env::var("INDILOOKUP_TEST_MYSQL_USER").unwrap_or("root".into()),
+                password: std::env::var("INDILOOKUP_TEST_MYSQL_PASSWORD").unwrap_or_default(),
+            };
+        }
+        start_private_server()
+    })
+}
+
+fn find_program(names: &[&str]) -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/libexec",
+    ] {
+        for n in names {
+            let p = Path::new(dir).join(n);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!("none of {names:?} found: install mariadb-server (apt-get install mariadb-server)");
+}
+
+fn start_private_server() -> Server {
+    // A short path: a unix socket path must fit in 108 bytes.
+    let dir = tempfile::Builder::new()
+        .prefix("indilookup-db.")
+        .tempdir_in("/tmp")
+        .expect("temporary directory")
+        .keep();
+    let data = dir.join("data");
+    let socket = dir.join("sock");
+    let root = nix::unistd::geteuid().is_root();
+    let mut install = Command::new(find_program(&["mariadb-install-db", "mysql_install_db"]));
+    install
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if root {
+        install.arg("--user=root");
+    }
+    let out = install.output().expect("run mariadb-install-db");
+    assert!(
+        out.status.success(),
+        "mariadb-install-db failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = Command::new(find_program(&["mariadbd", "mysqld"]));
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .arg(format!("--log-error={}", dir.join("error.log").display()))
+        .args([
+            "--skip-networking",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--max-connections=500",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if root {
+        cmd.arg("--user=root");
+    }
+    let child: Child = cmd.spawn().expect("start mariadbd");
+    *PRIVATE.lock().unwrap() = Some((child.id(), dir.clone()));
+    // SAFETY: registering a plain extern "C" function with atexit(3).
+    unsafe { libc::atexit(stop_private_server) };
+    let server = Server {
+        socket,
+        user: "root".into(),
+        password: String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if server.connect(None).is_ok() {
+            return server;
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            panic!("mariadbd did not come up within 60 s:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Server {
+    pub fn connect(&self, db: Option<&str>) -> mysql::Result<Conn> {
+        Conn::new(
+            OptsBuilder::new()
+                .socket(Some(self.socket.to_string_lossy()))
+                .user(Some(&self.user))
+                .pass(Some(&self.password))
+                .db_name(db),
+        )
+    }
+}
+
+/// The statements of the project's schema file (comment lines removed).
+pub fn schema_statements() -> Vec<String> {
+    let text =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/indimail.sql")).unwrap();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    code.split(';')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A database of its own with the IndiMail tables, plus a private CONTROLDIR
+/// and ASSIGNDIR; everything is removed when dropped.
+pub struct Site {
+    pub db: String,
+    pub dir: tempfile::TempDir,
+    pub env: Env,
+    conn: Mutex<Conn>,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let server = server();
+        let db = format!(
+            "t_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = server.connect(None).expect("connect to MariaDB");
+        admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .unwrap();
+        admin.query_drop(format!("CREATE DATABASE {db}")).unwrap();
+        let mut conn = server.connect(Some(&db)).unwrap();
+        for stmt in schema_statements() {
+            conn.query_drop(&stmt).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("control")).unwrap();
+        fs::create_dir(dir.path().join("users")).unwrap();
+        let env = Env::from_pairs([
+            ("SYSCONFDIR", dir.path().as_os_str().to_owned()),
+            ("CONTROLDIR", dir.path().join("control").into_os_string()),
+            ("ASSIGNDIR", dir.path().join("users").into_os_string()),
+            (
+                "MYSQL_HOST",
+                format!(
+                    "localhost:{}:{}:{}",
+                    server.user,
+                    server.password,
+                    server.socket.display()
+                )
+                .into(),
+            ),
+            ("MYSQL_DATABASE", db.clone().into()),
+            // An empty password field in the host line means "the default",
+            // so the password (empty for the private server) goes here.
+            ("MYSQL_PASSWD", server.password.clone().into()),
+            ("DEFAULT_DOMAIN", "example.com".into()),
+        ]);
+        Site {
+            db,
+            dir,
+            env,
+            conn: Mutex::new(conn),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.env).expect("test configuration loads")
+    }
+
+    pub fn control(&self, name: &str, content: &str) {
+        fs::write(self.dir.path().join("control").join(name), content).unwrap();
+    }
+
+    /// Run SQL on this site's database.
+    pub fn sql(&self, stmt: &str) {
+        self.conn.lock().unwrap().query_drop(stmt).unwrap();
+    }
+
+    pub fn sql_params(&self, stmt: &str, params: impl Into<mysql::Params>) {
+        self.conn.lock().unwrap().exec_drop(stmt, params).unwrap();
+    }
+
+    /// A user row with the usual IndiMail values.
+    pub fn add_user(&self, table: &str, user: &str, domain: &str, passwd: &str, gid: u32) {
+        self.sql_params(
+            &format!(
+                "INSERT INTO {table} (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) \
+                 VALUES (?, ?, ?, 1, ?, ?, ?, 'NOQUOTA')"
+            ),
+            (
+                user,
+                domain,
+                passwd,
+                gid,
+                format!("{user} gecos"),
+                format!("/home/mail/{domain}/{user}"),
+            ),
+        );
+    }
+
+    /// A users/cdb with `domain -> dir` entries (qmail-newu's format).
+    pub fn users_cdb(&self, entries: &[(&str, &Path)]) {
+        let path = self.dir.path().join("users").join("cdb");
+        let mut w = cdb::CDBWriter::create(path.to_string_lossy().into_owned()).unwrap();
+        for (domain, dir) in entries {
+            let v = format!("{domain}\x00555\x00555\x00{}\x00-\x00\x00", dir.display());
+            w.add(format!("!{domain}-").as_bytes(), v.as_bytes())
+                .unwrap();
+        }
+        w.finish().unwrap();
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Ok(mut c) = server().connect(None) {
+            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS {}", self.db));
+        }
+    }
+}
