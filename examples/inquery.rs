@@ -9,7 +9,9 @@ use indilookup::config::{Config, Env};
 use indilookup::protocol::{PasswordReply, QueryType, Reply};
 
 fn qtype(s: &str) -> Option<QueryType> {
-    let names = ["user", "relay", "password", "host", "alias", "limit", "domain"];
+    let names = [
+        "user", "relay", "password", "host", "alias", "limit", "domain",
+    ];
     s.parse::<u8>()
         .ok()
         .or_else(|| names.iter().position(|n| *n == s).map(|i| i as u8 + 1))
@@ -27,7 +29,13 @@ fn main() {
         eprintln!("inquery: {e}");
         std::process::exit(111)
     });
-    match inquery(&config.fifo, config.timeouts, t, email.as_bytes(), ip.as_bytes()) {
+    match inquery(
+        &config.fifo,
+        config.timeouts,
+        t,
+        email.as_bytes(),
+        ip.as_bytes(),
+    ) {
         Ok(reply) => println!("{:<24} {email}: {}", t.log_name(), show(&reply)),
         Err(e) => {
             eprintln!("inquery: {e}");

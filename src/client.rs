@@ -84,11 +84,7 @@ pub fn inquery(
     ip: &[u8],
 ) -> Result<Reply, ClientError> {
     let deadline = Instant::now() + timeouts.read + timeouts.write;
-    let name = format!(
-        "inquery.{}.{:016x}",
-        std::process::id(),
-        random_u64()
-    );
+    let name = format!("inquery.{}.{:016x}", std::process::id(), random_u64());
     let reply_path = fifo.fifotmpdir.join(name);
     nix::unistd::mkfifo(&reply_path, nix::sys::stat::Mode::from_bits_truncate(0o660)).map_err(
         |e| ClientError::ReplyFifo {
@@ -162,7 +158,8 @@ fn read_reply(
             return Err(ClientError::Timeout(path.to_path_buf()));
         }
         let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-        let ms = PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        let ms =
+            PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
         match poll(&mut pfd, ms) {
             Ok(0) => continue,
             Ok(_) => {}
@@ -185,7 +182,9 @@ fn read_reply(
                 });
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted => {}
             Err(source) => {
                 return Err(ClientError::Read {
                     path: path.to_path_buf(),

@@ -35,9 +35,8 @@ impl Database {
         if lc.real_domains.contains(&domain) || lc.alias_domains.contains(&domain) {
             return Ok(Some(domain));
         }
-        match cdb_domain_dir(&self.paths.assigndir.join("cdb"), &domain)? {
-            Some(dir) => return dir_real_domain(&dir, &domain),
-            None => {}
+        if let Some(dir) = cdb_domain_dir(&self.paths.assigndir.join("cdb"), &domain)? {
+            return dir_real_domain(&dir, &domain);
         }
         if let Some(real) = self.alias_domain_table(&domain)? {
             return Ok(Some(real));
@@ -192,8 +191,7 @@ fn dir_real_domain(dir: &[u8], domain: &str) -> Result<Option<String>, DbError> 
     })?;
     let name = target
         .components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-        .next_back()
+        .rfind(|c| matches!(c, std::path::Component::Normal(_)))
         .map(|c| c.as_os_str().to_string_lossy().to_ascii_lowercase());
     Ok(name.filter(|n| !n.is_empty()))
 }

@@ -97,7 +97,10 @@ impl Daemon {
                 return found;
             }
             if Instant::now() > deadline {
-                panic!("no {what} from inlookup; output:\n{}", self.lines().join("\n"));
+                panic!(
+                    "no {what} from inlookup; output:\n{}",
+                    self.lines().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -127,9 +130,18 @@ impl Daemon {
     /// inquery()'s: `<pid><time>` (plus `tag` so that concurrent test clients
     /// in one process do not collide).
     pub fn c_query(&self, qtype: u8, email: &str, ip: &str, tag: &str) -> Vec<u8> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let reply = self.replydir.join(format!("{}{now}{tag}", std::process::id()));
-        c_query_raw(&self.fifodir, &reply, &request_bytes(qtype, email, &reply, ip))
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reply = self
+            .replydir
+            .join(format!("{}{now}{tag}", std::process::id()));
+        c_query_raw(
+            &self.fifodir,
+            &reply,
+            &request_bytes(qtype, email, &reply, ip),
+        )
     }
 }
 
@@ -187,7 +199,9 @@ pub fn c_query_raw(fifodir: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
 
 /// Write bytes into a randomly chosen server FIFO, in one write.
 pub fn send_raw(fifodir: &Path, bytes: &[u8]) {
-    let n = (1..).take_while(|k| fifodir.join(format!("infifo.{k}")).exists()).count();
+    let n = (1..)
+        .take_while(|k| fifodir.join(format!("infifo.{k}")).exists())
+        .count();
     assert!(n > 0, "no server FIFO in {}", fifodir.display());
     static PICK: AtomicU64 = AtomicU64::new(0);
     let k = 1 + PICK.fetch_add(1, Ordering::Relaxed) % n as u64;
@@ -215,7 +229,8 @@ fn text(s: &str) -> Vec<u8> {
 /// The expected bytes of every type and outcome for the populated site.
 fn expectations(hostip: &str) -> Vec<(u8, &'static str, &'static str, Vec<u8>)> {
     let mut limits_joe = vec![0u8; 128];
-    let mut put = |off: usize, bytes: &[u8]| limits_joe[off..off + bytes.len()].copy_from_slice(bytes);
+    let mut put =
+        |off: usize, bytes: &[u8]| limits_joe[off..off + bytes.len()].copy_from_slice(bytes);
     for off in [0, 8, 24, 32, 40, 48] {
         put(off, &(-1i64).to_le_bytes());
     }
@@ -314,7 +329,14 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
         };
         out.insert(
             p.clone(),
-            format!("{:?} {} {} {} {:?}", m.file_type(), m.ino(), m.len(), m.mtime_nsec(), content),
+            format!(
+                "{:?} {} {} {} {:?}",
+                m.file_type(),
+                m.ino(),
+                m.len(),
+                m.mtime_nsec(),
+                content
+            ),
         );
         if m.file_type().is_dir() {
             out.extend(snapshot(&p));
@@ -335,10 +357,18 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     std::os::unix::fs::symlink(rd.join("victim.txt"), rd.join("link")).unwrap();
     fs::create_dir(rd.join("subdir")).unwrap();
     fs::write(rd.join("subdir").join("deep.txt"), "deep").unwrap();
-    nix::unistd::mkfifo(&rd.join("noreader"), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    nix::unistd::mkfifo(
+        &rd.join("noreader"),
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+    )
+    .unwrap();
     fs::write(outside.join("other.txt"), "other").unwrap();
     // A FIFO with a reader outside the allowed directories.
-    nix::unistd::mkfifo(&outside.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    nix::unistd::mkfifo(
+        &outside.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+    )
+    .unwrap();
     let _outside_reader = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -352,19 +382,37 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     let bad_paths: Vec<(&str, String)> = vec![
         ("regular file", rd.join("victim.txt").display().to_string()),
         ("symlink to a file", rd.join("link").display().to_string()),
-        ("symlink to a FIFO", rd.join("fifolink").display().to_string()),
+        (
+            "symlink to a FIFO",
+            rd.join("fifolink").display().to_string(),
+        ),
         ("directory", rd.join("subdir").display().to_string()),
-        ("file in a sub-directory", rd.join("subdir/deep.txt").display().to_string()),
-        ("outside the allowed dirs", outside.join("fifo").display().to_string()),
-        ("outside, regular file", outside.join("other.txt").display().to_string()),
-        ("dot-dot", format!("{}/../{rdname}/victim.txt", rd.display())),
+        (
+            "file in a sub-directory",
+            rd.join("subdir/deep.txt").display().to_string(),
+        ),
+        (
+            "outside the allowed dirs",
+            outside.join("fifo").display().to_string(),
+        ),
+        (
+            "outside, regular file",
+            outside.join("other.txt").display().to_string(),
+        ),
+        (
+            "dot-dot",
+            format!("{}/../{rdname}/victim.txt", rd.display()),
+        ),
         ("no reader", rd.join("noreader").display().to_string()),
         ("relative", "victim.txt".to_string()),
         ("missing", rd.join("missing").display().to_string()),
     ];
     let good = |tag: &str| d.c_query(1, "joe@example.com", "", tag);
     for (i, (name, path)) in bad_paths.iter().enumerate() {
-        send_raw(&d.fifodir, &request_bytes(3, "joe@example.com", Path::new(path), ""));
+        send_raw(
+            &d.fifodir,
+            &request_bytes(3, "joe@example.com", Path::new(path), ""),
+        );
         assert_eq!(good(&format!("p{i}")), int(0), "good query after: {name}");
     }
     let mut framing: Vec<(&str, Vec<u8>)> = vec![
@@ -392,10 +440,21 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     }
     // An unknown type with a valid reply FIFO gets -1 instead of silence.
     let reply = rd.join(format!("{}{}", std::process::id(), 999));
-    assert_eq!(c_query_raw(&d.fifodir, &reply, &request_bytes(9, "joe@example.com", &reply, "")), int(-1));
+    assert_eq!(
+        c_query_raw(
+            &d.fifodir,
+            &reply,
+            &request_bytes(9, "joe@example.com", &reply, "")
+        ),
+        int(-1)
+    );
     assert_eq!(good("after-unknown"), int(0));
 
-    assert_eq!((snapshot(&rd), snapshot(&outside)), before, "nothing changed on disk");
+    assert_eq!(
+        (snapshot(&rd), snapshot(&outside)),
+        before,
+        "nothing changed on disk"
+    );
     d.signal(Signal::SIGUSR1);
     let stats = d.wait_for(|l| l.starts_with("Bad requests"), 1, "stats");
     let refused: u64 = stats[0]
@@ -447,14 +506,25 @@ fn signals() {
     let envdir = site.dir.path().join("variables");
     fs::create_dir(&envdir).unwrap();
     fs::write(envdir.join("DEFAULT_DOMAIN"), "example.com\n").unwrap();
-    let d = Daemon::start(&site, &["-i", "2", "--envdir", envdir.to_str().unwrap()], &[]);
+    let d = Daemon::start(
+        &site,
+        &["-i", "2", "--envdir", envdir.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(d.c_query(1, "joe", "", "a"), int(0));
     assert_eq!(d.c_query(1, "bob", "", "b"), int(1));
 
     // USR1: the C stats block and ours.
     d.signal(Signal::SIGUSR1);
-    let stats = d.wait_for(|l| l.starts_with("User:Relay:Password:Limit:Alias:Host:Domain"), 1, "stats");
-    assert_eq!(stats[0], "User:Relay:Password:Limit:Alias:Host:Domain 2 0 0 0 0 0 0 Cached Nodes 0");
+    let stats = d.wait_for(
+        |l| l.starts_with("User:Relay:Password:Limit:Alias:Host:Domain"),
+        1,
+        "stats",
+    );
+    assert_eq!(
+        stats[0],
+        "User:Relay:Password:Limit:Alias:Host:Domain 2 0 0 0 0 0 0 Cached Nodes 0"
+    );
     let q = d.wait_for(|l| l.starts_with("Queries "), 1, "queries line");
     assert!(q[0].starts_with("Queries 2, Total Time "), "{}", q[0]);
     assert!(q[0].contains(", Query/Sec = "), "{}", q[0]);
@@ -465,7 +535,11 @@ fn signals() {
     d.signal(Signal::SIGUSR2);
     d.wait_for(|l| l.ends_with("Resetting DEBUG flag to 1"), 1, "debug on");
     d.c_query(1, "joe@example.com", "", "c");
-    let line = d.wait_for(|l| l.contains("Query ['User Query'], User joe@example.com"), 1, "query line");
+    let line = d.wait_for(
+        |l| l.contains("Query ['User Query'], User joe@example.com"),
+        1,
+        "query line",
+    );
     assert!(line[0].starts_with("infifo."), "{}", line[0]);
     assert!(line[0].contains(", RemoteIp N/A"), "{}", line[0]);
     d.signal(Signal::SIGUSR2);
@@ -479,10 +553,18 @@ fn signals() {
     d.signal(Signal::SIGINT);
     d.wait_for(|l| l.ends_with("closing db"), 1, "closing db");
     d.signal(Signal::SIGUSR1);
-    d.wait_for(|l| l.starts_with("Database connections open 0, made 1"), 1, "closed");
+    d.wait_for(
+        |l| l.starts_with("Database connections open 0, made 1"),
+        1,
+        "closed",
+    );
     assert_eq!(d.c_query(1, "joe@example.com", "", "e"), int(0));
     d.signal(Signal::SIGUSR1);
-    d.wait_for(|l| l.starts_with("Database connections open 1, made 2"), 1, "reconnected");
+    d.wait_for(
+        |l| l.starts_with("Database connections open 1, made 2"),
+        1,
+        "reconnected",
+    );
 
     // HUP re-reads the envdir and reconnects.
     fs::write(envdir.join("DEFAULT_DOMAIN"), "example.org\n").unwrap();
@@ -513,14 +595,25 @@ fn fifo_creation_rules() {
     let mut d = Daemon::spawn(&site, &[], &[]);
     let status = d.child.wait().unwrap();
     assert_eq!(status.code(), Some(111));
-    assert_eq!(fs::read_to_string(dir.join("infifo.1")).unwrap(), "not a fifo");
-    assert!(d.lines().iter().any(|l| l.contains("infifo.1")), "{:?}", d.lines());
+    assert_eq!(
+        fs::read_to_string(dir.join("infifo.1")).unwrap(),
+        "not a fifo"
+    );
+    assert!(
+        d.lines().iter().any(|l| l.contains("infifo.1")),
+        "{:?}",
+        d.lines()
+    );
     fs::remove_file(dir.join("infifo.1")).unwrap();
     drop(d);
 
     // A stale FIFO is taken over and gets FIFO_MODE; a relative INFIFO with
     // one instance is still infifo.1.
-    nix::unistd::mkfifo(&dir.join("infifo.1"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    nix::unistd::mkfifo(
+        &dir.join("infifo.1"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     let d = Daemon::start(&site, &[], &[("FIFO_MODE", "0666")]);
     assert_eq!(fs::metadata(d.fifo(1)).unwrap().mode() & 0o7777, 0o666);
     assert_eq!(d.c_query(1, "joe@example.com", "", "s"), int(0));

@@ -119,7 +119,33 @@ fn start_private_server() -> Server {
     if root {
         cmd.arg("--user=root");
     }
-    let child: Child = cmd.spawn().expect("start mariadbd");
+    // The server must not outlive this test process, even when the process
+    // is killed: it gets SIGKILL when the thread that started it ends, and
+    // that thread lives until the process does.
+    // SAFETY: prctl(2) is async-signal-safe and touches only the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = cmd.spawn();
+        let failed = child.is_err();
+        tx.send(child).unwrap();
+        if !failed {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    // Reaped by stop_private_server at exit, through its pid.
+    #[allow(clippy::zombie_processes)]
+    let child: Child = rx.recv().unwrap().expect("start mariadbd");
     *PRIVATE.lock().unwrap() = Some((child.id(), dir.clone()));
     // SAFETY: registering a plain extern "C" function with atexit(3).
     unsafe { libc::atexit(stop_private_server) };

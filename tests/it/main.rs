@@ -1,5 +1,5 @@
 //! Integration tests: a real MariaDB (see harness.rs) and real FIFOs.
 
+mod daemon;
 mod harness;
 mod lookups;
-mod daemon;
