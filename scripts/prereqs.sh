@@ -19,7 +19,7 @@ ensure_cargo() {
         return 0
     fi
     [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH" && return 0
-    echo "cargo not found: indilookup needs Rust 1.80 or newer (https://rustup.rs," >&2
+    echo "cargo not found: indilookup needs Rust 1.89 or newer (https://rustup.rs," >&2
     echo "or the distribution's cargo package where it is that recent)" >&2
     exit 1
 }

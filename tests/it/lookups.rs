@@ -415,3 +415,32 @@ fn reconnects_after_the_connection_is_killed() {
     );
     assert_eq!(db.connection_counts(), (1, 3));
 }
+
+#[test]
+fn pool_is_bounded_and_shared_by_threads() {
+    let site = Site::new();
+    populate(&site);
+    let c = site.config();
+    let db = std::sync::Arc::new(Database::new(c.mysql, c.lookup, c.paths, 2));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let (email, want) = if (t + i) % 2 == 0 {
+                        (&b"joe@example.com"[..], UserStatus::Active)
+                    } else {
+                        (&b"inact@example.com"[..], UserStatus::Inactive)
+                    };
+                    assert_eq!(db.user_status(email).unwrap(), want);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (open, made) = db.connection_counts();
+    assert!(open <= 2 && made <= 2, "open {open}, made {made}");
+    assert!(made >= 1);
+}

@@ -1,5 +1,6 @@
 //! Integration tests: a real MariaDB (see harness.rs) and real FIFOs.
 
+mod applets;
 mod daemon;
 mod harness;
 mod lookups;
