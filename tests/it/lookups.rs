@@ -340,9 +340,7 @@ fn hostile_addresses_are_absent_never_errors() {
         assert!(db.aliases(email).unwrap().is_empty(), "{shown}");
         assert!(db.host_route(email).unwrap().is_none(), "{shown}");
         assert!(
-            db.limits(email)
-                .unwrap()
-                .map_or(true, |l| l.limit_type != 2),
+            db.limits(email).unwrap().is_none_or(|l| l.limit_type != 2),
             "{shown}"
         );
     }
