@@ -16,9 +16,9 @@ const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] 
   -f infifo          FIFO name (in INFIFODIR) or path; overrides INFIFO [infifo]
   -i instances       number of FIFOs, INFIFODIR/infifo.1 .. infifo.N, all served
                      by this one process (C clients pick one at random) [1]
-  -c activeSecs      pre-cache users active in the last activeSecs seconds;
-                     needs the cache, which this version does not have: a
-                     value above 0 is reported and ignored
+  -c activeSecs      pre-cache the password entries of users who logged in
+                     (IMAP, POP3, webmail) in the last activeSecs seconds;
+                     again after every HUP [0 = none]
   -v                 log every query (as DEBUG does)
   --envdir DIR       load variables from a daemontools envdir (one file per
                      variable), also re-read on HUP
@@ -31,9 +31,16 @@ const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] 
   --fifo-owner USER  owner of the FIFOs it creates
   --fifo-group GROUP group of the FIFOs it creates
 
-Signals: HUP re-reads the configuration and reconnects; INT closes the
-database connections; USR1 prints the stats; USR2 toggles per-query logging;
-TERM prints the stats, removes the FIFOs and exits 0.
+The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
+INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES,
+INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
+INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
+RELAY answers too).
+
+Signals: HUP empties the cache, re-reads the configuration, reconnects and
+pre-caches again; INT closes the database connections; USR1 prints the
+stats; USR2 toggles per-query logging; TERM prints the stats, removes the
+FIFOs and exits 0.
 ";
 
 struct Args {
@@ -180,6 +187,8 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
         reply_dirs,
         debug: args.verbose || env.is_set("DEBUG"),
         envdir: args.envdir.clone(),
+        cache: indilookup::cache::policy_from_env(env)?,
+        precache_secs: args.active_secs,
     })
 }
 
@@ -210,20 +219,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     if env.is_set("TCPREMOTEIP") {
         bail!("TCPREMOTEIP is set: serving one request under tcpserver is not supported by this version");
     }
-    if args.active_secs > 0 {
-        // IndiMail's service scripts always pass -c; refusing to start would
-        // take mail down, so say plainly that it is not done.
-        log::warn!(
-            "-c {}: pre-caching needs the cache, which this version does not have; starting without it",
-            args.active_secs
-        );
-    }
     let config = Config::load(&env)?;
     let settings = settings(&args, &env, &config)?;
     log::info!(
-        "InLookup: {} FIFO(s), {} worker(s), reply FIFOs accepted in {}, {}{}",
+        "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}, {}{}",
         settings.fifos.len(),
         settings.workers,
+        settings.cache.map_or("off".to_string(), |p| format!(
+            "on ({} entries, ttl {}s, negative ttl {}s)",
+            p.max_entries,
+            p.ttl.as_secs(),
+            p.negative_ttl.as_secs()
+        )),
         config.fifo.fifotmpdir.display(),
         DEFAULT_REPLY_DIRS.join(", "),
         settings

@@ -11,17 +11,19 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::config::{FifoConfig, Timeouts};
-use crate::protocol::{QueryType, Reply, Request, PIPE_BUF};
+use crate::protocol::{
+    DecodeError, EncodeError, FlushRequest, QueryType, Reply, Request, PIPE_BUF,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -36,9 +38,9 @@ pub enum ClientError {
     #[error("reading the reply from {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("bad request: {0}")]
-    Encode(#[from] crate::protocol::EncodeError),
+    Encode(#[from] EncodeError),
     #[error("bad reply: {0}")]
-    Decode(#[from] crate::protocol::DecodeError),
+    Decode(#[from] DecodeError),
 }
 
 /// The server FIFOs a client may use, in the order to try them.
@@ -83,57 +85,126 @@ pub fn inquery(
     email: &[u8],
     ip: &[u8],
 ) -> Result<Reply, ClientError> {
+    let reply = exchange(
+        fifo,
+        timeouts,
+        |reply_path| {
+            Request {
+                qtype,
+                email: email.to_vec(),
+                reply_path,
+                ip: ip.to_vec(),
+            }
+            .encode()
+        },
+        |first| Reply::payload_len(qtype, first),
+    )?;
+    Ok(Reply::decode(qtype, &reply)?)
+}
+
+/// Ask the daemon to forget what it cached about an address or a domain
+/// (our extension of the protocol). Returns how many entries it removed.
+pub fn flush(fifo: &FifoConfig, timeouts: Timeouts, name: &[u8]) -> Result<i32, ClientError> {
+    let reply = exchange(
+        fifo,
+        timeouts,
+        |reply_path| {
+            FlushRequest {
+                name: name.to_vec(),
+                reply_path,
+            }
+            .encode()
+        },
+        |_| Ok(0),
+    )?;
+    let n = i32::from_ne_bytes([reply[0], reply[1], reply[2], reply[3]]);
+    if n < 0 {
+        return Err(ClientError::Decode(DecodeError::BadPayload(
+            "the daemon could not flush its cache".into(),
+        )));
+    }
+    Ok(n)
+}
+
+/// One request, one reply: make the reply FIFO, send the request built for
+/// its path, read the int and the payload it announces. The reply FIFO is
+/// removed on every way out.
+fn exchange(
+    fifo: &FifoConfig,
+    timeouts: Timeouts,
+    request_for: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, EncodeError>,
+    payload_len: impl Fn(i32) -> Result<usize, DecodeError>,
+) -> Result<Vec<u8>, ClientError> {
     let deadline = Instant::now() + timeouts.read + timeouts.write;
     let name = format!("inquery.{}.{:016x}", std::process::id(), random_u64());
     let reply_path = fifo.fifotmpdir.join(name);
-    nix::unistd::mkfifo(&reply_path, nix::sys::stat::Mode::from_bits_truncate(0o660)).map_err(
-        |e| ClientError::ReplyFifo {
-            path: reply_path.clone(),
-            source: e.into(),
-        },
-    )?;
+    let fifo_err = |source: io::Error| ClientError::ReplyFifo {
+        path: reply_path.clone(),
+        source,
+    };
+    // mkfifo fails on an existing path: a name planted by someone else is
+    // never used.
+    nix::unistd::mkfifo(&reply_path, nix::sys::stat::Mode::from_bits_truncate(0o660))
+        .map_err(|e| fifo_err(e.into()))?;
     let guard = ReplyPath(reply_path.clone());
     let mut reader = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&guard.0)
-        .map_err(|source| ClientError::ReplyFifo {
-            path: reply_path.clone(),
-            source,
-        })?;
-    let request = Request {
-        qtype,
-        email: email.to_vec(),
-        reply_path: OsString::from(reply_path.clone()).into_vec(),
-        ip: ip.to_vec(),
+        .map_err(fifo_err)?;
+    let meta = reader.metadata().map_err(fifo_err)?;
+    if !meta.file_type().is_fifo() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(fifo_err(io::Error::other("not the FIFO this process made")));
     }
-    .encode()?;
-    send(fifo, &request)?;
+    let request = request_for(OsString::from(reply_path.clone()).into_vec())?;
+    send(fifo, &request, deadline)?;
     let mut buf = Vec::with_capacity(256);
-    read_reply(&mut reader, &mut buf, qtype, deadline, &reply_path)?;
+    read_reply(&mut reader, &mut buf, payload_len, deadline, &reply_path)?;
     drop(guard);
-    Ok(Reply::decode(qtype, &buf)?)
+    Ok(buf)
 }
 
-/// Write the request into the first server FIFO that has a reader.
-fn send(fifo: &FifoConfig, request: &[u8]) -> Result<(), ClientError> {
+/// Write the request into the first server FIFO that has a reader, waiting
+/// for room in the pipe until the deadline.
+fn send(fifo: &FifoConfig, request: &[u8], deadline: Instant) -> Result<(), ClientError> {
     let candidates = server_fifos(fifo);
     let mut last = None;
     for path in &candidates {
         let opened = std::fs::OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path);
-        match opened {
-            Ok(mut f) => {
-                // One write of at most PIPE_BUF bytes is atomic.
-                debug_assert!(request.len() <= PIPE_BUF);
-                return f.write_all(request).map_err(|source| ClientError::Server {
-                    path: path.clone(),
-                    source,
-                });
+        let f = match opened {
+            Ok(f) => f,
+            // No reader (a dead instance) or gone: try the next one.
+            Err(e) => {
+                last = Some((path.clone(), e));
+                continue;
             }
-            Err(e) => last = Some((path.clone(), e)),
+        };
+        let err = |source| ClientError::Server {
+            path: path.clone(),
+            source,
+        };
+        loop {
+            // One write of at most PIPE_BUF bytes is atomic: all or nothing.
+            match nix::unistd::write(&f, request) {
+                Ok(n) if n == request.len() => return Ok(()),
+                Ok(_) => return Err(err(io::Error::other("short write to the server FIFO"))),
+                Err(nix::errno::Errno::EAGAIN) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(err(io::ErrorKind::TimedOut.into()));
+                    }
+                    let mut pfd = [PollFd::new(f.as_fd(), PollFlags::POLLOUT)];
+                    let _ = poll(
+                        &mut pfd,
+                        PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+                    );
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(err(e.into())),
+            }
         }
     }
     match last {
@@ -146,7 +217,7 @@ fn send(fifo: &FifoConfig, request: &[u8]) -> Result<(), ClientError> {
 fn read_reply(
     f: &mut File,
     buf: &mut Vec<u8>,
-    qtype: QueryType,
+    payload_len: impl Fn(i32) -> Result<usize, DecodeError>,
     deadline: Instant,
     path: &Path,
 ) -> Result<(), ClientError> {
@@ -194,7 +265,7 @@ fn read_reply(
         }
         if buf.len() == 4 && want == 4 {
             let first = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            want = 4 + Reply::payload_len(qtype, first)?;
+            want = 4 + payload_len(first)?;
         }
     }
     Ok(())

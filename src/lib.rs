@@ -3,6 +3,7 @@
 //! The applets (`inlookup`, `inquerytest`, `vchkpass`, `authindi`) are thin
 //! wrappers; everything they share lives here.
 
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -315,6 +315,62 @@ impl Request {
     }
 }
 
+/// Type byte of the cache-flush request, an extension of this implementation (C servers
+/// ignore it): forget every cached answer about one address or domain, for example after
+/// a password change. Laid out like a query (the name in the email field, no ip); the
+/// reply is one int, the number of cache entries removed, or -1.
+pub const FLUSH_TYPE: u8 = 32;
+
+/// A cache-flush request (see [`FLUSH_TYPE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushRequest {
+    /// An address (`user@domain`) or a bare domain.
+    pub name: Vec<u8>,
+    pub reply_path: Vec<u8>,
+}
+
+impl FlushRequest {
+    /// The whole record, as [`Request::encode`] lays out a query.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        refuse_bytes("email", &self.name, b"\0")?;
+        refuse_bytes("reply path", &self.reply_path, b"\0")?;
+        let body_len = 2 + self.name.len() + 1 + self.reply_path.len() + 1 + 1;
+        let total = INT_LEN + body_len;
+        if total > PIPE_BUF {
+            return Err(EncodeError::RequestTooLong(total));
+        }
+        let mut record = Vec::with_capacity(total);
+        record.extend_from_slice(&bounded_int(body_len).to_ne_bytes());
+        record.extend_from_slice(&[FLUSH_TYPE, TYPE_SEPARATOR]);
+        record.extend_from_slice(&self.name);
+        record.push(0);
+        record.extend_from_slice(&self.reply_path);
+        record.extend_from_slice(&[0, 0]);
+        Ok(record)
+    }
+
+    /// Decodes a body whose type byte is [`FLUSH_TYPE`], with the same strictness as
+    /// [`Request::decode_body`]; the ip field must be empty.
+    pub fn decode_body(body: &[u8]) -> Result<FlushRequest, DecodeError> {
+        let [FLUSH_TYPE, separator, fields @ ..] = body else {
+            return Err(DecodeError::BadPayload("not a flush request".into()));
+        };
+        if *separator != TYPE_SEPARATOR {
+            return Err(DecodeError::BadSeparator(*separator));
+        }
+        let (name, rest) = take_c_string(fields, "email")?;
+        let (reply_path, rest) = take_c_string(rest, "reply path")?;
+        let (ip, rest) = take_c_string(rest, "ip")?;
+        if !rest.is_empty() || !ip.is_empty() {
+            return Err(DecodeError::TrailingBytes(rest.len() + ip.len()));
+        }
+        Ok(FlushRequest {
+            name: name.to_vec(),
+            reply_path: reply_path.to_vec(),
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Reply building blocks
 // ---------------------------------------------------------------------------------------
@@ -2161,5 +2217,38 @@ mod tests {
             decoded_requests > 100,
             "only {decoded_requests} mutated requests decoded"
         );
+    }
+
+    #[test]
+    fn flush_request_round_trips_and_is_unknown_to_query_decoding() {
+        let f = FlushRequest {
+            name: b"joe@example.com".to_vec(),
+            reply_path: b"/tmp/r".to_vec(),
+        };
+        let rec = f.encode().unwrap();
+        assert_eq!(&rec[4..6], &[FLUSH_TYPE, 0]);
+        assert_eq!(FlushRequest::decode_body(&rec[4..]).unwrap(), f);
+        assert!(matches!(
+            Request::decode(&rec),
+            Err(DecodeError::UnknownType {
+                type_byte: FLUSH_TYPE,
+                ..
+            })
+        ));
+        let mut with_ip = rec.clone();
+        with_ip.insert(with_ip.len() - 1, b'x');
+        with_ip[0] += 1;
+        assert!(FlushRequest::decode_body(&with_ip[4..]).is_err());
+        assert!(FlushRequest::decode_body(
+            &Request {
+                qtype: QueryType::User,
+                email: b"a".to_vec(),
+                reply_path: b"b".to_vec(),
+                ip: vec![],
+            }
+            .encode()
+            .unwrap()[4..]
+        )
+        .is_err());
     }
 }

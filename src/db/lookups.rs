@@ -28,6 +28,20 @@ pub mod gid {
     pub const V_OVERRIDE: u32 = 0x2000;
 }
 
+/// Where mail for a user goes: the reply of a HOST query is
+/// `<domain as typed>:<host>:<port>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Route {
+    pub fn reply_text(&self, typed_domain: &str) -> String {
+        format!("{typed_domain}:{}:{}", self.host, self.port)
+    }
+}
+
 /// A user's row from `indimail` (active) or `indibak` (inactive).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswdRow {
@@ -71,6 +85,7 @@ pub(super) struct Statements {
     aliases: String,
     user_limits: String,
     domain_limits: String,
+    active: String,
 }
 
 const LIMIT_COLUMNS: &str = "domain_expiry, passwd_expiry, maxpopaccounts, maxaliases, \
@@ -78,6 +93,17 @@ const LIMIT_COLUMNS: &str = "domain_expiry, passwd_expiry, maxpopaccounts, maxal
      defaultmaxmsgcount, disable_pop, disable_imap, disable_dialup, disable_passwordchanging, \
      disable_webmail, disable_relay, disable_smtp, perm_account, perm_alias, perm_forward, \
      perm_autoresponder, perm_maillist, perm_quota, perm_defaultquota";
+
+/// The vlimits columns that become pw_gid flags, in `limit_flags` order.
+const FLAG_COLUMNS: [&str; 7] = [
+    "disable_pop",
+    "disable_smtp",
+    "disable_imap",
+    "disable_relay",
+    "disable_webmail",
+    "disable_passwordchanging",
+    "disable_dialup",
+];
 
 impl Statements {
     pub(super) fn new(active: &str, inactive: &str, relay: &str) -> Statements {
@@ -125,6 +151,24 @@ impl Statements {
                 present(inactive)
             ),
             domain_limits: format!("SELECT domain, {LIMIT_COLUMNS} FROM vlimits WHERE domain = ?"),
+            // The pre-cache: users who logged in by IMAP, POP3 or webmail
+            // lately, most recent first, with the domain-limit flags of their
+            // own limits row, else of their domain's.
+            active: format!(
+                "SELECT 0, i.pw_name, i.pw_domain, i.pw_passwd, i.scram, i.pw_uid, i.pw_gid, i.pw_gecos, \
+                   i.pw_dir, i.pw_shell, {flags} \
+                 FROM `{active}` i JOIN lastauth a ON i.pw_name = a.user AND i.pw_domain = a.domain \
+                 LEFT JOIN vlimits lu ON lu.domain = CONCAT(i.pw_name, '@', i.pw_domain) \
+                 LEFT JOIN vlimits ld ON ld.domain = i.pw_domain \
+                 WHERE a.timestamp >= FROM_UNIXTIME(UNIX_TIMESTAMP() - ?) \
+                   AND a.service IN ('imap', 'pop3', 'webm') \
+                 GROUP BY i.pw_name, i.pw_domain ORDER BY MAX(a.timestamp) DESC LIMIT ?",
+                flags = FLAG_COLUMNS
+                    .iter()
+                    .map(|c| format!("IF(lu.domain IS NULL, ld.{c}, lu.{c})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -296,11 +340,10 @@ impl Database {
         Ok(false)
     }
 
-    /// HOST_QUERY on a single-database site: `domain:mailhost:port` when the
-    /// user exists, with the domain as typed in the request. The port comes
-    /// from the `smtp_port` table, else from smtproutes/qmtproutes, else
-    /// 25 (209 when routing by QMTP).
-    pub fn host_route(&self, email: &[u8]) -> Result<Option<String>, DbError> {
+    /// HOST_QUERY on a single-database site: the mail host and port when
+    /// the user exists. The port comes from the `smtp_port` table, else from
+    /// smtproutes/qmtproutes, else 25 (209 when routing by QMTP).
+    pub fn host_route(&self, email: &[u8]) -> Result<Option<Route>, DbError> {
         let Some(addr) = self.address(email) else {
             return Ok(None);
         };
@@ -319,7 +362,7 @@ impl Database {
             Some(p) if p > 0 && p <= i64::from(u16::MAX) => p as u16,
             _ => self.route_port(d)?,
         };
-        Ok(Some(format!("{}:{host}:{port}", addr.typed_domain)))
+        Ok(Some(Route { host, port }))
     }
 
     /// ALIAS_QUERY: the `valias` lines of the address (empty when it has
@@ -399,6 +442,38 @@ impl Database {
     }
 }
 
+impl Database {
+    /// The password rows of users active (IMAP, POP3 or webmail login,
+    /// from `lastauth`) in the last `secs` seconds, at most `limit`, with
+    /// their normalised `user@domain` key: what `inlookup -c` pre-caches.
+    /// The domain-limit flags are applied as PWD queries apply them.
+    pub fn active_passwords(
+        &self,
+        secs: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, PasswdRow)>, DbError> {
+        let rows = self.rows("pre-cache", &self.sql.active, (secs, limit as u64))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut pw = passwd_row(row)?;
+            if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
+                for (i, bit) in FLAG_BITS.iter().enumerate() {
+                    if int(row, 10 + i)?.unwrap_or(0) != 0 {
+                        pw.gid |= bit;
+                    }
+                }
+            }
+            let key = format!(
+                "{}@{}",
+                String::from_utf8_lossy(&pw.name).to_ascii_lowercase(),
+                String::from_utf8_lossy(&pw.domain).to_ascii_lowercase()
+            );
+            out.push((key, pw));
+        }
+        Ok(out)
+    }
+}
+
 fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
     let plain = bytes(row, 3)?.unwrap_or_default();
     let passwd = match bytes(row, 4)? {
@@ -468,16 +543,28 @@ fn limits_from_row(row: &Row, at: usize, limit_type: i16) -> Result<VLimits, DbE
 /// The pw_gid bits that domain limits add (DOMAIN_LIMITS). disable_dialup
 /// sets NO_DIALUP; the C code set NO_POP for it.
 pub fn limit_flags(l: &VLimits) -> u32 {
-    [
-        (l.disable_pop, gid::NO_POP),
-        (l.disable_smtp, gid::NO_SMTP),
-        (l.disable_imap, gid::NO_IMAP),
-        (l.disable_relay, gid::NO_RELAY),
-        (l.disable_webmail, gid::NO_WEBMAIL),
-        (l.disable_passwordchanging, gid::NO_PASSWD_CHNG),
-        (l.disable_dialup, gid::NO_DIALUP),
-    ]
-    .iter()
-    .filter(|(on, _)| *on != 0)
-    .fold(0, |acc, (_, bit)| acc | bit)
+    let on = [
+        l.disable_pop,
+        l.disable_smtp,
+        l.disable_imap,
+        l.disable_relay,
+        l.disable_webmail,
+        l.disable_passwordchanging,
+        l.disable_dialup,
+    ];
+    on.iter()
+        .zip(FLAG_BITS)
+        .filter(|(on, _)| **on != 0)
+        .fold(0, |acc, (_, bit)| acc | bit)
 }
+
+/// The pw_gid bit of each of FLAG_COLUMNS.
+const FLAG_BITS: [u32; 7] = [
+    gid::NO_POP,
+    gid::NO_SMTP,
+    gid::NO_IMAP,
+    gid::NO_RELAY,
+    gid::NO_WEBMAIL,
+    gid::NO_PASSWD_CHNG,
+    gid::NO_DIALUP,
+];

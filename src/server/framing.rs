@@ -10,7 +10,7 @@
 //! where a valid request starts; the requests of other clients that follow
 //! are therefore never lost or mis-framed.
 
-use crate::protocol::{DecodeError, Request};
+use crate::protocol::{DecodeError, FlushRequest, Request, FLUSH_TYPE};
 
 const INT_LEN: usize = 4;
 
@@ -18,6 +18,8 @@ const INT_LEN: usize = 4;
 pub enum Frame {
     /// A valid request.
     Request(Request),
+    /// A valid cache-flush request (our extension).
+    Flush(FlushRequest),
     /// A well-formed record of an unknown query type: answered with -1 on its
     /// reply path (when that path is acceptable), then treated as bad bytes.
     UnknownType { type_byte: u8, reply_path: Vec<u8> },
@@ -26,8 +28,9 @@ pub enum Frame {
     Bad { error: DecodeError, skipped: usize },
 }
 
-/// Try to read one request at the start of `b`; on success, its length.
-fn try_record(b: &[u8]) -> Result<(Request, usize), DecodeError> {
+/// Try to read one request at the start of `b`; on success, its frame and
+/// length.
+fn try_record(b: &[u8]) -> Result<(Frame, usize), DecodeError> {
     if b.len() < INT_LEN {
         return Err(DecodeError::ShortBody {
             expected: INT_LEN,
@@ -43,7 +46,11 @@ fn try_record(b: &[u8]) -> Result<(Request, usize), DecodeError> {
             got: b.len() - INT_LEN,
         });
     }
-    Request::decode_body(&b[INT_LEN..end]).map(|r| (r, end))
+    let body = &b[INT_LEN..end];
+    if body.first() == Some(&FLUSH_TYPE) {
+        return FlushRequest::decode_body(body).map(|f| (Frame::Flush(f), end));
+    }
+    Request::decode_body(body).map(|r| (Frame::Request(r), end))
 }
 
 /// Split all the bytes that were waiting in a FIFO into frames. Every byte is
@@ -64,9 +71,9 @@ pub fn frames(buf: &[u8]) -> Vec<Frame> {
     };
     while pos < buf.len() {
         match try_record(&buf[pos..]) {
-            Ok((req, len)) => {
+            Ok((frame, len)) => {
                 flush(&mut bad, pos, &mut out);
-                out.push(Frame::Request(req));
+                out.push(frame);
                 pos += len;
             }
             Err(DecodeError::UnknownType {
@@ -221,6 +228,7 @@ mod tests {
                 .iter()
                 .map(|f| match f {
                     Frame::Request(r) => r.encode().unwrap().len(),
+                    Frame::Flush(f) => f.encode().unwrap().len(),
                     Frame::Bad { skipped, .. } => *skipped,
                     Frame::UnknownType { .. } => 0,
                 })

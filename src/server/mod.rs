@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
+use crate::cache::{Cache, Key, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
-use crate::protocol::{QueryType, Reply, Request};
+use crate::protocol::{FlushRequest, QueryType, Reply, Request};
+use crate::query::Cached;
 use framing::Frame;
 pub use stats::Stats;
 
@@ -54,17 +56,25 @@ pub struct Settings {
     pub debug: bool,
     /// Where to re-read the environment from on HUP.
     pub envdir: Option<PathBuf>,
+    /// The answer cache; `None` = every query goes to the database.
+    pub cache: Option<Policy>,
+    /// Pre-cache the password entries of users active in the last this
+    /// many seconds (-c); 0 = no pre-cache.
+    pub precache_secs: u64,
 }
 
 /// What a worker needs that HUP may replace.
 struct Live {
-    db: Arc<Database>,
+    backend: Cached,
     dirs: ReplyDirs,
     write_timeout: Duration,
 }
 
 struct Shared {
     live: RwLock<Arc<Live>>,
+    /// Outlives HUP (which empties it), so that its counters keep counting.
+    cache: Option<Arc<Cache>>,
+    precache_secs: u64,
     stats: Stats,
     debug: AtomicBool,
     stop: AtomicBool,
@@ -75,6 +85,7 @@ enum Job {
     Query(Request, Arc<str>),
     /// An unknown query type: answer -1 on this reply path.
     Reject(Vec<u8>),
+    Flush(FlushRequest),
 }
 
 /// Load the environment as the daemon sees it: the process environment, then
@@ -87,7 +98,11 @@ pub fn load_env(envdir: Option<&std::path::Path>) -> anyhow::Result<Env> {
     Ok(env)
 }
 
-fn live_from(config: &Config, settings: &Settings) -> anyhow::Result<Live> {
+fn live_from(
+    config: &Config,
+    settings: &Settings,
+    cache: &Option<Arc<Cache>>,
+) -> anyhow::Result<Live> {
     let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
     dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
     dirs.extend(settings.reply_dirs.iter().cloned());
@@ -98,7 +113,10 @@ fn live_from(config: &Config, settings: &Settings) -> anyhow::Result<Live> {
         settings.workers,
     );
     Ok(Live {
-        db: Arc::new(db),
+        backend: Cached {
+            db: Arc::new(db),
+            cache: cache.clone(),
+        },
         dirs: ReplyDirs::new(dirs)?,
         write_timeout: config.timeouts.write,
     })
@@ -126,8 +144,13 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
             fd,
         });
     }
+    let cache = settings
+        .cache
+        .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
     let shared = Arc::new(Shared {
-        live: RwLock::new(Arc::new(live_from(&config, &settings)?)),
+        live: RwLock::new(Arc::new(live_from(&config, &settings, &cache)?)),
+        cache,
+        precache_secs: settings.precache_secs,
         stats: Stats::new(),
         debug: AtomicBool::new(settings.debug),
         stop: AtomicBool::new(false),
@@ -168,6 +191,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
             .spawn(move || reader(&shared, &fds, &names, &tx))?
     };
 
+    precache_in_background(&shared);
     let first = served[0].path.display().to_string();
     let mut config = config;
     loop {
@@ -190,13 +214,17 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
             }
             Signal::SIGINT => {
                 log::info!("{pid} INFIFO {first} closing db");
-                shared.current().db.close_connections();
+                shared.current().backend.db.close_connections();
             }
             Signal::SIGHUP => {
                 log::info!("{pid} INFIFO {first}, Reconfiguring");
-                match reload(&settings) {
+                if let Some(cache) = &shared.cache {
+                    let n = cache.clear();
+                    log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
+                }
+                match reload(&settings, &shared.cache) {
                     Ok((c, live)) => {
-                        shared.current().db.close_connections();
+                        shared.current().backend.db.close_connections();
                         *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
                         config = c;
                     }
@@ -221,15 +249,53 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
         let _ = w.join();
     }
     print_stats(&shared);
-    shared.current().db.close_connections();
+    shared.current().backend.db.close_connections();
     Ok(())
 }
 
-fn reload(settings: &Settings) -> anyhow::Result<(Config, Live)> {
+fn reload(settings: &Settings, cache: &Option<Arc<Cache>>) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
     let config = Config::load(&env)?;
-    let live = live_from(&config, settings)?;
+    let live = live_from(&config, settings, cache)?;
     Ok((config, live))
+}
+
+/// `-c activeSecs`: load the password entries of recently active users into
+/// the cache, without holding up the queries that arrive meanwhile.
+fn precache_in_background(shared: &Arc<Shared>) {
+    let (Some(cache), secs) = (shared.cache.clone(), shared.precache_secs) else {
+        if shared.precache_secs > 0 {
+            log::warn!(
+                "-c {}: the cache is off (USE_BTREE, INLOOKUP_CACHE); nothing pre-cached",
+                shared.precache_secs
+            );
+        }
+        return;
+    };
+    if secs == 0 {
+        return;
+    }
+    let db = shared.current().backend.db.clone();
+    let spawned = thread::Builder::new()
+        .name("precache".into())
+        .spawn(
+            move || match db.active_passwords(secs, cache.policy().max_entries) {
+                Ok(rows) => {
+                    let n = rows.len();
+                    for (key, row) in rows {
+                        cache.insert(
+                            Key::new(QueryType::Password, &key),
+                            Value::Password(Some(Arc::new(row))),
+                        );
+                    }
+                    log::info!("cached {n} records");
+                }
+                Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
+            },
+        );
+    if let Err(e) = spawned {
+        log::warn!("pre-cache: {e}");
+    }
 }
 
 impl Shared {
@@ -265,8 +331,13 @@ fn signal_text(sig: Signal) -> &'static str {
 }
 
 fn print_stats(shared: &Shared) {
-    let (open, made) = shared.current().db.connection_counts();
-    let text = shared.stats.report(open, made);
+    let (open, made) = shared.current().backend.db.connection_counts();
+    let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
+    let mut text = shared.stats.report(nodes, open, made);
+    match &shared.cache {
+        Some(c) => text.push_str(&c.report()),
+        None => text.push_str("Cache off\n"),
+    }
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -336,6 +407,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             );
             Job::Reject(reply_path)
         }
+        Frame::Flush(f) => Job::Flush(f),
         Frame::Bad { error, skipped } => {
             shared.stats.bad();
             log::warn!("InLookup: {fifo}: bad request ({error}); {skipped} bytes skipped");
@@ -351,6 +423,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             let path = match &job {
                 Job::Query(r, _) => &r.reply_path,
                 Job::Reject(p) => p,
+                Job::Flush(f) => &f.reply_path,
             };
             log::warn!("InLookup: {fifo}: queue full; answering -1");
             reply(shared, &shared.current(), path, &Reply::Error, None);
@@ -370,6 +443,7 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
             Job::Query(req, fifo) => serve(shared, &live, &req, &fifo),
+            Job::Flush(f) => flush(shared, &live, &f),
         }
     }
 }
@@ -397,9 +471,18 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
     let Some(mut out) = open_reply(shared, &req.reply_path, Some(req.qtype), live) else {
         return;
     };
-    let answer = crate::query::answer(&live.db, req.qtype, &req.email, &req.ip);
-    if answer == Reply::Error {
+    let (answer, source) = live.backend.ask_traced(req.qtype, &req.email, &req.ip);
+    let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
+        log::warn!(
+            "{} for {}: {e}",
+            req.qtype.log_name(),
+            String::from_utf8_lossy(&req.email)
+        );
+        Reply::Error
+    });
+    if debug && matches!(source, Source::Hit | Source::NegativeHit | Source::Stale) {
+        log::info!("{fifo}->{path}, cache hit");
     }
     write_reply(
         shared,
@@ -413,6 +496,38 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
             "{} {} -> {path}",
             started.elapsed().as_secs(),
             req.qtype.log_name()
+        );
+    }
+}
+
+/// Forget what the cache holds about one address or domain; the reply is
+/// the number of entries removed.
+fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
+    let Some(mut out) = open_reply(shared, &f.reply_path, None, live) else {
+        return;
+    };
+    let db = &live.backend.db;
+    let name = if f.name.contains(&b'@') {
+        db.address(&f.name)
+            .map(|a| format!("{}@{}", a.user, a.domain))
+    } else {
+        std::str::from_utf8(&f.name)
+            .ok()
+            .map(str::to_ascii_lowercase)
+    };
+    let n = match (&shared.cache, name) {
+        (Some(cache), Some(name)) => cache.invalidate(&name),
+        _ => 0,
+    };
+    log::info!(
+        "InLookup: cache flush for {}: {n} entries removed",
+        String::from_utf8_lossy(&f.name)
+    );
+    if let Err(e) = out.write_all(&(n as i32).to_ne_bytes(), live.write_timeout) {
+        shared.stats.write_failed();
+        log::warn!(
+            "InLookup: write-flush: {}: {e}",
+            String::from_utf8_lossy(out.path())
         );
     }
 }

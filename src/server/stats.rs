@@ -73,12 +73,13 @@ impl Stats {
         self.by_type[usize::from(q.as_u8() - 1)].load(Ordering::Relaxed)
     }
 
-    /// The stats block, with the database pool's (open, made) counts.
-    pub fn report(&self, db_open: usize, db_made: u64) -> String {
-        self.report_at(now(), db_open, db_made)
+    /// The stats block, with the number of cached entries and the database
+    /// pool's (open, made) counts.
+    pub fn report(&self, nodes: usize, db_open: usize, db_made: u64) -> String {
+        self.report_at(now(), nodes, db_open, db_made)
     }
 
-    fn report_at(&self, end: u64, db_open: usize, db_made: u64) -> String {
+    fn report_at(&self, end: u64, nodes: usize, db_open: usize, db_made: u64) -> String {
         use QueryType::*;
         let [u, r, p, l, a, h, d] =
             [User, Relay, Password, Limit, Alias, Host, Domain].map(|q| self.get(q));
@@ -91,7 +92,7 @@ impl Stats {
         };
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "User:Relay:Password:Limit:Alias:Host:Domain {u} {r} {p} {l} {a} {h} {d} Cached Nodes 0\n\
+            "User:Relay:Password:Limit:Alias:Host:Domain {u} {r} {p} {l} {a} {h} {d} Cached Nodes {nodes}\n\
              Start Time: {}\
              End   Time: {}\
              Queries {total}, Total Time {secs} secs, Query/Sec = {rate:.2}\n\
@@ -123,7 +124,7 @@ mod tests {
         s.count(QueryType::Host);
         s.count(QueryType::Domain);
         s.bad();
-        let text = s.report_at(1_700_000_004, 2, 5);
+        let text = s.report_at(1_700_000_004, 0, 2, 5);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
