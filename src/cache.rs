@@ -554,3 +554,366 @@ impl Cache {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A clock the test moves by hand.
+    #[derive(Default)]
+    struct ManualClock(Mutex<Duration>);
+
+    impl ManualClock {
+        fn advance(&self, d: Duration) {
+            *lock(&self.0) += d;
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> Duration {
+            *lock(&self.0)
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            max_entries: 1000,
+            max_bytes: None,
+            ttl: Duration::from_secs(100),
+            negative_ttl: Duration::from_secs(10),
+            stale: Duration::from_secs(50),
+            relay: false,
+        }
+    }
+
+    fn cache(p: Policy) -> (Cache, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::default());
+        (Cache::new(p, clock.clone()), clock)
+    }
+
+    fn user(name: &str) -> Key {
+        Key::new(QueryType::User, name)
+    }
+
+    type R = Result<Value, String>;
+
+    fn get(c: &Cache, k: Key, v: R) -> Result<(Value, Source), Arc<str>> {
+        c.get_or_load(k, || v)
+    }
+
+    const ACTIVE: Value = Value::User(UserStatus::Active);
+    const ABSENT: Value = Value::User(UserStatus::Absent);
+
+    #[test]
+    fn positive_ttl() {
+        let (c, clock) = cache(policy());
+        assert_eq!(
+            get(&c, user("a@x"), Ok(ACTIVE)).unwrap(),
+            (ACTIVE, Source::Miss)
+        );
+        clock.advance(Duration::from_secs(99));
+        // The loader is not asked while the entry is fresh.
+        assert_eq!(
+            get(&c, user("a@x"), Err("unused".into())).unwrap(),
+            (ACTIVE, Source::Hit)
+        );
+        clock.advance(Duration::from_secs(1));
+        let inactive = Value::User(UserStatus::Inactive);
+        assert_eq!(
+            get(&c, user("a@x"), Ok(inactive.clone())).unwrap(),
+            (inactive, Source::Miss)
+        );
+        let k = c.counters(QueryType::User);
+        assert_eq!(k.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(k.misses.load(Ordering::Relaxed), 2);
+        assert_eq!(k.expirations.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn negative_ttl_is_shorter() {
+        let (c, clock) = cache(policy());
+        assert_eq!(get(&c, user("new@x"), Ok(ABSENT)).unwrap().1, Source::Miss);
+        clock.advance(Duration::from_secs(9));
+        assert_eq!(
+            get(&c, user("new@x"), Ok(ACTIVE)).unwrap(),
+            (ABSENT, Source::NegativeHit)
+        );
+        clock.advance(Duration::from_secs(1));
+        // The user was created meanwhile: seen as soon as the negative entry expires.
+        assert_eq!(
+            get(&c, user("new@x"), Ok(ACTIVE)).unwrap(),
+            (ACTIVE, Source::Miss)
+        );
+        assert_eq!(
+            c.counters(QueryType::User)
+                .negative_hits
+                .load(Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[test]
+    fn zero_ttl_stores_nothing() {
+        let (c, _) = cache(Policy {
+            negative_ttl: Duration::ZERO,
+            ..policy()
+        });
+        get(&c, user("a@x"), Ok(ABSENT)).unwrap();
+        assert!(c.is_empty());
+        get(&c, user("b@x"), Ok(ACTIVE)).unwrap();
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn errors_are_not_cached_and_stale_is_served_only_within_the_window() {
+        let (c, clock) = cache(policy());
+        // No entry: the error stands.
+        assert_eq!(
+            &*get(&c, user("a@x"), Err("db down".into())).unwrap_err(),
+            "db down"
+        );
+        assert!(c.is_empty(), "errors are not stored");
+        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
+        clock.advance(Duration::from_secs(120));
+        // Expired 20 s ago, database failing: the stale answer.
+        assert_eq!(
+            get(&c, user("a@x"), Err("db down".into())).unwrap(),
+            (ACTIVE, Source::Stale)
+        );
+        clock.advance(Duration::from_secs(30));
+        // 50 s past the deadline: too old.
+        assert!(get(&c, user("a@x"), Err("db down".into())).is_err());
+        assert_eq!(c.counters(QueryType::User).stale.load(Ordering::Relaxed), 1);
+        // A stale window of 0 turns it off.
+        let (c, clock) = cache(Policy {
+            stale: Duration::ZERO,
+            ..policy()
+        });
+        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
+        clock.advance(Duration::from_secs(101));
+        assert!(get(&c, user("a@x"), Err("db down".into())).is_err());
+    }
+
+    #[test]
+    fn keys_keep_types_users_and_ips_apart() {
+        let (c, _) = cache(Policy {
+            relay: true,
+            ..policy()
+        });
+        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
+        get(&c, user("b@x"), Ok(ABSENT)).unwrap();
+        get(&c, Key::new(QueryType::Host, "a@x"), Ok(Value::Host(None))).unwrap();
+        get(&c, Key::relay("a@x", "10.0.0.1"), Ok(Value::Relay(true))).unwrap();
+        assert_eq!(get(&c, user("a@x"), Err("x".into())).unwrap().0, ACTIVE);
+        assert_eq!(get(&c, user("b@x"), Err("x".into())).unwrap().0, ABSENT);
+        assert_eq!(
+            get(&c, Key::relay("a@x", "10.0.0.2"), Ok(Value::Relay(false))).unwrap(),
+            (Value::Relay(false), Source::Miss)
+        );
+        assert_eq!(
+            get(&c, Key::relay("a@x", "10.0.0.1"), Err("x".into())).unwrap(),
+            (Value::Relay(true), Source::Hit)
+        );
+    }
+
+    #[test]
+    fn relay_is_not_cached_unless_asked() {
+        let (c, _) = cache(policy());
+        let k = Key::relay("a@x", "10.0.0.1");
+        assert_eq!(
+            get(&c, k.clone(), Ok(Value::Relay(true))).unwrap().1,
+            Source::Bypass
+        );
+        assert_eq!(
+            get(&c, k, Ok(Value::Relay(false))).unwrap(),
+            (Value::Relay(false), Source::Bypass)
+        );
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn entry_bound_holds_under_churn() {
+        let (c, _) = cache(Policy {
+            max_entries: 64,
+            ..policy()
+        });
+        for i in 0..10_000 {
+            get(&c, user(&format!("u{i}@x")), Ok(ACTIVE)).unwrap();
+            assert!(c.len() <= 64, "{} entries after {i}", c.len());
+        }
+        let evicted = c
+            .counters(QueryType::User)
+            .evictions
+            .load(Ordering::Relaxed);
+        assert_eq!(evicted as usize, 10_000 - c.len());
+        // The most recent entry is there, the oldest is not.
+        assert_eq!(
+            get(&c, user("u9999@x"), Err("x".into())).unwrap().1,
+            Source::Hit
+        );
+        assert!(get(&c, user("u0@x"), Err("x".into())).is_err());
+    }
+
+    #[test]
+    fn byte_bound_holds() {
+        let (c, _) = cache(Policy {
+            max_bytes: Some(16 * 4096),
+            ..policy()
+        });
+        let big = Value::Alias(Arc::new(vec![vec![b'x'; 1000]; 3]));
+        for i in 0..1000 {
+            get(
+                &c,
+                Key::new(QueryType::Alias, &format!("a{i}@x")),
+                Ok(big.clone()),
+            )
+            .unwrap();
+            assert!(c.bytes() <= 16 * 4096 + 4096, "{} bytes", c.bytes());
+        }
+        assert!(c.len() < 1000);
+    }
+
+    #[test]
+    fn invalidate_one_address_and_clear_all() {
+        let (c, _) = cache(Policy {
+            relay: true,
+            ..policy()
+        });
+        for q in [QueryType::User, QueryType::Password, QueryType::Alias] {
+            get(&c, Key::new(q, "a@x"), Ok(ABSENT)).unwrap();
+        }
+        get(&c, Key::relay("a@x", "10.0.0.1"), Ok(Value::Relay(true))).unwrap();
+        get(&c, user("b@x"), Ok(ACTIVE)).unwrap();
+        assert_eq!(c.invalidate("a@x"), 4);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            get(&c, user("b@x"), Err("x".into())).unwrap().1,
+            Source::Hit
+        );
+        assert_eq!(c.invalidate("nobody@x"), 0);
+        assert_eq!(c.clear(), 1);
+        assert!(c.is_empty());
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn concurrent_misses_load_once() {
+        let (c, _) = cache(policy());
+        let c = Arc::new(c);
+        let loads = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (c, loads, gate) = (c.clone(), loads.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    c.get_or_load(user("hot@x"), || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        // Hold the load until every thread has arrived.
+                        let mut open = lock(&gate.0);
+                        while !*open {
+                            open = gate.1.wait(open).unwrap();
+                        }
+                        Ok::<_, String>(ACTIVE)
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        // Wait until all 16 threads hold the one flight: the map's reference,
+        // the leader's and the 15 joiners'.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while lock(&c.flights)
+            .get(&user("hot@x"))
+            .map_or(0, Arc::strong_count)
+            < 17
+        {
+            assert!(std::time::Instant::now() < deadline, "threads never met");
+            std::thread::yield_now();
+        }
+        *lock(&gate.0) = true;
+        gate.1.notify_all();
+        let sources: Vec<Source> = threads.into_iter().map(|t| t.join().unwrap().1).collect();
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "one load for 16 concurrent misses"
+        );
+        assert_eq!(sources.iter().filter(|s| **s == Source::Miss).count(), 1);
+        assert_eq!(sources.iter().filter(|s| **s == Source::Joined).count(), 15);
+    }
+
+    #[test]
+    fn a_failed_load_fails_its_joiners_without_caching() {
+        let (c, _) = cache(policy());
+        let c = Arc::new(c);
+        let started = Arc::new(std::sync::Barrier::new(2));
+        let leader = {
+            let (c, started) = (c.clone(), started.clone());
+            std::thread::spawn(move || {
+                c.get_or_load(user("x@x"), || {
+                    started.wait();
+                    std::thread::sleep(Duration::from_millis(200));
+                    Err::<Value, _>("db down")
+                })
+            })
+        };
+        started.wait();
+        let joined = c.get_or_load(user("x@x"), || Ok::<_, String>(ACTIVE));
+        assert!(leader.join().unwrap().is_err());
+        assert_eq!(&*joined.unwrap_err(), "db down");
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn policy_from_environment() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        assert_eq!(policy_from_env(&env(&[])).unwrap(), None);
+        assert_eq!(policy_from_env(&env(&[("USE_BTREE", "0")])).unwrap(), None);
+        let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("MAX_BTREE_COUNT", "5000")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.max_entries, 5000);
+        assert_eq!(p.ttl, Policy::default().ttl);
+        // C's lenient MAX_BTREE_COUNT: garbage or 0 keep the default bound.
+        for v in ["", "0", "lots"] {
+            let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("MAX_BTREE_COUNT", v)]))
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.max_entries, Policy::default().max_entries);
+        }
+        let p = policy_from_env(&env(&[
+            ("INLOOKUP_CACHE", "1"),
+            ("INLOOKUP_CACHE_ENTRIES", "7"),
+            ("INLOOKUP_CACHE_BYTES", "1000"),
+            ("INLOOKUP_CACHE_TTL", "60"),
+            ("INLOOKUP_CACHE_NEGATIVE_TTL", "5"),
+            ("INLOOKUP_CACHE_STALE", "0"),
+            ("INLOOKUP_CACHE_RELAY", ""),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            p,
+            Policy {
+                max_entries: 7,
+                max_bytes: Some(1000),
+                ttl: Duration::from_secs(60),
+                negative_ttl: Duration::from_secs(5),
+                stale: Duration::ZERO,
+                relay: true,
+            }
+        );
+        assert_eq!(
+            policy_from_env(&env(&[("USE_BTREE", "1"), ("INLOOKUP_CACHE", "0")])).unwrap(),
+            None
+        );
+        let e = policy_from_env(&env(&[
+            ("INLOOKUP_CACHE", "1"),
+            ("INLOOKUP_CACHE_TTL", "5m"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("INLOOKUP_CACHE_TTL"), "{e}");
+        assert!(policy_from_env(&env(&[("INLOOKUP_CACHE", "yes")])).is_err());
+    }
+}

@@ -230,6 +230,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
                     }
                     Err(e) => log::warn!("reconfiguration failed, keeping the old settings: {e:#}"),
                 }
+                precache_in_background(&shared);
             }
             Signal::SIGTERM => break,
             _ => {}

@@ -19,6 +19,7 @@ use indilookup::config::{Config, Env};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
+#[derive(Clone)]
 pub struct Server {
     pub socket: PathBuf,
     pub user: String,
@@ -73,25 +74,17 @@ fn find_program(names: &[&str]) -> PathBuf {
     panic!("none of {names:?} found: install mariadb-server (apt-get install mariadb-server)");
 }
 
-fn start_private_server() -> Server {
-    // A short path: a unix socket path must fit in 108 bytes.
-    let dir = tempfile::Builder::new()
-        .prefix("indilookup-db.")
-        .tempdir_in("/tmp")
-        .expect("temporary directory")
-        .keep();
-    let data = dir.join("data");
-    let socket = dir.join("sock");
-    let root = nix::unistd::geteuid().is_root();
+/// Initialise a data directory under `dir` (mariadb-install-db).
+fn init_datadir(dir: &Path) {
     let mut install = Command::new(find_program(&["mariadb-install-db", "mysql_install_db"]));
     install
         .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--datadir={}", dir.join("data").display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if root {
+    if nix::unistd::geteuid().is_root() {
         install.arg("--user=root");
     }
     let out = install.output().expect("run mariadb-install-db");
@@ -100,10 +93,14 @@ fn start_private_server() -> Server {
         "mariadb-install-db failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Start mariadbd on the data directory under `dir`, socket `dir/sock`.
+fn spawn_mariadbd(dir: &Path) -> Child {
     let mut cmd = Command::new(find_program(&["mariadbd", "mysqld"]));
     cmd.arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("sock").display()))
         .arg(format!("--pid-file={}", dir.join("pid").display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
         .args([
@@ -116,7 +113,7 @@ fn start_private_server() -> Server {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if root {
+    if nix::unistd::geteuid().is_root() {
         cmd.arg("--user=root");
     }
     // The server must not outlive this test process, even when the process
@@ -143,27 +140,108 @@ fn start_private_server() -> Server {
             }
         }
     });
-    // Reaped by stop_private_server at exit, through its pid.
-    #[allow(clippy::zombie_processes)]
-    let child: Child = rx.recv().unwrap().expect("start mariadbd");
-    *PRIVATE.lock().unwrap() = Some((child.id(), dir.clone()));
-    // SAFETY: registering a plain extern "C" function with atexit(3).
-    unsafe { libc::atexit(stop_private_server) };
-    let server = Server {
-        socket,
-        user: "root".into(),
-        password: String::new(),
-    };
+    rx.recv().unwrap().expect("start mariadbd")
+}
+
+/// Wait until the server in `dir` answers.
+fn wait_up(server: &Server, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if server.connect(None).is_ok() {
-            return server;
-        }
+    while server.connect(None).is_err() {
         if Instant::now() > deadline {
             let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
             panic!("mariadbd did not come up within 60 s:\n{log}");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A short directory: a unix socket path must fit in 108 bytes.
+fn server_dir() -> PathBuf {
+    tempfile::Builder::new()
+        .prefix("indilookup-db.")
+        .tempdir_in("/tmp")
+        .expect("temporary directory")
+        .keep()
+}
+
+fn start_private_server() -> Server {
+    let dir = server_dir();
+    init_datadir(&dir);
+    // Reaped by stop_private_server at exit, through its pid.
+    #[allow(clippy::zombie_processes)]
+    let child = spawn_mariadbd(&dir);
+    *PRIVATE.lock().unwrap() = Some((child.id(), dir.clone()));
+    // SAFETY: registering a plain extern "C" function with atexit(3).
+    unsafe { libc::atexit(stop_private_server) };
+    let server = Server {
+        socket: dir.join("sock"),
+        user: "root".into(),
+        password: String::new(),
+    };
+    wait_up(&server, &dir);
+    server
+}
+
+/// A MariaDB of one test's own, which the test may stop and start again
+/// (database failures). Removed when dropped.
+pub struct OwnServer {
+    pub server: Server,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnServer {
+    pub fn start() -> OwnServer {
+        let dir = server_dir();
+        init_datadir(&dir);
+        let mut own = OwnServer {
+            server: Server {
+                socket: dir.join("sock"),
+                user: "root".into(),
+                password: String::new(),
+            },
+            dir,
+            child: None,
+        };
+        own.resume();
+        own
+    }
+
+    /// Stop the server (clean shutdown) and wait until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same data.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.child = Some(spawn_mariadbd(&self.dir));
+        wait_up(&self.server, &self.dir);
+    }
+
+    /// A global status counter (e.g. Com_stmt_execute).
+    pub fn status(&self, name: &str) -> u64 {
+        let mut c = self.server.connect(None).unwrap();
+        let row: Option<(String, String)> = c
+            .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
+            .unwrap();
+        row.unwrap().1.parse().unwrap()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -197,6 +275,7 @@ pub fn schema_statements() -> Vec<String> {
 /// A database of its own with the IndiMail tables, plus a private CONTROLDIR
 /// and ASSIGNDIR; everything is removed when dropped.
 pub struct Site {
+    pub server: Server,
     pub db: String,
     pub dir: tempfile::TempDir,
     pub env: Env,
@@ -204,9 +283,14 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site on the shared test server.
     pub fn new() -> Site {
+        Site::on(server())
+    }
+
+    /// A site on the given server.
+    pub fn on(server: &Server) -> Site {
         static N: AtomicU32 = AtomicU32::new(0);
-        let server = server();
         let db = format!(
             "t_{}_{}",
             std::process::id(),
@@ -245,6 +329,7 @@ impl Site {
             ("DEFAULT_DOMAIN", "example.com".into()),
         ]);
         Site {
+            server: server.clone(),
             db,
             dir,
             env,
@@ -260,9 +345,14 @@ impl Site {
         fs::write(self.dir.path().join("control").join(name), content).unwrap();
     }
 
-    /// Run SQL on this site's database.
+    /// Run SQL on this site's database (on a fresh connection after the
+    /// server was restarted).
     pub fn sql(&self, stmt: &str) {
-        self.conn.lock().unwrap().query_drop(stmt).unwrap();
+        let mut conn = self.conn.lock().unwrap();
+        if conn.query_drop(stmt).is_err() {
+            *conn = self.server.connect(Some(&self.db)).unwrap();
+            conn.query_drop(stmt).unwrap();
+        }
     }
 
     pub fn sql_params(&self, stmt: &str, params: impl Into<mysql::Params>) {
@@ -302,7 +392,7 @@ impl Site {
 
 impl Drop for Site {
     fn drop(&mut self) {
-        if let Ok(mut c) = server().connect(None) {
+        if let Ok(mut c) = self.server.connect(None) {
             let _ = c.query_drop(format!("DROP DATABASE IF EXISTS {}", self.db));
         }
     }

@@ -4,3 +4,4 @@ mod applets;
 mod daemon;
 mod harness;
 mod lookups;
+mod query;
