@@ -81,31 +81,44 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
                 .parse()
                 .with_context(|| format!("option {name}: {:?} is not a number", v))
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-v" | "--verbose" => a.verbose = true,
-            "-f" => a.infifo = Some(value("-f")?),
-            "-i" => {
+        if let Some(long) = flag.strip_prefix("--") {
+            match long {
+                "help" => return Ok(None),
+                "verbose" => a.verbose = true,
+                "envdir" => a.envdir = Some(value("--envdir")?.into()),
+                "workers" => {
+                    let v = value("--workers")?;
+                    a.workers = Some(number("--workers", v)? as usize);
+                }
+                "queue" => {
+                    let v = value("--queue")?;
+                    a.queue = Some(number("--queue", v)? as usize);
+                }
+                "reply-dir" => a.reply_dirs.push(value("--reply-dir")?.into()),
+                "fifo-owner" => a.owner = Some(value("--fifo-owner")?.to_string_lossy().into()),
+                "fifo-group" => a.group = Some(value("--fifo-group")?.to_string_lossy().into()),
+                _ => bail!("unknown option {flag:?}"),
+            }
+            continue;
+        }
+        // As the C daemon: an argument that is not an option is skipped, and
+        // only the letter after the '-' counts (-vx is -v).
+        let Some(letter) = flag.strip_prefix('-').and_then(|f| f.chars().next()) else {
+            continue;
+        };
+        match letter {
+            'h' => return Ok(None),
+            'v' => a.verbose = true,
+            'f' => a.infifo = Some(value("-f")?),
+            'i' => {
                 let v = value("-i")?;
                 a.instances = u32::try_from(number("-i", v)?).context("option -i: too large")?;
             }
-            "-c" => {
+            'c' => {
                 let v = value("-c")?;
                 a.active_secs = number("-c", v)?;
             }
-            "--envdir" => a.envdir = Some(value("--envdir")?.into()),
-            "--workers" => {
-                let v = value("--workers")?;
-                a.workers = Some(number("--workers", v)? as usize);
-            }
-            "--queue" => {
-                let v = value("--queue")?;
-                a.queue = Some(number("--queue", v)? as usize);
-            }
-            "--reply-dir" => a.reply_dirs.push(value("--reply-dir")?.into()),
-            "--fifo-owner" => a.owner = Some(value("--fifo-owner")?.to_string_lossy().into()),
-            "--fifo-group" => a.group = Some(value("--fifo-group")?.to_string_lossy().into()),
-            other => bail!("unknown option {other:?}"),
+            _ => bail!("unknown option -{letter}"),
         }
     }
     Ok(Some(a))
@@ -143,10 +156,14 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     // An absolute (or ./) single FIFO is served at exactly that path; a FIFO
     // name in INFIFODIR always gets the .1 .. .N suffixes, because that is
     // the only form C clients with a relative INFIFO can reach.
-    let fifos = if fifo.infifo_is_path() && n == 1 {
-        vec![fifo.server_base()]
+    let (fifos, fifo_labels) = if fifo.infifo_is_path() && n == 1 {
+        (vec![fifo.server_base()], None)
     } else {
-        (1..=n).map(|k| fifo.instance_path(k)).collect()
+        let name = fifo.infifo.to_string_lossy().into_owned();
+        (
+            (1..=n).map(|k| fifo.instance_path(k)).collect(),
+            Some((1..=n).map(|k| format!("{name}.{k}")).collect()),
+        )
     };
     let mut reply_dirs = args.reply_dirs.clone();
     if let Some(list) = env.get("INLOOKUP_REPLY_DIRS") {
@@ -172,6 +189,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     };
     Ok(Settings {
         fifos,
+        fifo_labels,
         fifo_mode: fifo.fifo_mode.unwrap_or(0o660),
         owner,
         workers: args
@@ -200,7 +218,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 0;
         }
         Err(e) => {
-            eprintln!("inlookup: {e:#}\n{USAGE}");
+            // The C daemon's usage line and exit status.
+            eprintln!(
+                "inlookup: {e:#}\nUSAGE: inlookup [-f infifo] [-i instance] [-c activeSecs] [-v]\n\
+                 (inlookup --help lists the long options)"
+            );
             return 1;
         }
     };

@@ -169,9 +169,32 @@ impl ConfigError {
 }
 
 /// A snapshot of environment variables.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, OsString>,
+}
+
+/// Values that can hold a password: the MySQL host lines and the
+/// password variables. `Debug` shows them as `<hidden>`.
+fn may_hold_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["_host", "passwd", "password", "secret"]
+        .iter()
+        .any(|part| name.contains(part))
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.vars {
+            if may_hold_secret(k) {
+                m.entry(k, &"<hidden>");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
 }
 
 impl Env {
@@ -685,7 +708,7 @@ pub struct FifoConfig {
     pub infifodir: PathBuf,
     /// `FIFOTMPDIR` [/tmp]: where clients create their reply FIFOs.
     pub fifotmpdir: PathBuf,
-    /// `FIFO_MODE`, octal, <= 0o7777: permissions applied to newly created FIFOs.
+    /// `FIFO_MODE`, octal, <= 0o777: permissions of the server FIFOs, new or taken over.
     pub fifo_mode: Option<u32>,
 }
 
@@ -745,7 +768,7 @@ impl FifoConfig {
     }
 }
 
-/// Octal digits only (leading zeros allowed), at most 0o7777.
+/// Octal digits only (leading zeros allowed), at most 0o777.
 fn parse_mode(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
@@ -754,7 +777,8 @@ fn parse_mode(s: &str) -> Option<u32> {
         .try_fold(0u32, |acc, b| {
             acc.checked_mul(8)?.checked_add(u32::from(b - b'0'))
         })
-        .filter(|m| *m <= 0o7777)
+        // Permission bits only: setuid/setgid/sticky mean nothing on a FIFO.
+        .filter(|m| *m <= 0o777)
 }
 
 /// Settings of the lookups themselves.
@@ -1360,15 +1384,23 @@ mod tests {
     fn fifo_mode_parsing() {
         let f = FifoConfig::load(&env(&[("FIFO_MODE", "0660")])).unwrap();
         assert_eq!(f.fifo_mode, Some(0o660));
-        let f = FifoConfig::load(&env(&[("FIFO_MODE", "7777")])).unwrap();
-        assert_eq!(f.fifo_mode, Some(0o7777));
+        let f = FifoConfig::load(&env(&[("FIFO_MODE", "777")])).unwrap();
+        assert_eq!(f.fifo_mode, Some(0o777));
         let f = FifoConfig::load(&env(&[("FIFO_MODE", "")])).unwrap();
         assert_eq!(f.fifo_mode, None);
         let err = FifoConfig::load(&env(&[("FIFO_MODE", "0999")]))
             .unwrap_err()
             .to_string();
         assert_eq!(err, "FIFO_MODE: \"0999\" is not an octal file mode");
-        for bad in ["10000", "rw", " 660", "0o660", "77777777777777777"] {
+        for bad in [
+            "10000",
+            "7777",
+            "2660",
+            "rw",
+            " 660",
+            "0o660",
+            "77777777777777777",
+        ] {
             assert!(
                 FifoConfig::load(&env(&[("FIFO_MODE", bad)])).is_err(),
                 "{bad}"
@@ -1524,5 +1556,26 @@ mod tests {
             let uses = literals.iter().filter(|l| *l == var).count();
             assert!(uses >= 2, "{var} is in ENV_VARS but never read");
         }
+    }
+
+    #[test]
+    fn env_debug_hides_passwords() {
+        let env = Env::from_pairs([
+            ("MYSQL_HOST", "db:indimail:s3cret-one"),
+            ("MYSQL_PASSWD", "s3cret-two"),
+            ("CNTRL_HOST", "c:u:s3cret-three"),
+            ("INFIFO", "infifo"),
+        ]);
+        let shown = format!("{env:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("infifo"), "{shown}");
+    }
+
+    #[test]
+    fn fifo_mode_is_permission_bits_only() {
+        let env = Env::from_pairs([("FIFO_MODE", "2660")]);
+        assert!(FifoConfig::load(&env).is_err());
+        let env = Env::from_pairs([("FIFO_MODE", "0777")]);
+        assert_eq!(FifoConfig::load(&env).unwrap().fifo_mode, Some(0o777));
     }
 }

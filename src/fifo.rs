@@ -444,6 +444,10 @@ pub fn read_available(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize
 pub struct ReplyDirs {
     /// Absolute, normalised (no empty, `.` or trailing components), without duplicates.
     dirs: Vec<PathBuf>,
+    /// (device, inode) of files that are never a reply FIFO: the daemon's own
+    /// server FIFOs, which pass every other check (they are FIFOs with a
+    /// reader) and must not be unlinked.
+    forbidden: Vec<(u64, u64)>,
 }
 
 impl ReplyDirs {
@@ -484,10 +488,20 @@ impl ReplyDirs {
                 out.push(norm);
             }
         }
-        Ok(ReplyDirs { dirs: out })
+        Ok(ReplyDirs {
+            dirs: out,
+            forbidden: Vec::new(),
+        })
     }
 
     /// The normalised directories, in the order first given.
+    /// Never accept the file now at `path` as a reply FIFO (a server FIFO).
+    pub fn forbid(&mut self, path: &Path) -> Result<(), FifoError> {
+        let st = nix::sys::stat::lstat(path).map_err(|e| io_err(path, "lstat", e))?;
+        self.forbidden.push((st.st_dev as u64, st.st_ino as u64));
+        Ok(())
+    }
+
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
@@ -512,6 +526,8 @@ pub enum Refusal {
     NoReader,
     #[error("reply FIFO vanished or was replaced")]
     Vanished,
+    #[error("reply path is a server FIFO of this daemon")]
+    ServerFifo,
     #[error("reply FIFO: {0}")]
     Io(String),
 }
@@ -594,11 +610,17 @@ impl ReplyFifo {
             libc::S_IFLNK => return Err(Refusal::Symlink),
             _ => return Err(Refusal::NotAFifo),
         }
+        if dirs
+            .forbidden
+            .contains(&(before.st_dev as u64, before.st_ino as u64))
+        {
+            return Err(Refusal::ServerFifo);
+        }
 
         let fd = match open_at(
             dirfd.as_fd(),
             name,
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW,
+            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY,
         ) {
             Ok(fd) => fd,
             Err(Errno::ENXIO) => return Err(Refusal::NoReader),
@@ -630,6 +652,29 @@ impl ReplyFifo {
             fd,
             path: path.to_vec(),
         })
+    }
+
+    /// Write a reply with one non-blocking write, never waiting. A reply is at
+    /// most `PIPE_BUF` bytes and goes into the fresh, empty FIFO of a client
+    /// that is reading it, so it always fits; a FIFO that cannot take it at
+    /// once (`WouldBlock`) belongs to a broken or hostile client, which must
+    /// not hold a worker.
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<()> {
+        loop {
+            return match nix::unistd::write(self.fd.as_fd(), buf) {
+                Ok(n) if n == buf.len() => Ok(()),
+                Ok(n) => Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("{}: only {n} of {} bytes fit", self.shown(), buf.len()),
+                )),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{}: the reply FIFO is full", self.shown()),
+                )),
+                Err(e) => Err(e.into()),
+            };
+        }
     }
 
     /// Write the whole buffer, waiting with `poll(POLLOUT)` up to `timeout` in total.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::cache::{Cache, Key, Source, Value};
 use crate::client::{self, ClientError};
 use crate::config::{Config, Env, FifoConfig, Timeouts};
-use crate::db::{Database, DbError, PasswdRow};
+use crate::db::{plausible_name, Database, DbError, PasswdRow};
 use crate::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
 };
@@ -134,8 +134,7 @@ impl Backend for Database {
 pub fn cache_key(db: &Database, qtype: QueryType, email: &[u8], ip: &[u8]) -> Option<Key> {
     let domain_key = || {
         let d = std::str::from_utf8(email).ok()?;
-        (!d.is_empty() && !d.bytes().any(|b| b <= b' ' || b == 0x7f))
-            .then(|| Key::new(qtype, &d.to_ascii_lowercase()))
+        plausible_name(d.as_bytes()).then(|| Key::new(qtype, &d.to_ascii_lowercase()))
     };
     match qtype {
         QueryType::Domain => domain_key(),

@@ -27,10 +27,10 @@ impl Database {
     /// reach, and an alias domain is also listed in rcpthosts, so the table is
     /// asked first.
     pub fn real_domain(&self, domain: &str) -> Result<Option<String>, DbError> {
-        let domain = domain.to_ascii_lowercase();
-        if domain.is_empty() {
+        if !super::plausible_name(domain.as_bytes()) {
             return Ok(None);
         }
+        let domain = domain.to_ascii_lowercase();
         let lc = &self.lookup;
         if lc.real_domains.contains(&domain) || lc.alias_domains.contains(&domain) {
             return Ok(Some(domain));
@@ -92,7 +92,11 @@ impl Database {
             Ok(_) => {}
             Err(e) => return Err(DbError::BadData(e.to_string())),
         }
-        Ok(host_address().unwrap_or_else(|| "localhost".to_string()))
+        // Resolved once: a HOST query must not wait for DNS every time.
+        Ok(self
+            .host_address
+            .get_or_init(|| host_address().unwrap_or_else(|| "localhost".to_string()))
+            .clone())
     }
 
     /// Port for mail to `domain`: 209 when routing by QMTP (ROUTES=qmtp, or

@@ -110,8 +110,20 @@ impl Statements {
         let present = |t: &str| {
             format!("(SELECT pw_name FROM `{t}` WHERE pw_name = ? AND pw_domain = ? LIMIT 1)")
         };
-        let pw_cols =
-            "pw_name, pw_domain, pw_passwd, scram, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell";
+        // Each branch of a UNION converts its text columns to one character
+        // set, so that tables created with different collations (a site's
+        // tables often span MariaDB versions) can still be combined.
+        let utf8 = |c: &str| format!("CONVERT({c} USING utf8mb4)");
+        let pw_cols = format!(
+            "{}, {}, {}, {}, pw_uid, pw_gid, {}, {}, {}",
+            utf8("pw_name"),
+            utf8("pw_domain"),
+            utf8("pw_passwd"),
+            utf8("scram"),
+            utf8("pw_gecos"),
+            utf8("pw_dir"),
+            utf8("pw_shell")
+        );
         let limit_cols = LIMIT_COLUMNS
             .split(", ")
             .map(|c| format!("l.{c}"))
@@ -119,11 +131,15 @@ impl Statements {
             .join(", ");
         Statements {
             user_status: format!(
-                "(SELECT 0, pw_name, pw_domain, pw_gid FROM `{active}` WHERE pw_name = ? AND pw_domain = ?) \
-                 UNION ALL (SELECT 1, pw_name, pw_domain, pw_gid FROM `{inactive}` WHERE pw_name = ? AND pw_domain = ?) \
-                 UNION ALL (SELECT 2, alias, domain, 0 FROM valias WHERE alias = ? AND domain = ? \
+                "(SELECT 0, {n}, {d}, pw_gid FROM `{active}` WHERE pw_name = ? AND pw_domain = ?) \
+                 UNION ALL (SELECT 1, {n}, {d}, pw_gid FROM `{inactive}` WHERE pw_name = ? AND pw_domain = ?) \
+                 UNION ALL (SELECT 2, {a}, {ad}, 0 FROM valias WHERE alias = ? AND domain = ? \
                    GROUP BY CAST(alias AS BINARY), CAST(domain AS BINARY)) \
-                 ORDER BY 1"
+                 ORDER BY 1",
+                n = utf8("pw_name"),
+                d = utf8("pw_domain"),
+                a = utf8("alias"),
+                ad = utf8("domain"),
             ),
             password: format!(
                 "(SELECT 0, {pw_cols} FROM `{active}` WHERE pw_name = ? AND pw_domain = ?) \
@@ -219,36 +235,16 @@ fn same(row: &Row, i: usize, want: &str) -> Result<bool, DbError> {
     Ok(bytes(row, i)?.is_some_and(|b| b.eq_ignore_ascii_case(want.as_bytes())))
 }
 
-/// Collation errors: the address holds a character that the column's
-/// character set cannot store, so no row can match it.
-const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
-const ER_CANT_AGGREGATE_3COLLATIONS: u16 = 1270;
-const ER_CANT_AGGREGATE_NCOLLATIONS: u16 = 1271;
-
 impl Database {
-    /// Run one lookup statement. A collation error is an empty answer, not a
-    /// failure: the value cannot be in that column.
-    pub(super) fn rows<P: Into<mysql::Params> + Clone>(
+    /// Run one lookup statement.
+    pub(super) fn rows<P: Into<mysql::Params>>(
         &self,
         what: &'static str,
         sql: &str,
         params: P,
     ) -> Result<Vec<Row>, DbError> {
-        match self.pool.run(what, |c| c.exec(sql, params.clone())) {
-            Err(DbError::Query {
-                source: mysql::Error::MySqlError(e),
-                ..
-            }) if matches!(
-                e.code,
-                ER_CANT_AGGREGATE_2COLLATIONS
-                    | ER_CANT_AGGREGATE_3COLLATIONS
-                    | ER_CANT_AGGREGATE_NCOLLATIONS
-            ) =>
-            {
-                Ok(Vec::new())
-            }
-            other => other,
-        }
+        let params = params.into();
+        self.pool.run(what, |c| c.exec(sql, params.clone()))
     }
 
     /// USER_QUERY: active, inactive (only in `indibak`), over quota
@@ -392,7 +388,7 @@ impl Database {
                 return Ok(None);
             };
             let domain = domain.to_ascii_lowercase();
-            if domain.is_empty() || domain.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            if !super::plausible_name(domain.as_bytes()) {
                 return Ok(None);
             }
             let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
@@ -476,7 +472,8 @@ impl Database {
 
 fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
     let plain = bytes(row, 3)?.unwrap_or_default();
-    let passwd = match bytes(row, 4)? {
+    // An empty scram column is no SCRAM secret.
+    let passwd = match bytes(row, 4)?.filter(|s| !s.is_empty()) {
         Some(mut scram) => {
             scram.push(b',');
             scram.extend_from_slice(&plain);

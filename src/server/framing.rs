@@ -53,6 +53,25 @@ fn try_record(b: &[u8]) -> Result<(Frame, usize), DecodeError> {
     Request::decode_body(body).map(|r| (Frame::Request(r), end))
 }
 
+/// Is the record at `pos` (of `len` bytes) well placed: at the end of the
+/// buffer or followed by another record?
+fn well_placed(buf: &[u8], pos: usize, len: usize) -> bool {
+    pos + len == buf.len() || try_record(&buf[pos + len..]).is_ok()
+}
+
+/// When the record at `pos` is not well placed, the start of a well-placed
+/// record inside it, if there is one: that one is genuine, and the outer one
+/// was made by bytes of two writers.
+fn overlapped(buf: &[u8], pos: usize, len: usize) -> Option<usize> {
+    if well_placed(buf, pos, len) {
+        return None;
+    }
+    (pos + 1..pos + len).find(|&q| match try_record(&buf[q..]) {
+        Ok((_, l)) => well_placed(buf, q, l),
+        Err(_) => false,
+    })
+}
+
 /// Split all the bytes that were waiting in a FIFO into frames. Every byte is
 /// accounted for: an incomplete request at the end is bad, because a
 /// complete one would have arrived in one piece.
@@ -72,6 +91,16 @@ pub fn frames(buf: &[u8]) -> Vec<Frame> {
     while pos < buf.len() {
         match try_record(&buf[pos..]) {
             Ok((frame, len)) => {
+                // A record that overlaps a better-placed one is not taken:
+                // a writer that broke the protocol can make its bytes and the
+                // start of another client's request decode as one record.
+                if let Some(inner) = overlapped(buf, pos, len) {
+                    if bad.is_none() {
+                        bad = Some((pos, DecodeError::TrailingBytes(inner - pos)));
+                    }
+                    pos = inner;
+                    continue;
+                }
                 flush(&mut bad, pos, &mut out);
                 out.push(frame);
                 pos += len;
@@ -235,5 +264,27 @@ mod tests {
                 .sum();
             assert_eq!(total, buf.len());
         }
+    }
+
+    /// Bytes of a broken writer that, together with the start of another
+    /// client's request, decode as a record: the genuine request wins.
+    #[test]
+    fn a_forged_record_cannot_swallow_the_next_request() {
+        let victim = req("victim@example.com").encode().unwrap();
+        // Type 1, separator, email "h", then a reply path that runs into the
+        // victim's length prefix, whose zero bytes end the path and the ip.
+        let mut buf = 8i32.to_ne_bytes().to_vec();
+        buf.extend([1, 0, b'h', 0, b'p']);
+        let hostile = buf.len();
+        buf.extend(&victim);
+        // Without the victim the forged record needs 3 of its bytes.
+        assert!(try_record(&buf).is_ok(), "the forged record decodes");
+        let f = frames(&buf);
+        assert_eq!(requests(&f), ["victim@example.com"], "{f:?}");
+        assert!(matches!(f[0], Frame::Bad { skipped, .. } if skipped == hostile));
+        // Two genuine requests back to back are both taken.
+        let mut two = victim.clone();
+        two.extend(&victim);
+        assert_eq!(frames(&two).len(), 2);
     }
 }

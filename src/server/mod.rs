@@ -43,6 +43,10 @@ pub const DEFAULT_REPLY_DIRS: &[&str] = &["/tmp", "/run/indimail/inquery"];
 pub struct Settings {
     /// The server FIFOs to create and serve.
     pub fifos: Vec<PathBuf>,
+    /// How the start-up lines name each FIFO, as the C daemon did: the INFIFO
+    /// value with its instance suffix (`infifo.2`), or the path of a single
+    /// FIFO given as a path. `None` = one FIFO at an exact path.
+    pub fifo_labels: Option<Vec<String>>,
     /// Mode of the FIFOs (FIFO_MODE, default 0660).
     pub fifo_mode: u32,
     pub owner: Owner,
@@ -67,7 +71,6 @@ pub struct Settings {
 struct Live {
     backend: Cached,
     dirs: ReplyDirs,
-    write_timeout: Duration,
 }
 
 struct Shared {
@@ -112,13 +115,16 @@ fn live_from(
         config.paths.clone(),
         settings.workers,
     );
+    let mut dirs = ReplyDirs::new(dirs)?;
+    for fifo in &settings.fifos {
+        dirs.forbid(fifo)?;
+    }
     Ok(Live {
         backend: Cached {
             db: Arc::new(db),
             cache: cache.clone(),
         },
-        dirs: ReplyDirs::new(dirs)?,
-        write_timeout: config.timeouts.write,
+        dirs,
     })
 }
 
@@ -157,12 +163,15 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     });
     let pid = std::process::id();
     let ppid = nix::unistd::getppid();
-    for (k, s) in served.iter().enumerate() {
-        log::info!(
-            "InLookup[{}] PPID {ppid} PID {pid} Ready with INFIFO={}",
-            k + 1,
-            s.path.display()
-        );
+    match &settings.fifo_labels {
+        None => log::info!("InLookup INFIFO={}", served[0].path.display()),
+        Some(labels) => {
+            for (k, label) in labels.iter().enumerate() {
+                let k = k + 1;
+                log::info!("InLookup[{k}] PPID {ppid} PID {pid}");
+                log::info!("InLookup[{k}] PPID {ppid} PID {pid} Ready with INFIFO={label}");
+            }
+        }
     }
 
     let (tx, rx) = sync_channel::<Job>(settings.queue.max(1));
@@ -485,13 +494,7 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
     if debug && matches!(source, Source::Hit | Source::NegativeHit | Source::Stale) {
         log::info!("{fifo}->{path}, cache hit");
     }
-    write_reply(
-        shared,
-        &mut out,
-        &answer,
-        live.write_timeout,
-        Some(req.qtype),
-    );
+    write_reply(shared, &mut out, &answer, Some(req.qtype));
     if debug {
         log::info!(
             "{} {} -> {path}",
@@ -524,7 +527,7 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
         "InLookup: cache flush for {}: {n} entries removed",
         String::from_utf8_lossy(&f.name)
     );
-    if let Err(e) = out.write_all(&(n as i32).to_ne_bytes(), live.write_timeout) {
+    if let Err(e) = out.write_now(&(n as i32).to_ne_bytes()) {
         shared.stats.write_failed();
         log::warn!(
             "InLookup: write-flush: {}: {e}",
@@ -557,17 +560,13 @@ fn open_reply(
 /// lookup).
 fn reply(shared: &Shared, live: &Live, path: &[u8], answer: &Reply, qtype: Option<QueryType>) {
     if let Some(mut out) = open_reply(shared, path, qtype, live) {
-        write_reply(shared, &mut out, answer, live.write_timeout, qtype);
+        write_reply(shared, &mut out, answer, qtype);
     }
 }
 
-fn write_reply(
-    shared: &Shared,
-    out: &mut ReplyFifo,
-    answer: &Reply,
-    timeout: Duration,
-    qtype: Option<QueryType>,
-) {
+/// One non-blocking write (see `ReplyFifo::write_now`): no client can make
+/// a worker wait.
+fn write_reply(shared: &Shared, out: &mut ReplyFifo, answer: &Reply, qtype: Option<QueryType>) {
     let bytes = match answer.encode() {
         Ok(b) => b,
         Err(e) => {
@@ -579,7 +578,7 @@ fn write_reply(
             Reply::Error.encode().unwrap_or_default()
         }
     };
-    if let Err(e) = out.write_all(&bytes, timeout) {
+    if let Err(e) = out.write_now(&bytes) {
         shared.stats.write_failed();
         log::warn!(
             "InLookup: write-{}: {}: {e}",

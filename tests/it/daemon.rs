@@ -32,7 +32,11 @@ impl Daemon {
     pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let d = Daemon::spawn(site, args, env);
         let n = d.fifo_count_expected(args);
-        d.wait_for(|l| l.contains("Ready with INFIFO"), n, "ready lines");
+        d.wait_for(
+            |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
+            n,
+            "ready lines",
+        );
         d
     }
 
@@ -193,7 +197,13 @@ pub fn c_query_raw(fifodir: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
             Err(e) => panic!("read reply: {e}"),
         }
     }
-    let _ = fs::remove_file(reply);
+    // The server unlinks the reply FIFO once it has opened it, as C clients
+    // expect.
+    assert!(
+        fs::symlink_metadata(reply).is_err(),
+        "{} was not removed by the server",
+        reply.display()
+    );
     out
 }
 
@@ -318,6 +328,7 @@ impl FifoLike for fs::FileType {
 
 /// Type, content, size, mtime and inode of everything under `dir`.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    use std::os::unix::fs::FileTypeExt;
     let mut out = BTreeMap::new();
     for entry in fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();
@@ -327,14 +338,27 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
         } else {
             Vec::new()
         };
+        // A server FIFO's times change whenever a client writes a request.
+        let times =
+            if m.file_type().is_fifo() && p.starts_with(dir.parent().unwrap().join("inlookup")) {
+                String::new()
+            } else {
+                format!(
+                    "{}.{:09} {}.{:09}",
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec()
+                )
+            };
         out.insert(
             p.clone(),
             format!(
-                "{:?} {} {} {} {:?}",
+                "{:?} {} {:o} {} {times} {:?}",
                 m.file_type(),
                 m.ino(),
+                m.mode(),
                 m.len(),
-                m.mtime_nsec(),
                 content
             ),
         );
@@ -349,7 +373,24 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
 fn hostile_requests_change_nothing_and_block_no_one() {
     let site = Site::new();
     populate(&site);
-    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    // One worker: a request that could hold it would hold everyone. The
+    // write timeout of qmail sites (20 minutes) must not matter. The FIFO
+    // directory is also an allowed reply directory, so that the daemon's own
+    // FIFO can be named as a reply path.
+    site.control("timeoutwrite", "1200\n");
+    let fifodir = site.dir.path().join("inlookup");
+    let d = Daemon::start(
+        &site,
+        &[
+            "-i",
+            "2",
+            "--workers",
+            "1",
+            "--reply-dir",
+            fifodir.to_str().unwrap(),
+        ],
+        &[],
+    );
     let rd = d.replydir.clone();
     let outside = site.dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
@@ -376,7 +417,24 @@ fn hostile_requests_change_nothing_and_block_no_one() {
         .unwrap();
     // A symlink in the allowed directory to a FIFO that has a reader.
     std::os::unix::fs::symlink(outside.join("fifo"), rd.join("fifolink")).unwrap();
-    let before = (snapshot(&rd), snapshot(&outside));
+    // A FIFO whose reader never reads, filled to the brim.
+    nix::unistd::mkfifo(
+        &rd.join("full"),
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+    )
+    .unwrap();
+    let _full_reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(rd.join("full"))
+        .unwrap();
+    let filler = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(rd.join("full"))
+        .unwrap();
+    while nix::unistd::write(&filler, &[0u8; 4096]).is_ok() {}
+    let before = (snapshot(&rd), snapshot(&outside), snapshot(&fifodir));
 
     let rdname = rd.file_name().unwrap().to_str().unwrap();
     let bad_paths: Vec<(&str, String)> = vec![
@@ -406,7 +464,11 @@ fn hostile_requests_change_nothing_and_block_no_one() {
         ("no reader", rd.join("noreader").display().to_string()),
         ("relative", "victim.txt".to_string()),
         ("missing", rd.join("missing").display().to_string()),
+        ("the daemon's own FIFO", d.fifo(1).display().to_string()),
     ];
+    // Refused without an answer, but not without trying: the full FIFO is a
+    // FIFO with a reader, opened, unlinked... and the reply does not fit.
+    let stuck = rd.join("full").display().to_string();
     let good = |tag: &str| d.c_query(1, "joe@example.com", "", tag);
     for (i, (name, path)) in bad_paths.iter().enumerate() {
         send_raw(
@@ -437,7 +499,23 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     for (i, (name, bytes)) in framing.iter().enumerate() {
         send_raw(&d.fifodir, bytes);
         assert_eq!(good(&format!("f{i}")), int(0), "good query after: {name}");
+        // The hostile bytes and a good request in one write, so that the
+        // daemon reads them together.
+        let reply = rd.join(format!("{}{i}together", std::process::id()));
+        let mut both = bytes.clone();
+        both.extend(request_bytes(1, "joe@example.com", &reply, ""));
+        assert_eq!(
+            c_query_raw(&d.fifodir, &reply, &both),
+            int(0),
+            "good request read together with: {name}"
+        );
     }
+    // A reply FIFO that cannot take the reply costs the one worker nothing.
+    send_raw(
+        &d.fifodir,
+        &request_bytes(3, "joe@example.com", Path::new(&stuck), ""),
+    );
+    assert_eq!(good("after-stuck"), int(0));
     // An unknown type with a valid reply FIFO gets -1 instead of silence.
     let reply = rd.join(format!("{}{}", std::process::id(), 999));
     assert_eq!(
@@ -450,11 +528,13 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     );
     assert_eq!(good("after-unknown"), int(0));
 
-    assert_eq!(
-        (snapshot(&rd), snapshot(&outside)),
-        before,
-        "nothing changed on disk"
-    );
+    let mut after = (snapshot(&rd), snapshot(&outside), snapshot(&fifodir));
+    // The stuck FIFO was opened and unlinked (it passed every check); that is
+    // the only change, and it was made to a FIFO that asked for an answer.
+    let full = rd.join("full");
+    assert!(!after.0.contains_key(&full), "the full FIFO was unlinked");
+    after.0.insert(full.clone(), before.0[&full].clone());
+    assert_eq!(after, before, "nothing else changed on disk");
     d.signal(Signal::SIGUSR1);
     let stats = d.wait_for(|l| l.starts_with("Bad requests"), 1, "stats");
     let refused: u64 = stats[0]

@@ -372,6 +372,10 @@ fn database_errors_are_never_absent() {
     assert!(db.relay(b"joe@example.com", b"10.0.0.1").is_err());
     assert!(db.aliases(b"sales@example.com").is_err());
     assert!(db.limits(b"example.com").is_err());
+    assert!(db.limits(b"joe@example.com").is_err());
+    assert!(db.host_route(b"joe@example.com").is_err());
+    // A domain outside users/cdb needs the aliasdomain table: an error too.
+    assert!(db.real_domain("other.net").is_err());
 
     // A missing table is an error, not "absent".
     let db = database(&site);
@@ -447,4 +451,47 @@ fn pool_is_bounded_and_shared_by_threads() {
     let (open, made) = db.connection_counts();
     assert!(open <= 2 && made <= 2, "open {open}, made {made}");
     assert!(made >= 1);
+}
+
+#[test]
+fn tables_with_different_collations_still_answer() {
+    let (site, db) = site();
+    site.sql("ALTER TABLE indimail CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci");
+    site.sql("ALTER TABLE indibak CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+    site.sql("ALTER TABLE valias CONVERT TO CHARACTER SET latin1 COLLATE latin1_general_ci");
+    assert_eq!(
+        db.user_status(b"joe@example.com").unwrap(),
+        UserStatus::Active
+    );
+    assert_eq!(
+        db.user_status(b"inact@example.com").unwrap(),
+        UserStatus::Inactive
+    );
+    assert_eq!(
+        db.user_status(b"sales@example.com").unwrap(),
+        UserStatus::Alias
+    );
+    assert_eq!(
+        db.user_status(b"nobody@example.com").unwrap(),
+        UserStatus::Absent
+    );
+    assert_eq!(
+        db.password(b"inact@example.com").unwrap().unwrap().passwd,
+        b"w"
+    );
+    // Non-ASCII addresses are absent without SQL, whatever the collation.
+    assert_eq!(
+        db.user_status("jöe@example.com".as_bytes()).unwrap(),
+        UserStatus::Absent
+    );
+}
+
+#[test]
+fn empty_scram_is_no_scram() {
+    let (site, db) = site();
+    site.sql("UPDATE indimail SET scram = '' WHERE pw_name = 'joe'");
+    assert_eq!(
+        db.password(b"joe@example.com").unwrap().unwrap().passwd,
+        b"$5$abc$def"
+    );
 }
