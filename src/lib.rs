@@ -3,11 +3,15 @@
 //! The applets (`inlookup`, `inquerytest`, `vchkpass`, `authindi`) are thin
 //! wrappers; everything they share lives here.
 
+pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod config;
 pub mod db;
 pub mod fifo;
+pub mod load;
+pub mod private_server;
 pub mod protocol;
 pub mod query;
+pub mod report;
 pub mod server;
