@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod inlookup;
+mod inquerytest;
 mod install;
 
 /// An applet's entry point: the arguments after the applet name; returns
@@ -26,8 +27,8 @@ const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "inquerytest",
-        about: "send one query to inlookup (or MySQL) and print the answer",
-        main: not_yet_inquerytest,
+        about: "ask inlookup (or MySQL) and print the answers; JSON, load and cache-flush modes",
+        main: inquerytest::main,
     },
     Applet {
         name: "vchkpass",
@@ -47,9 +48,6 @@ pub const EXIT_TEMPFAIL: u8 = 111;
 fn not_yet(name: &str) -> u8 {
     eprintln!("{name}: not implemented in this version of indilookup");
     EXIT_TEMPFAIL
-}
-fn not_yet_inquerytest(_: Vec<OsString>) -> u8 {
-    not_yet("inquerytest")
 }
 fn not_yet_vchkpass(_: Vec<OsString>) -> u8 {
     not_yet("vchkpass")

@@ -3,5 +3,6 @@
 mod applets;
 mod daemon;
 mod harness;
+mod inquerytest;
 mod lookups;
 mod query;
