@@ -1,0 +1,816 @@
+//! The lookup benchmark: inlookup against the protocol's floor and against
+//! MySQL without the daemon, side by side in one run.
+//!
+//! `cargo bench --bench lookup -- [--users N] [--seconds S] [--fifo-dir tmpfs|ext4|both]
+//!  [--rss-users N] [--json PATH]`
+//!
+//! It starts a private MariaDB (as the integration tests do), loads N users,
+//! and measures, for 1, 4, 16 and 64 client threads using the library's
+//! inquery():
+//! * floor: a minimal server that does the FIFO steps of a request (read it,
+//!   open, unlink and write the reply FIFO) and no lookup;
+//! * the daemon with its cache (warm) and without it, unique addresses with
+//!   the cache on, and a realistic mix;
+//! * without the daemon: a MySQL connection per lookup (what clients do
+//!   without QUERY_CACHE), and one persistent connection per thread.
+//!
+//! For each: queries/s, latency percentiles, the daemon's CPU time per query,
+//! SQL statements per lookup (the server's Com_stmt_execute),
+//! and the daemon's RSS. Figures, not pass/fail: nothing here asserts speed.
+
+#[allow(dead_code)]
+#[path = "../tests/it/harness.rs"]
+mod harness;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indilookup::client;
+use indilookup::config::{FifoConfig, Timeouts};
+use indilookup::db::Database;
+use indilookup::fifo;
+use indilookup::protocol::{PasswordReply, PwStruct, QueryType, Reply};
+use indilookup::server::framing::{frames, Frame};
+use mysql::prelude::Queryable;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use harness::{OwnServer, Site};
+
+const DOMAIN: &str = "bench.test";
+const HASH: &str = "$6$benchsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij";
+
+struct Args {
+    users: usize,
+    seconds: f64,
+    fifo_dirs: Vec<(&'static str, PathBuf)>,
+    rss_users: usize,
+    json: PathBuf,
+    clients: Vec<usize>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        users: 10_000,
+        seconds: 2.0,
+        fifo_dirs: vec![
+            ("tmpfs", PathBuf::from("/dev/shm")),
+            ("ext4", PathBuf::from("/tmp")),
+        ],
+        rss_users: 0,
+        json: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/bench-lookup.json"
+        )),
+        clients: vec![1, 4, 16, 64],
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--users" => a.users = val().parse().expect("--users N"),
+            "--seconds" => a.seconds = val().parse().expect("--seconds S"),
+            "--rss-users" => a.rss_users = val().parse().expect("--rss-users N"),
+            "--json" => a.json = PathBuf::from(val()),
+            "--clients" => {
+                a.clients = val()
+                    .split(',')
+                    .map(|c| c.parse().expect("--clients 1,4,16"))
+                    .collect()
+            }
+            "--fifo-dir" => {
+                let v = val();
+                a.fifo_dirs.retain(|(name, _)| v == "both" || v == *name);
+            }
+            // cargo bench passes --bench; other harness flags are ignored.
+            _ => {}
+        }
+    }
+    a
+}
+
+// ---------------------------------------------------------------------------
+// Measurements
+
+#[derive(Default, Clone)]
+struct Figures {
+    scenario: String,
+    fifo_fs: String,
+    clients: usize,
+    queries: u64,
+    errors: u64,
+    qps: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    cpu_us_per_query: Option<f64>,
+    sql_per_lookup: Option<f64>,
+    rss_mb: Option<f64>,
+}
+
+/// Run `f(thread, i)` on `clients` threads for `seconds`; latencies in µs.
+fn run_load(
+    clients: usize,
+    seconds: f64,
+    f: impl Fn(usize, u64) -> bool + Send + Sync + 'static,
+) -> (Vec<u32>, u64, f64) {
+    let f = Arc::new(f);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|t| {
+            let (f, stop, errors) = (f.clone(), stop.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::with_capacity(1 << 16);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    if !f(t, i) {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    i += 1;
+                }
+                lat
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    (all, errors.load(Ordering::Relaxed), elapsed)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn figures(
+    scenario: &str,
+    fs_name: &str,
+    clients: usize,
+    lat: &[u32],
+    errors: u64,
+    secs: f64,
+) -> Figures {
+    Figures {
+        scenario: scenario.into(),
+        fifo_fs: fs_name.into(),
+        clients,
+        queries: lat.len() as u64,
+        errors,
+        qps: lat.len() as f64 / secs,
+        p50: percentile(lat, 0.50),
+        p90: percentile(lat, 0.90),
+        p99: percentile(lat, 0.99),
+        max: percentile(lat, 1.0),
+        ..Figures::default()
+    }
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Prepared statements the server has run (every lookup is one; reading
+/// this counter is not).
+fn sql_count(server: &harness::Server) -> u64 {
+    let mut c = server.connect(None).unwrap();
+    let row: Option<(String, String)> = c
+        .query_first("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
+        .unwrap();
+    row.map_or(0, |(_, v)| v.parse().unwrap_or(0))
+}
+
+// ---------------------------------------------------------------------------
+// The site
+
+fn populate(site: &Site, users: usize) {
+    let mut conn = site.server.connect(Some(&site.db)).unwrap();
+    conn.query_drop("SET unique_checks = 0").unwrap();
+    for start in (0..users).step_by(2000) {
+        let end = (start + 2000).min(users);
+        let mut sql = String::from(
+            "INSERT INTO indimail (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) VALUES ",
+        );
+        let mut auth = String::from(
+            "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES ",
+        );
+        for i in start..end {
+            let sep = if i == start { "" } else { "," };
+            write!(
+                sql,
+                "{sep}('u{i}', '{DOMAIN}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/{DOMAIN}/u{i}', '524288000')"
+            )
+            .unwrap();
+            write!(
+                auth,
+                "{sep}('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())"
+            )
+            .unwrap();
+        }
+        conn.query_drop(&sql).unwrap();
+        conn.query_drop(&auth).unwrap();
+    }
+    conn.query_drop(format!(
+        "INSERT INTO valias (alias, domain, valias_line) VALUES ('sales', '{DOMAIN}', '&u1@{DOMAIN}'), ('sales', '{DOMAIN}', '&u2@{DOMAIN}')"
+    ))
+    .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO relay (email, ipaddr, timestamp) VALUES ('u1@{DOMAIN}', '192.0.2.1', UNIX_TIMESTAMP())"
+    ))
+    .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO vlimits (domain, maxpopaccounts) VALUES ('{DOMAIN}', 100000)"
+    ))
+    .unwrap();
+    let domains = site.dir.path().join("domains");
+    fs::create_dir_all(domains.join(DOMAIN)).unwrap();
+    site.users_cdb(&[(DOMAIN, &domains.join(DOMAIN))]);
+    site.control("hostip", "192.0.2.7");
+}
+
+fn user(i: u64, users: usize) -> String {
+    format!("u{}@{DOMAIN}", i as usize % users)
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+struct Daemon {
+    child: Child,
+    fifodir: PathBuf,
+    replydir: PathBuf,
+}
+
+impl Daemon {
+    fn start(site: &Site, base: &Path, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
+        let fifodir = base.join("inlookup");
+        let replydir = base.join("inquery");
+        fs::create_dir_all(&replydir).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
+        cmd.arg("inlookup").args(["-i", "4"]).args(args).env_clear();
+        for (k, v) in site.env.iter() {
+            cmd.env(k, v);
+        }
+        cmd.env("INFIFODIR", &fifodir).env("FIFOTMPDIR", &replydir);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child,
+            fifodir,
+            replydir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(1..=4).all(|k| {
+            fs::OpenOptions::new()
+                .write(true)
+                .custom_nonblock()
+                .open(d.fifodir.join(format!("infifo.{k}")))
+                .is_ok()
+        }) {
+            assert!(Instant::now() < deadline, "inlookup did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn client(&self) -> FifoConfig {
+        FifoConfig {
+            infifo: "infifo".into(),
+            infifodir: self.fifodir.clone(),
+            fifotmpdir: self.replydir.clone(),
+            fifo_mode: None,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(self.fifodir.parent().unwrap());
+    }
+}
+
+trait NonBlock {
+    fn custom_nonblock(&mut self) -> &mut Self;
+}
+impl NonBlock for fs::OpenOptions {
+    fn custom_nonblock(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NONBLOCK)
+    }
+}
+
+/// The floor: read requests, open, unlink and write each reply FIFO, with
+/// a fixed answer and no lookup. One thread, no hand-off.
+struct Floor {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dir: PathBuf,
+}
+
+impl Floor {
+    fn start(base: &Path) -> Floor {
+        let dir = base.to_path_buf();
+        let fifodir = dir.join("inlookup");
+        fs::create_dir_all(dir.join("inquery")).unwrap();
+        let path = fifodir.join("infifo.1");
+        fifo::create_server_fifo(&path, 0o660, fifo::Owner::default()).unwrap();
+        let fd = fifo::open_server_fifo(&path).unwrap();
+        let reply = Reply::Password(PasswordReply::Found(PwStruct {
+            name: b"u1".to_vec(),
+            domain: DOMAIN.as_bytes().to_vec(),
+            passwd: HASH.as_bytes().to_vec(),
+            uid: 555,
+            gid: 0,
+            gecos: b"Bench User 1".to_vec(),
+            dir: format!("/home/mail/{DOMAIN}/u1").into_bytes(),
+            shell: b"524288000".to_vec(),
+            inactive: false,
+        }))
+        .encode()
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = Vec::with_capacity(65536);
+            while !s.load(Ordering::Relaxed) {
+                let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut p, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+                    continue;
+                }
+                buf.clear();
+                let _ = fifo::read_available(fd.as_fd(), &mut buf);
+                for frame in frames(&buf) {
+                    let Frame::Request(r) = frame else { continue };
+                    let path = std::ffi::OsStr::from_bytes(&r.reply_path);
+                    if let Ok(f) = fs::OpenOptions::new()
+                        .write(true)
+                        .custom_nonblock()
+                        .open(path)
+                    {
+                        let _ = fs::remove_file(path);
+                        let _ = nix::unistd::write(&f, &reply);
+                    }
+                }
+            }
+        });
+        Floor {
+            stop,
+            thread: Some(thread),
+            dir,
+        }
+    }
+
+    fn client(&self) -> FifoConfig {
+        FifoConfig {
+            infifo: "infifo".into(),
+            infifodir: self.dir.join("inlookup"),
+            fifotmpdir: self.dir.join("inquery"),
+            fifo_mode: None,
+        }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ask(fifo: &FifoConfig, q: QueryType, email: &str, ip: &str) -> bool {
+    let t = Timeouts {
+        read: Duration::from_secs(4),
+        write: Duration::from_secs(4),
+    };
+    match client::inquery(fifo, t, q, email.as_bytes(), ip.as_bytes()) {
+        Ok(Reply::Error) | Err(_) => false,
+        Ok(_) => true,
+    }
+}
+
+fn scratch(base: &Path, name: &str) -> PathBuf {
+    let d = base.join(format!("indilookup-bench.{}.{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+// ---------------------------------------------------------------------------
+
+fn main() {
+    let a = args();
+    eprintln!("setting up a private MariaDB with {} users", a.users);
+    let site = Site::new();
+    populate(&site, a.users);
+    let server = site.server.clone();
+    let users = a.users;
+    let mut results: Vec<Figures> = Vec::new();
+    let secs = a.seconds;
+
+    for (fs_name, base) in &a.fifo_dirs {
+        // The floor.
+        for &c in &a.clients {
+            let floor = Floor::start(&scratch(base, "floor"));
+            let cfg = floor.client();
+            let (lat, err, el) = run_load(c, secs, move |_, i| {
+                ask(&cfg, QueryType::Password, &user(i, users), "")
+            });
+            results.push(figures("floor", fs_name, c, &lat, err, el));
+            report_last(&results);
+        }
+        // The daemon, cache warm.
+        {
+            let d = Daemon::start(
+                &site,
+                &scratch(base, "cached"),
+                &[("USE_BTREE", "1"), ("INLOOKUP_CACHE_TTL", "3600")],
+                &["-c", "86400"],
+            );
+            // Wait for the pre-cache to load every user.
+            wait_cached(&d, &site, users);
+            for &c in &a.clients {
+                let cfg = d.client();
+                results.push(daemon_run(
+                    "daemon cached PWD",
+                    fs_name,
+                    c,
+                    secs,
+                    &d,
+                    &server,
+                    move |_, i| ask(&cfg, QueryType::Password, &user(i, users), ""),
+                ));
+            }
+            let cfg = d.client();
+            results.push(daemon_run(
+                "daemon cached USER",
+                fs_name,
+                16,
+                secs,
+                &d,
+                &server,
+                move |_, i| ask(&cfg, QueryType::User, &user(i, users), ""),
+            ));
+            // A realistic mix: mostly cached passwords and users, some
+            // misses, alias and relay queries.
+            let cfg = d.client();
+            let miss = Arc::new(AtomicU64::new(0));
+            results.push(daemon_run(
+                "daemon cached mix",
+                fs_name,
+                16,
+                secs,
+                &d,
+                &server,
+                move |_, i| match i % 20 {
+                    0 => ask(&cfg, QueryType::Relay, &user(1, users), "192.0.2.1"),
+                    1 => ask(&cfg, QueryType::Alias, &format!("sales@{DOMAIN}"), ""),
+                    2 => {
+                        let n = miss.fetch_add(1, Ordering::Relaxed);
+                        ask(&cfg, QueryType::User, &format!("nobody{n}@{DOMAIN}"), "")
+                    }
+                    3..=9 => ask(&cfg, QueryType::User, &user(i * 7919, users), ""),
+                    _ => ask(&cfg, QueryType::Password, &user(i * 7919, users), ""),
+                },
+            ));
+            // Unique addresses: every query a miss.
+            let cfg = d.client();
+            let n = Arc::new(AtomicU64::new(0));
+            results.push(daemon_run(
+                "daemon cache miss PWD",
+                fs_name,
+                16,
+                secs,
+                &d,
+                &server,
+                move |_, _| {
+                    let k = n.fetch_add(1, Ordering::Relaxed);
+                    ask(&cfg, QueryType::Password, &format!("miss{k}@{DOMAIN}"), "")
+                },
+            ));
+        }
+        // The daemon without its cache.
+        {
+            let d = Daemon::start(&site, &scratch(base, "uncached"), &[], &["--workers", "16"]);
+            for &c in &a.clients {
+                let cfg = d.client();
+                results.push(daemon_run(
+                    "daemon uncached PWD",
+                    fs_name,
+                    c,
+                    secs,
+                    &d,
+                    &server,
+                    move |_, i| ask(&cfg, QueryType::Password, &user(i * 7919, users), ""),
+                ));
+            }
+            for (name, q) in [
+                ("USER", QueryType::User),
+                ("HOST", QueryType::Host),
+                ("ALIAS", QueryType::Alias),
+                ("LIMIT", QueryType::Limit),
+                ("RELAY", QueryType::Relay),
+                ("DOMAIN", QueryType::Domain),
+            ] {
+                let cfg = d.client();
+                results.push(daemon_run(
+                    &format!("daemon uncached {name}"),
+                    fs_name,
+                    16,
+                    secs.min(1.0),
+                    &d,
+                    &server,
+                    move |_, i| {
+                        let email = match q {
+                            QueryType::Domain => "bench.test".to_string(),
+                            QueryType::Alias => format!("sales@{DOMAIN}"),
+                            _ => user(i * 7919, users),
+                        };
+                        ask(&cfg, q, &email, "192.0.2.1")
+                    },
+                ));
+            }
+        }
+    }
+    // Without the daemon (no FIFOs involved).
+    let cfg = site.config();
+    {
+        let cfg = cfg.clone();
+        let before = sql_count(&server);
+        let (lat, err, el) = run_load(16, secs, move |_, i| {
+            let db = Database::new(cfg.mysql.clone(), cfg.lookup.clone(), cfg.paths.clone(), 1);
+            db.password(user(i * 7919, users).as_bytes())
+                .is_ok_and(|r| r.is_some())
+        });
+        let mut f = figures("direct, connect per lookup", "-", 16, &lat, err, el);
+        f.sql_per_lookup = Some((sql_count(&server) - before) as f64 / lat.len().max(1) as f64);
+        results.push(f);
+        report_last(&results);
+    }
+    {
+        let dbs: Arc<Vec<Database>> = Arc::new(
+            (0..16)
+                .map(|_| Database::new(cfg.mysql.clone(), cfg.lookup.clone(), cfg.paths.clone(), 1))
+                .collect(),
+        );
+        let before = sql_count(&server);
+        let d2 = dbs.clone();
+        let (lat, err, el) = run_load(16, secs, move |t, i| {
+            d2[t]
+                .password(user(i * 7919, users).as_bytes())
+                .is_ok_and(|r| r.is_some())
+        });
+        let mut f = figures("direct, persistent connection", "-", 16, &lat, err, el);
+        f.sql_per_lookup = Some((sql_count(&server) - before) as f64 / lat.len().max(1) as f64);
+        results.push(f);
+        report_last(&results);
+    }
+    if a.rss_users > 0 {
+        results.push(rss_run(a.rss_users));
+        report_last(&results);
+    }
+    print_table(&results);
+    print_ratios(&results);
+    write_json(&a.json, &results);
+    eprintln!("figures written to {}", a.json.display());
+}
+
+/// Wait until the daemon's pre-cache holds `n` entries (its RSS stops
+/// growing and a hit costs no SQL).
+fn wait_cached(d: &Daemon, site: &Site, n: usize) {
+    let cfg = d.client();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    // The pre-cache runs in the background; a query for the last user is a
+    // hit once it is done, which shows as no SQL statement.
+    loop {
+        let before = sql_count(&site.server);
+        ask(&cfg, QueryType::Password, &user(n as u64 - 1, n), "");
+        if sql_count(&site.server) == before {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pre-cache did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn daemon_run(
+    scenario: &str,
+    fs_name: &str,
+    clients: usize,
+    secs: f64,
+    d: &Daemon,
+    server: &harness::Server,
+    f: impl Fn(usize, u64) -> bool + Send + Sync + 'static,
+) -> Figures {
+    let cpu0 = cpu_seconds(d.pid());
+    let sql0 = sql_count(server);
+    let (lat, err, el) = run_load(clients, secs, f);
+    let mut fig = figures(scenario, fs_name, clients, &lat, err, el);
+    let q = lat.len().max(1) as f64;
+    fig.cpu_us_per_query = Some((cpu_seconds(d.pid()) - cpu0) * 1e6 / q);
+    fig.sql_per_lookup = Some((sql_count(server) - sql0) as f64 / q);
+    fig.rss_mb = Some(rss_mb(d.pid()));
+    eprintln!("{}", row(&fig));
+    fig
+}
+
+/// RSS of a daemon holding `n` pre-cached password entries, on a MariaDB of
+/// its own.
+fn rss_run(n: usize) -> Figures {
+    eprintln!("RSS run: loading {n} users");
+    let own = OwnServer::start();
+    let site = Site::on(&own.server);
+    populate(&site, n);
+    let base = scratch(Path::new("/dev/shm"), "rss");
+    let d = Daemon::start(
+        &site,
+        &base,
+        &[("USE_BTREE", "1"), ("INLOOKUP_CACHE_TTL", "3600")],
+        &["-c", "86400"],
+    );
+    let empty = rss_mb(d.pid());
+    wait_cached(&d, &site, n);
+    Figures {
+        scenario: format!("daemon RSS, {n} entries cached (empty: {empty:.0} MB)"),
+        fifo_fs: "tmpfs".into(),
+        clients: 0,
+        rss_mb: Some(rss_mb(d.pid())),
+        ..Figures::default()
+    }
+}
+
+fn row(f: &Figures) -> String {
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    format!(
+        "{:<32} {:<6} {:>3} {:>9.0} {:>7.3} {:>7.3} {:>7.3} {:>8.3} {:>8} {:>6} {:>7} {:>6}",
+        f.scenario,
+        f.fifo_fs,
+        f.clients,
+        f.qps,
+        f.p50,
+        f.p90,
+        f.p99,
+        f.max,
+        opt(f.cpu_us_per_query, 1),
+        opt(f.sql_per_lookup, 2),
+        opt(f.rss_mb, 1),
+        f.errors
+    )
+}
+
+fn header() -> String {
+    format!(
+        "{:<32} {:<6} {:>3} {:>9} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>7} {:>6}",
+        "scenario",
+        "fifos",
+        "cli",
+        "q/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "cpu µs/q",
+        "sql/q",
+        "RSS MB",
+        "errors"
+    )
+}
+
+fn report_last(results: &[Figures]) {
+    if let Some(f) = results.last() {
+        eprintln!("{}", row(f));
+    }
+}
+
+fn print_table(results: &[Figures]) {
+    println!("{}", header());
+    for f in results {
+        println!("{}", row(f));
+    }
+}
+
+fn find<'a>(
+    r: &'a [Figures],
+    scenario: &str,
+    fs_name: &str,
+    clients: usize,
+) -> Option<&'a Figures> {
+    r.iter()
+        .find(|f| f.scenario == scenario && f.fifo_fs == fs_name && f.clients == clients)
+}
+
+fn print_ratios(r: &[Figures]) {
+    println!();
+    let connect = find(r, "direct, connect per lookup", "-", 16).map(|f| f.qps);
+    let persistent = find(r, "direct, persistent connection", "-", 16).map(|f| f.qps);
+    for fs_name in ["tmpfs", "ext4"] {
+        let floor = find(r, "floor", fs_name, 16).map(|f| f.qps);
+        let cached = find(r, "daemon cached PWD", fs_name, 16).map(|f| f.qps);
+        let uncached = find(r, "daemon uncached PWD", fs_name, 16).map(|f| f.qps);
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "-".into(),
+        };
+        if floor.is_none() {
+            continue;
+        }
+        println!("FIFOs on {fs_name}, 16 clients:");
+        println!(
+            "  cached daemon / floor                   {}",
+            ratio(cached, floor)
+        );
+        println!(
+            "  cached daemon / connect-per-lookup      {}",
+            ratio(cached, connect)
+        );
+        println!(
+            "  uncached daemon / connect-per-lookup    {}",
+            ratio(uncached, connect)
+        );
+        println!(
+            "  uncached daemon / persistent direct     {}",
+            ratio(uncached, persistent)
+        );
+    }
+}
+
+fn write_json(path: &Path, r: &[Figures]) {
+    let rows: Vec<serde_json::Value> = r
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "scenario": f.scenario,
+                "fifo_fs": f.fifo_fs,
+                "clients": f.clients,
+                "queries": f.queries,
+                "errors": f.errors,
+                "qps": f.qps,
+                "p50_ms": f.p50,
+                "p90_ms": f.p90,
+                "p99_ms": f.p99,
+                "max_ms": f.max,
+                "cpu_us_per_query": f.cpu_us_per_query,
+                "sql_per_lookup": f.sql_per_lookup,
+                "rss_mb": f.rss_mb,
+            })
+        })
+        .collect();
+    if let Some(dir) = path.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    fs::write(path, serde_json::to_string_pretty(&rows).unwrap() + "\n").unwrap();
+}
