@@ -14,12 +14,29 @@ ensure_mariadb() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 }
 
+# The oldest Rust that builds indilookup (rust-version in Cargo.toml).
+RUST_MIN=1.89
+
+rust_recent_enough() {
+    local v
+    v=$(rustc --version 2>/dev/null | awk '{print $2}')
+    [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -n1)" = "$RUST_MIN" ]
+}
+
 ensure_cargo() {
-    if command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    if command -v cargo >/dev/null 2>&1 && rust_recent_enough; then
         return 0
     fi
-    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH" && return 0
-    echo "cargo not found: indilookup needs Rust 1.89 or newer (https://rustup.rs," >&2
-    echo "or the distribution's cargo package where it is that recent)" >&2
-    exit 1
+    # Debian's own rustc is older than indilookup needs: install the
+    # current stable toolchain for this user with rustup.
+    echo "Rust $RUST_MIN or newer not found: installing it with rustup (minimal profile)" >&2
+    if ! command -v curl >/dev/null 2>&1; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl ca-certificates gcc libc6-dev >/dev/null
+    fi
+    command -v cc >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >&2
+    export PATH="$HOME/.cargo/bin:$PATH"
+    rust_recent_enough || { echo "could not install Rust $RUST_MIN or newer" >&2; exit 1; }
 }
