@@ -266,6 +266,13 @@ pub struct TypeCounters {
     pub evictions: AtomicU64,
 }
 
+/// What a cache lookup found.
+enum Probe {
+    Fresh(Value, Source),
+    /// Nothing fresh; the expired answer that may be served on error.
+    Expired(Option<Value>),
+}
+
 /// A load in progress, which concurrent misses wait for.
 struct Flight {
     done: Mutex<Option<Result<Value, Arc<str>>>>,
@@ -348,28 +355,10 @@ impl Cache {
                 .map(|v| (v, Source::Bypass))
                 .map_err(|e| Arc::from(e.to_string()));
         }
-        let now = self.clock.now();
-        let mut stale = None;
-        {
-            let mut shard = lock(self.shard(&key));
-            if let Some(entry) = shard.lru.get(&key) {
-                if now < entry.deadline {
-                    let source = if entry.value.is_negative() {
-                        Source::NegativeHit
-                    } else {
-                        Source::Hit
-                    };
-                    let value = entry.value.clone();
-                    drop(shard);
-                    self.count(q, source);
-                    return Ok((value, source));
-                }
-                self.counters(q).expirations.fetch_add(1, Ordering::Relaxed);
-                if now < entry.deadline + self.policy.stale {
-                    stale = Some(entry.value.clone());
-                }
-            }
-        }
+        let stale = match self.probe(&key, true) {
+            Probe::Fresh(value, source) => return Ok((value, source)),
+            Probe::Expired(stale) => stale,
+        };
         // A miss: join the load in flight, or become it.
         let (flight, leader) = {
             let mut flights = lock(&self.flights);
@@ -417,6 +406,50 @@ impl Cache {
         *lock(&flight.done) = Some(result.clone().map(|(v, _)| v));
         flight.cond.notify_all();
         result
+    }
+
+    /// A fresh answer for `key`, if the cache has one (counted as a hit);
+    /// never loads. For a caller that must not wait: the daemon answers
+    /// hits on the thread that reads requests.
+    pub fn get_fresh(&self, key: &Key) -> Option<(Value, Source)> {
+        if key.qtype == QueryType::Relay && !self.policy.relay {
+            return None;
+        }
+        match self.probe(key, false) {
+            Probe::Fresh(value, source) => Some((value, source)),
+            Probe::Expired(_) => None,
+        }
+    }
+
+    /// Look `key` up: a fresh answer (counted), or whether an expired one
+    /// may still be served if the database fails (counted as an expiration
+    /// when `count_expired`, so that a probe before the real lookup does not
+    /// count it twice).
+    fn probe(&self, key: &Key, count_expired: bool) -> Probe {
+        let now = self.clock.now();
+        let mut shard = lock(self.shard(key));
+        let Some(entry) = shard.lru.get(key) else {
+            return Probe::Expired(None);
+        };
+        if now < entry.deadline {
+            let source = if entry.value.is_negative() {
+                Source::NegativeHit
+            } else {
+                Source::Hit
+            };
+            let value = entry.value.clone();
+            drop(shard);
+            self.count(key.qtype, source);
+            return Probe::Fresh(value, source);
+        }
+        let stale = (now < entry.deadline + self.policy.stale).then(|| entry.value.clone());
+        drop(shard);
+        if count_expired {
+            self.counters(key.qtype)
+                .expirations
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Probe::Expired(stale)
     }
 
     /// Store an answer (also used by the pre-cache).

@@ -17,6 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -444,6 +445,10 @@ pub fn read_available(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize
 pub struct ReplyDirs {
     /// Absolute, normalised (no empty, `.` or trailing components), without duplicates.
     dirs: Vec<PathBuf>,
+    /// The directories kept open (opened on first use), one slot per entry
+    /// of `dirs`, shared by the clones: this saves an open and a close per
+    /// reply.
+    open: Arc<Vec<Mutex<Option<Arc<OwnedFd>>>>>,
     /// (device, inode) of files that are never a reply FIFO: the daemon's own
     /// server FIFOs, which pass every other check (they are FIFOs with a
     /// reader) and must not be unlinked.
@@ -489,12 +494,31 @@ impl ReplyDirs {
             }
         }
         Ok(ReplyDirs {
+            open: Arc::new(out.iter().map(|_| Mutex::new(None)).collect()),
             dirs: out,
             forbidden: Vec::new(),
         })
     }
 
     /// The normalised directories, in the order first given.
+    /// The open directory `dir` (one of `dirs`); `fresh` opens it again.
+    fn dir_fd(&self, dir: &Path, fresh: bool) -> io::Result<Arc<OwnedFd>> {
+        let i = self
+            .dirs
+            .iter()
+            .position(|d| d == dir)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let mut slot = self.open[i].lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(fd) if !fresh => Ok(fd.clone()),
+            _ => {
+                let fd = Arc::new(open_dir(dir, 0)?);
+                *slot = Some(fd.clone());
+                Ok(fd)
+            }
+        }
+    }
+
     /// Never accept the file now at `path` as a reply FIFO (a server FIFO).
     pub fn forbid(&mut self, path: &Path) -> Result<(), FifoError> {
         let st = nix::sys::stat::lstat(path).map_err(|e| io_err(path, "lstat", e))?;
@@ -597,12 +621,22 @@ impl ReplyFifo {
     /// Nothing on disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
         let (dir, name) = check_reply_path(path, dirs)?;
-        let dirfd = open_dir(dir, 0).map_err(|e| refusal_io("open directory", dir.display(), e))?;
         let shown = || String::from_utf8_lossy(path).into_owned();
-
+        let open_err = |e| refusal_io("open directory", dir.display(), e);
+        let mut dirfd = dirs.dir_fd(dir, false).map_err(open_err)?;
         let before = match lstat_at(dirfd.as_fd(), name) {
             Ok(st) => st,
-            Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+            // The directory kept open may have been replaced (a service
+            // script recreating /run/indimail/inquery): look once more in
+            // the directory now at that path.
+            Err(Errno::ENOENT) => {
+                dirfd = dirs.dir_fd(dir, true).map_err(open_err)?;
+                match lstat_at(dirfd.as_fd(), name) {
+                    Ok(st) => st,
+                    Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+                    Err(e) => return Err(refusal_io("lstat", shown(), e)),
+                }
+            }
             Err(e) => return Err(refusal_io("lstat", shown(), e)),
         };
         match file_type(&before) {

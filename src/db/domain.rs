@@ -4,6 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{Database, DbError};
 use crate::config::read_first_line;
@@ -35,7 +36,7 @@ impl Database {
         if lc.real_domains.contains(&domain) || lc.alias_domains.contains(&domain) {
             return Ok(Some(domain));
         }
-        if let Some(dir) = cdb_domain_dir(&self.paths.assigndir.join("cdb"), &domain)? {
+        if let Some(dir) = self.cdb_domain_dir(&domain)? {
             return dir_real_domain(&dir, &domain);
         }
         if let Some(real) = self.alias_domain_table(&domain)? {
@@ -146,17 +147,62 @@ fn routes_port(text: &[u8], domain: &str) -> Option<u16> {
     wildcard.flatten().filter(|&p| p != 0)
 }
 
-/// The domain directory recorded in users/cdb, or `None` when the domain (or
-/// the file) is not there.
-fn cdb_domain_dir(path: &Path, domain: &str) -> Result<Option<Vec<u8>>, DbError> {
+/// users/cdb as last opened, and what identified the file then.
+pub(super) struct OpenCdb {
+    db: Arc<cdb::CDB>,
+    stamp: (u64, u64, i64, i64, u64),
+}
+
+impl Database {
+    /// The domain directory recorded in users/cdb, or `None` when the domain
+    /// (or the file) is not there. The file stays open while it is
+    /// unchanged (same inode, size and mtime): qmail-newu replaces it by a
+    /// rename, which gives a new inode.
+    fn cdb_domain_dir(&self, domain: &str) -> Result<Option<Vec<u8>>, DbError> {
+        let path = self.paths.assigndir.join("cdb");
+        let file_err = |source| DbError::File {
+            path: path.clone(),
+            source,
+        };
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(file_err(e)),
+        };
+        use std::os::unix::fs::MetadataExt;
+        let stamp = (
+            meta.dev(),
+            meta.ino(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.size(),
+        );
+        let db = {
+            let mut open = self.cdb.lock().unwrap_or_else(|e| e.into_inner());
+            match &*open {
+                Some(o) if o.stamp == stamp => o.db.clone(),
+                _ => {
+                    let db = match cdb::CDB::open(&path) {
+                        Ok(db) => Arc::new(db),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                        Err(e) => return Err(file_err(e)),
+                    };
+                    *open = Some(OpenCdb {
+                        db: db.clone(),
+                        stamp,
+                    });
+                    db
+                }
+            }
+        };
+        cdb_lookup(&db, &path, domain)
+    }
+}
+
+fn cdb_lookup(db: &cdb::CDB, path: &Path, domain: &str) -> Result<Option<Vec<u8>>, DbError> {
     let file_err = |source| DbError::File {
         path: path.to_path_buf(),
         source,
-    };
-    let db = match cdb::CDB::open(path) {
-        Ok(db) => db,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(file_err(e)),
     };
     let key = format!("!{domain}-");
     match db.get(key.as_bytes()) {
@@ -272,7 +318,8 @@ mod tests {
             w.add(format!("!{d}-").as_bytes(), v.as_bytes()).unwrap();
         }
         w.finish().unwrap();
-        let dir_of = |d| cdb_domain_dir(&cdb_path, d).unwrap();
+        let reader = cdb::CDB::open(&cdb_path).unwrap();
+        let dir_of = |d| cdb_lookup(&reader, &cdb_path, d).unwrap();
         assert_eq!(
             dir_real_domain(&dir_of("example.com").unwrap(), "example.com").unwrap(),
             Some("example.com".into())
@@ -282,10 +329,6 @@ mod tests {
             Some("example.com".into())
         );
         assert_eq!(dir_of("other.com"), None);
-        assert_eq!(
-            cdb_domain_dir(&dir.path().join("missing"), "example.com").unwrap(),
-            None
-        );
         fs::remove_dir(&real).unwrap();
         fs::remove_file(&alias).unwrap();
         assert_eq!(

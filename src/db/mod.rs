@@ -96,6 +96,8 @@ pub struct Database {
     pool: Pool,
     /// This host's address, for HOST answers when control/hostip is missing.
     host_address: std::sync::OnceLock<String>,
+    /// users/cdb, kept open while it does not change.
+    cdb: std::sync::Mutex<Option<domain::OpenCdb>>,
     sql: lookups::Statements,
     mysql: MysqlConfig,
     lookup: LookupConfig,
@@ -116,6 +118,7 @@ impl Database {
         Database {
             pool,
             host_address: std::sync::OnceLock::new(),
+            cdb: std::sync::Mutex::new(None),
             sql,
             mysql,
             lookup,

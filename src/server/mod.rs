@@ -404,6 +404,14 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
     let job = match frame {
         Frame::Request(req) => {
             shared.stats.count(req.qtype);
+            // A cache hit needs no database and never waits (the reply is one
+            // non-blocking write), so it is answered here, without waking a
+            // worker.
+            let live = shared.current();
+            if let Some(hit) = live.backend.ask_cached(req.qtype, &req.email, &req.ip) {
+                serve(shared, &live, &req, short, Some(hit));
+                return;
+            }
             Job::Query(req, short.clone())
         }
         Frame::UnknownType {
@@ -452,13 +460,15 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         let live = shared.current();
         match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
-            Job::Query(req, fifo) => serve(shared, &live, &req, &fifo),
+            Job::Query(req, fifo) => serve(shared, &live, &req, &fifo, None),
             Job::Flush(f) => flush(shared, &live, &f),
         }
     }
 }
 
-fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
+/// Answer one request: `hit` is the answer when the cache had it, else the
+/// lookup runs here.
+fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(Reply, Source)>) {
     let debug = shared.debug.load(Ordering::Relaxed);
     let started = Instant::now();
     let path = String::from_utf8_lossy(&req.reply_path);
@@ -481,7 +491,10 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str) {
     let Some(mut out) = open_reply(shared, &req.reply_path, Some(req.qtype), live) else {
         return;
     };
-    let (answer, source) = live.backend.ask_traced(req.qtype, &req.email, &req.ip);
+    let (answer, source) = match hit {
+        Some((reply, source)) => (Ok(reply), source),
+        None => live.backend.ask_traced(req.qtype, &req.email, &req.ip),
+    };
     let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
         log::warn!(

@@ -722,3 +722,16 @@ fn c_query_raw_path(fifo: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
     std::os::unix::fs::symlink(fifo, dir.path().join("infifo.1")).unwrap();
     c_query_raw(dir.path(), reply, request)
 }
+
+#[test]
+fn reply_directory_recreated_while_running() {
+    let site = Site::new();
+    populate(&site);
+    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    assert_eq!(d.c_query(1, "joe@example.com", "", "a"), int(0));
+    // A service script removes and recreates the clients' directory.
+    fs::remove_dir_all(&d.replydir).unwrap();
+    fs::create_dir(&d.replydir).unwrap();
+    assert_eq!(d.c_query(1, "joe@example.com", "", "b"), int(0));
+    assert!(d.stop().success());
+}

@@ -76,8 +76,14 @@ fn find_program(names: &[&str]) -> PathBuf {
 
 /// Initialise a data directory under `dir` (mariadb-install-db).
 fn init_datadir(dir: &Path) {
+    // Concurrent bootstraps in one process step on each other's temporary
+    // tables: one at a time, each with a temporary directory of its own.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    fs::create_dir_all(dir.join("tmp")).unwrap();
     let mut install = Command::new(find_program(&["mariadb-install-db", "mysql_install_db"]));
     install
+        .env("TMPDIR", dir.join("tmp"))
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg("--auth-root-authentication-method=normal")
@@ -103,6 +109,7 @@ fn spawn_mariadbd(dir: &Path) -> Child {
         .arg(format!("--socket={}", dir.join("sock").display()))
         .arg(format!("--pid-file={}", dir.join("pid").display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
         .args([
             "--skip-networking",
             "--innodb-buffer-pool-size=64M",

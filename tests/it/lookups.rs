@@ -495,3 +495,26 @@ fn empty_scram_is_no_scram() {
         b"$5$abc$def"
     );
 }
+
+#[test]
+fn a_rebuilt_users_cdb_is_read_again() {
+    let (site, db) = site();
+    assert_eq!(db.real_domain("new.test").unwrap(), None);
+    assert_eq!(
+        db.user_status(b"joe@alias.com").unwrap(),
+        UserStatus::Active
+    );
+    // qmail-newu writes a new file and renames it over the old one.
+    let domains = site.dir.path().join("domains");
+    fs::create_dir(domains.join("new.test")).unwrap();
+    site.users_cdb(&[
+        ("example.com", &domains.join("example.com")),
+        ("new.test", &domains.join("new.test")),
+    ]);
+    assert_eq!(
+        db.real_domain("new.test").unwrap().as_deref(),
+        Some("new.test")
+    );
+    // alias.com is gone from users/cdb (it is not in rcpthosts either).
+    assert_eq!(db.real_domain("alias.com").unwrap(), None);
+}
