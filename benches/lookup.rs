@@ -264,6 +264,15 @@ fn populate(site: &Site, users: usize) {
     site.control("hostip", "192.0.2.7");
 }
 
+/// FIFOs the daemon serves (INDILOOKUP_BENCH_INSTANCES, default 4, as a
+/// site running `inlookup -i 4`).
+fn instances() -> u32 {
+    std::env::var("INDILOOKUP_BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+}
+
 fn user(i: u64, users: usize) -> String {
     format!("u{}@{DOMAIN}", i as usize % users)
 }
@@ -283,7 +292,11 @@ impl Daemon {
         let replydir = base.join("inquery");
         fs::create_dir_all(&replydir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
-        cmd.arg("inlookup").args(["-i", "4"]).args(args).env_clear();
+        let n = instances();
+        cmd.arg("inlookup")
+            .args(["-i", &n.to_string()])
+            .args(args)
+            .env_clear();
         for (k, v) in site.env.iter() {
             cmd.env(k, v);
         }
@@ -303,7 +316,7 @@ impl Daemon {
             replydir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !(1..=4).all(|k| {
+        while !(1..=n).all(|k| {
             fs::OpenOptions::new()
                 .write(true)
                 .custom_nonblock()
@@ -360,7 +373,10 @@ struct Floor {
 }
 
 impl Floor {
-    fn start(base: &Path) -> Floor {
+    /// `checked`: open the reply FIFO with the daemon's safety checks
+    /// (ReplyFifo::open) instead of a plain open and unlink, to show what
+    /// the hardening costs.
+    fn start(base: &Path, checked: bool) -> Floor {
         let dir = base.to_path_buf();
         let fifodir = dir.join("inlookup");
         fs::create_dir_all(dir.join("inquery")).unwrap();
@@ -380,6 +396,7 @@ impl Floor {
         }))
         .encode()
         .unwrap();
+        let dirs = checked.then(|| fifo::ReplyDirs::new([dir.join("inquery")]).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -393,6 +410,12 @@ impl Floor {
                 let _ = fifo::read_available(fd.as_fd(), &mut buf);
                 for frame in frames(&buf) {
                     let Frame::Request(r) = frame else { continue };
+                    if let Some(dirs) = &dirs {
+                        if let Ok(mut f) = fifo::ReplyFifo::open(&r.reply_path, dirs) {
+                            let _ = f.write_now(&reply);
+                        }
+                        continue;
+                    }
                     let path = std::ffi::OsStr::from_bytes(&r.reply_path);
                     if let Ok(f) = fs::OpenOptions::new()
                         .write(true)
@@ -463,15 +486,17 @@ fn main() {
     let secs = a.seconds;
 
     for (fs_name, base) in &a.fifo_dirs {
-        // The floor.
-        for &c in &a.clients {
-            let floor = Floor::start(&scratch(base, "floor"));
-            let cfg = floor.client();
-            let (lat, err, el) = run_load(c, secs, move |_, i| {
-                ask(&cfg, QueryType::Password, &user(i, users), "")
-            });
-            results.push(figures("floor", fs_name, c, &lat, err, el));
-            report_last(&results);
+        // The floor, and the floor with the daemon's reply-path checks.
+        for (name, checked) in [("floor", false), ("floor, checked reply path", true)] {
+            for &c in &a.clients {
+                let floor = Floor::start(&scratch(base, "floor"), checked);
+                let cfg = floor.client();
+                let (lat, err, el) = run_load(c, secs, move |_, i| {
+                    ask(&cfg, QueryType::Password, &user(i, users), "")
+                });
+                results.push(figures(name, fs_name, c, &lat, err, el));
+                report_last(&results);
+            }
         }
         // The daemon, cache warm.
         {
@@ -772,6 +797,15 @@ fn print_ratios(r: &[Figures]) {
         println!(
             "  cached daemon / floor                   {}",
             ratio(cached, floor)
+        );
+        let checked = find(r, "floor, checked reply path", fs_name, 16).map(|f| f.qps);
+        println!(
+            "  cached daemon / checked floor           {}",
+            ratio(cached, checked)
+        );
+        println!(
+            "  checked floor / floor                   {}",
+            ratio(checked, floor)
         );
         println!(
             "  cached daemon / connect-per-lookup      {}",
