@@ -264,6 +264,19 @@ fn populate(site: &Site, users: usize) {
     site.control("hostip", "192.0.2.7");
 }
 
+/// Where the daemon's log goes: INDILOOKUP_BENCH_DAEMON_LOG (appended), or
+/// nowhere.
+fn daemon_log() -> Stdio {
+    match std::env::var_os("INDILOOKUP_BENCH_DAEMON_LOG") {
+        Some(p) => fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_or(Stdio::null(), Stdio::from),
+        None => Stdio::null(),
+    }
+}
+
 /// FIFOs the daemon serves (INDILOOKUP_BENCH_INSTANCES, default 4, as a
 /// site running `inlookup -i 4`).
 fn instances() -> u32 {
@@ -306,7 +319,7 @@ impl Daemon {
         }
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(daemon_log())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();

@@ -440,33 +440,53 @@ impl Database {
 
 impl Database {
     /// The password rows of users active (IMAP, POP3 or webmail login,
-    /// from `lastauth`) in the last `secs` seconds, at most `limit`, with
-    /// their normalised `user@domain` key: what `inlookup -c` pre-caches.
-    /// The domain-limit flags are applied as PWD queries apply them.
-    pub fn active_passwords(
+    /// from `lastauth`) in the last `secs` seconds, at most `limit`, each
+    /// given to `each` with its normalised `user@domain` key as it arrives
+    /// (a million rows are never held at once): what `inlookup -c`
+    /// pre-caches. The domain-limit flags are applied as PWD queries apply
+    /// them. Returns how many rows there were.
+    pub fn for_each_active_password(
         &self,
         secs: u64,
         limit: usize,
-    ) -> Result<Vec<(String, PasswdRow)>, DbError> {
-        let rows = self.rows("pre-cache", &self.sql.active, (secs, limit as u64))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut pw = passwd_row(row)?;
-            if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
-                for (i, bit) in FLAG_BITS.iter().enumerate() {
-                    if int(row, 10 + i)?.unwrap_or(0) != 0 {
-                        pw.gid |= bit;
+        mut each: impl FnMut(String, PasswdRow),
+    ) -> Result<usize, DbError> {
+        let mut bad = None;
+        let n = self.pool.run("pre-cache", |c| {
+            let mut n = 0;
+            for row in c.exec_iter(&self.sql.active, (secs, limit as u64))? {
+                let row = row?;
+                match self.active_row(&row) {
+                    Ok((key, pw)) => {
+                        each(key, pw);
+                        n += 1;
                     }
+                    Err(e) => bad = Some(e),
                 }
             }
-            let key = format!(
-                "{}@{}",
-                String::from_utf8_lossy(&pw.name).to_ascii_lowercase(),
-                String::from_utf8_lossy(&pw.domain).to_ascii_lowercase()
-            );
-            out.push((key, pw));
+            Ok(n)
+        })?;
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(n),
         }
-        Ok(out)
+    }
+
+    fn active_row(&self, row: &Row) -> Result<(String, PasswdRow), DbError> {
+        let mut pw = passwd_row(row)?;
+        if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
+            for (i, bit) in FLAG_BITS.iter().enumerate() {
+                if int(row, 10 + i)?.unwrap_or(0) != 0 {
+                    pw.gid |= bit;
+                }
+            }
+        }
+        let key = format!(
+            "{}@{}",
+            String::from_utf8_lossy(&pw.name).to_ascii_lowercase(),
+            String::from_utf8_lossy(&pw.domain).to_ascii_lowercase()
+        );
+        Ok((key, pw))
     }
 }
 

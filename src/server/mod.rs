@@ -288,21 +288,18 @@ fn precache_in_background(shared: &Arc<Shared>) {
     let db = shared.current().backend.db.clone();
     let spawned = thread::Builder::new()
         .name("precache".into())
-        .spawn(
-            move || match db.active_passwords(secs, cache.policy().max_entries) {
-                Ok(rows) => {
-                    let n = rows.len();
-                    for (key, row) in rows {
-                        cache.insert(
-                            Key::new(QueryType::Password, &key),
-                            Value::Password(Some(Arc::new(row))),
-                        );
-                    }
-                    log::info!("cached {n} records");
-                }
+        .spawn(move || {
+            let insert = |key: String, row| {
+                cache.insert(
+                    Key::new(QueryType::Password, &key),
+                    Value::Password(Some(Arc::new(row))),
+                )
+            };
+            match db.for_each_active_password(secs, cache.policy().max_entries, insert) {
+                Ok(n) => log::info!("cached {n} records"),
                 Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
-            },
-        );
+            }
+        });
     if let Err(e) = spawned {
         log::warn!("pre-cache: {e}");
     }
