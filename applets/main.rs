@@ -5,9 +5,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod authindi;
 mod inlookup;
 mod inquerytest;
 mod install;
+mod vchkpass;
 
 /// An applet's entry point: the arguments after the applet name; returns
 /// the exit status.
@@ -33,28 +35,17 @@ const APPLETS: &[Applet] = &[
     Applet {
         name: "vchkpass",
         about: "checkpassword-style SMTP AUTH module (fd 3)",
-        main: not_yet_vchkpass,
+        main: vchkpass::main,
     },
     Applet {
         name: "authindi",
         about: "courier-imap authentication module",
-        main: not_yet_authindi,
+        main: authindi::main,
     },
 ];
 
 /// Exit status of IndiMail tools for a temporary or system failure.
 pub const EXIT_TEMPFAIL: u8 = 111;
-
-fn not_yet(name: &str) -> u8 {
-    eprintln!("{name}: not implemented in this version of indilookup");
-    EXIT_TEMPFAIL
-}
-fn not_yet_vchkpass(_: Vec<OsString>) -> u8 {
-    not_yet("vchkpass")
-}
-fn not_yet_authindi(_: Vec<OsString>) -> u8 {
-    not_yet("authindi")
-}
 
 fn find(name: &str) -> Option<&'static Applet> {
     APPLETS.iter().find(|a| a.name == name)

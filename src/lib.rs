@@ -4,7 +4,10 @@
 //! wrappers; everything they share lives here.
 
 pub mod auth;
+pub mod authlib;
 pub mod cache;
+pub mod chain;
+pub mod checkpassword;
 pub mod client;
 pub mod config;
 pub mod db;

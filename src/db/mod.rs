@@ -6,6 +6,7 @@
 //! answers with -1. SQL is always parameterised; table names come from the
 //! validated configuration.
 
+pub mod auth;
 mod domain;
 mod lookups;
 pub mod pool;

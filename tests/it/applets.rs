@@ -35,19 +35,6 @@ fn list_version_help() {
 }
 
 #[test]
-fn applets_not_yet_built_say_so_and_exit_111() {
-    for name in ["vchkpass", "authindi"] {
-        let o = run(Path::new(EXE), &[name, "-q", "1", "joe@example.com"]);
-        assert_eq!(o.status.code(), Some(111), "{name}");
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("not implemented"),
-            "{name}"
-        );
-        assert!(o.stdout.is_empty(), "{name}");
-    }
-}
-
-#[test]
 fn dispatch_on_argv0_and_help() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("inlookup");

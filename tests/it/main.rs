@@ -1,8 +1,10 @@
 //! Integration tests: a real MariaDB (see harness.rs) and real FIFOs.
 
 mod applets;
+mod authindi;
 mod daemon;
 mod harness;
 mod inquerytest;
 mod lookups;
 mod query;
+mod vchkpass;

@@ -1,0 +1,315 @@
+//! `authindi [module...] app apparg`: IndiMail's module for courier-imap's authlib
+//! chain (imaplogin / pop3login).
+//!
+//! Reads `service\nauthtype\nauthdata` from fd 3. On success it sets AUTHENTICATED,
+//! AUTHADDR, AUTHFULLNAME, MAILDIRQUOTA, HOME, AUTHSERVICE, MAILDIR (and
+//! LAST_PASSWORD_CHANGE), records the login, and execs `app apparg` in the home
+//! directory. A wrong password, an unknown user or domain and a password change go to
+//! the next module with the same bytes on a new fd 3; when no module is left, or the
+//! account may not use the service, or a lookup failed, it fails completely: the login
+//! program (`AUTHUSER` with `AUTHARGV0..`) runs again and says "login failed".
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indilookup::auth::Policy;
+use indilookup::authlib::{
+    self, authenticate, Account, LoginTasks, Outcome, Record, RecordError, Reject, ServiceMap,
+    Settings, SERVICE_MAP_VAR,
+};
+use indilookup::chain::{self, ChildEnv, AUTH_FD};
+use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
+use indilookup::config::{Config, Env};
+use indilookup::db::Database;
+use indilookup::query::Query;
+
+const EXIT_MISUSE: u8 = 2;
+const EXIT_FATAL: u8 = 100;
+const EXIT_TEMPFAIL: u8 = 111;
+
+/// The application and its argument: always the last two arguments.
+fn app(args: &[OsString]) -> (&OsStr, &OsStr) {
+    let n = args.len();
+    (&args[n - 2], &args[n - 1])
+}
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    if args.is_empty() {
+        return EXIT_MISUSE;
+    }
+    let env = Env::from_process();
+    let pid = std::process::id();
+    // An earlier module accepted the login: run the application. (C looked at
+    // AUTHADDR, which the authlib protocol does not define for this.)
+    if args.len() >= 2 && env.get("AUTHENTICATED").is_some_and(|v| !v.is_empty()) {
+        let (app, apparg) = app(&args);
+        let e = chain::execv(app, &[app.to_owned(), apparg.to_owned()], &ChildEnv::new());
+        eprintln!(
+            "authindi: fatal: execv: {}: {}",
+            app.to_string_lossy(),
+            chain::strerror(&e)
+        );
+        return EXIT_TEMPFAIL;
+    }
+    if args.len() < 2 {
+        eprintln!("authindi: fatal: no more modules will be tried");
+        return EXIT_FATAL;
+    }
+    let debug = env.is_set("DEBUG");
+    if debug {
+        eprintln!(
+            "debug: authindi: pid {pid} uid[{}] euid[{}] {} {}",
+            nix::unistd::getuid(),
+            nix::unistd::geteuid(),
+            if args.len() > 2 { "program" } else { "module" },
+            args[0].to_string_lossy()
+        );
+    }
+    let data = match read_auth_data(RawFdReader(AUTH_FD)) {
+        Ok(d) => d,
+        Err(ReadError::TooLong) => {
+            eprintln!("authindi: fatal: auth data too long");
+            return EXIT_MISUSE;
+        }
+        Err(ReadError::Io(e)) => {
+            eprintln!("authindi: fatal: read: {}", chain::strerror(&e));
+            return EXIT_TEMPFAIL;
+        }
+    };
+    let record = match authlib::parse_record(&data) {
+        Ok(r) => r,
+        Err(RecordError::TooShort) => {
+            eprintln!("authindi: fatal: auth data too short");
+            return EXIT_MISUSE;
+        }
+        Err(RecordError::BadBase64) => {
+            eprintln!("authindi: warn: the CRAM data is not valid base64");
+            return fail_completely(&env);
+        }
+    };
+    log_request(&env, pid, &record);
+    let last_module = args.len() == 2;
+
+    let config = match Config::load(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("authindi: warn: TEMPFAIL: {e}");
+            return fail_completely(&env);
+        }
+    };
+    let services = match ServiceMap::parse(env.get(SERVICE_MAP_VAR).and_then(OsStr::to_str)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("authindi: warn: TEMPFAIL: {e}");
+            return fail_completely(&env);
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let settings = Settings {
+        policy: Policy::from_env_with(|name| env.is_set(name)),
+        domain_limits: env.is_set("DOMAIN_LIMITS"),
+        default_domain: config.lookup.default_domain.clone(),
+        services,
+        now,
+    };
+    // Without QUERY_CACHE the lookups and the login's writes share one connection.
+    let (query, db) = if env.is_set("QUERY_CACHE") {
+        (Query::for_client(&env, &config), None)
+    } else {
+        let db = Arc::new(database(&config));
+        (Query::new(db.clone()), Some(db))
+    };
+
+    match authenticate(&record, &query, &settings) {
+        Outcome::Success(account) => {
+            let db = db.unwrap_or_else(|| Arc::new(database(&config)));
+            exec_local(&args, &env, &config, &record, &account, &db, now)
+        }
+        Outcome::NextModule(reject) => {
+            let always = matches!(reject, Reject::PasswordChange | Reject::Unverifiable(_));
+            if always || debug {
+                eprintln!(
+                    "authindi: warn: {}: {reject}",
+                    chain::visible(&record.login)
+                );
+            }
+            if last_module {
+                eprintln!("authindi: no more modules will be tried");
+                return fail_completely(&env);
+            }
+            if debug {
+                eprintln!(
+                    "authindi: pid [{pid}], executing authmodule [{}]",
+                    args[0].to_string_lossy()
+                );
+            }
+            let e = chain::pipe_exec(&args, &data, &ChildEnv::new());
+            eprintln!(
+                "authindi: fatal: pipe_exec: {}: {}",
+                args[0].to_string_lossy(),
+                chain::strerror(&e)
+            );
+            EXIT_TEMPFAIL
+        }
+        Outcome::FailCompletely(failure) => {
+            eprintln!(
+                "authindi: warn: {}: {failure}",
+                chain::visible(&record.login)
+            );
+            fail_completely(&env)
+        }
+    }
+}
+
+fn database(config: &Config) -> Database {
+    Database::new(
+        config.mysql.clone(),
+        config.lookup.clone(),
+        config.paths.clone(),
+        1,
+    )
+}
+
+/// The DEBUG / DEBUG_LOGIN line: lengths where C printed the password, challenge and
+/// response.
+fn log_request(env: &Env, pid: u32, r: &Record) {
+    let service = chain::visible(&r.service);
+    let login = chain::visible(&r.login);
+    let authtype = chain::visible(&r.authtype);
+    let debug_login = env
+        .get("DEBUG_LOGIN")
+        .and_then(|v| v.as_bytes().first().copied())
+        .is_some_and(|c| c > b'0');
+    if debug_login {
+        let mut line = format!(
+            "debug_login: pid {pid} service[{service}] login[{login}] password[{} bytes] authmethod[{authtype}]",
+            if r.challenge.is_empty() { r.response.len() } else { 0 }
+        );
+        if !r.challenge.is_empty() {
+            line.push_str(&format!(
+                " challenge[{} bytes] response[{} bytes]",
+                r.challenge.len(),
+                r.response.len()
+            ));
+        }
+        eprintln!("{line}");
+    } else if env.is_set("DEBUG") {
+        eprintln!(
+            "debug: authindi: pid {pid} service[{service}]: login[{login}] authmethod [{authtype}]"
+        );
+    }
+}
+
+/// courier's authmod_fail_completely: `AUTHFAILURE` on stderr, then the login program
+/// again (it says "login failed" and asks anew). C ran a fixed imaplogin/pop3login
+/// path with authindi's own arguments instead.
+fn fail_completely(env: &Env) -> u8 {
+    let _ = std::io::stderr().write_all(b"AUTHFAILURE\n");
+    let Some((user, argv)) = authlib::login_program(env) else {
+        return 1;
+    };
+    let e = chain::execv(&user, &argv, &ChildEnv::new());
+    eprintln!(
+        "authindi: fatal: execv {}: {}",
+        user.to_string_lossy(),
+        chain::strerror(&e)
+    );
+    EXIT_TEMPFAIL
+}
+
+/// Success: nologin check, the session's environment, Login_Tasks, then the
+/// application in the Maildir's directory.
+fn exec_local(
+    args: &[OsString],
+    env: &Env,
+    config: &Config,
+    record: &Record,
+    account: &Account,
+    db: &Database,
+    now: i64,
+) -> u8 {
+    let (app, apparg) = app(args);
+    let pw = &account.pw;
+    let service = String::from_utf8_lossy(&record.service);
+    if authlib::login_forbidden(
+        &config.paths.controldir,
+        &record.service,
+        account.real_domain.as_bytes(),
+        &pw.gecos,
+    ) {
+        // C also wrote this to stdout, the IMAP/POP3 client's stream, where it is no
+        // valid protocol line.
+        eprintln!("Login not permitted for {service}");
+        return 1;
+    }
+    let Some(quota) = authlib::maildir_quota(&pw.shell) else {
+        eprintln!(
+            "authindi: fatal: unable to parse_quota [{}]",
+            chain::visible(&pw.shell)
+        );
+        return EXIT_FATAL;
+    };
+    let home = OsString::from_vec(pw.dir.clone());
+    let mut child_env = ChildEnv::new();
+    child_env
+        .set("AUTHENTICATED", OsStr::from_bytes(&record.login))
+        .set("AUTHADDR", account.address())
+        .set("AUTHFULLNAME", OsStr::from_bytes(&pw.gecos))
+        .set("MAILDIRQUOTA", quota)
+        .set("HOME", home.clone())
+        .set("AUTHSERVICE", OsStr::from_bytes(&record.service));
+    let tasks = LoginTasks {
+        account,
+        service: &record.service,
+        env,
+        child_env: &child_env,
+        now,
+    };
+    let result = tasks.run(db, &|line| eprintln!("authindi: {line}"));
+    if let Some(t) = result.last_password_change {
+        child_env.set("LAST_PASSWORD_CHANGE", t.to_string());
+    }
+    let tmp_or_home = || {
+        env.get("TMP_MAILDIR")
+            .map_or_else(|| home.clone(), OsStr::to_owned)
+    };
+    let base = match result.status {
+        2 => tmp_or_home(),
+        3 if env.is_set("EXIT_ONERROR") => {
+            if let Some(msg) = env.get("MSG_ONERROR") {
+                if let Ok(text) = std::fs::read(msg) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&text);
+                    let _ = out.flush();
+                }
+            }
+            eprintln!("authindi: fatal: POSTAUTH: Error on Exit");
+            return EXIT_FATAL;
+        }
+        3 => tmp_or_home(),
+        _ => home,
+    };
+    let base = PathBuf::from(base);
+    if let Err(e) = std::env::set_current_dir(&base) {
+        eprintln!(
+            "authindi: fatal: chdir: {}: {}",
+            base.display(),
+            chain::strerror(&e)
+        );
+        return EXIT_TEMPFAIL;
+    }
+    child_env.set("MAILDIR", base.join("Maildir"));
+    let e = chain::execv(app, &[app.to_owned(), apparg.to_owned()], &child_env);
+    eprintln!(
+        "authindi: fatal: exec: {}: {}",
+        app.to_string_lossy(),
+        chain::strerror(&e)
+    );
+    EXIT_TEMPFAIL
+}

@@ -1,0 +1,231 @@
+//! `vchkpass prog [args...]`: IndiMail's checkpassword module for SMTP AUTH.
+//!
+//! Reads `login\0field2\0field3\0method\0` from fd 3. Default mode: exit 0 (or 3 for a
+//! NO_RELAY account, or POSTAUTH's status) when the credentials are right, otherwise
+//! run `prog args...` with the same bytes on a new fd 3. Native mode
+//! (NATIVE_CHECKPASSWORD or DOVECOT_VERSION set): exec `prog` on success, exit 1
+//! otherwise. stdout is the SMTP client's connection: it gets `553-`/`454-` lines only.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indilookup::auth::Policy;
+use indilookup::chain::{self, ChildEnv, AUTH_FD};
+use indilookup::checkpassword::{
+    self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
+};
+use indilookup::config::{Config, Env};
+use indilookup::query::Query;
+
+const EXIT_MISUSE: u8 = 2;
+const EXIT_NO_RELAY: u8 = 3;
+const EXIT_FAILED: u8 = 1;
+const EXIT_TEMPFAIL: u8 = 111;
+
+/// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
+const RSPAUTH_FD: i32 = 6;
+
+/// A line for the SMTP client (stdout), sent at once.
+fn client(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.flush();
+}
+
+fn temp_fail(line: &str, log: &str) -> u8 {
+    eprintln!("vchkpass: {log}");
+    client(line);
+    EXIT_TEMPFAIL
+}
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    if args.is_empty() {
+        return EXIT_MISUSE;
+    }
+    let data = match checkpassword::read_auth_data(checkpassword::RawFdReader(AUTH_FD)) {
+        Ok(d) => d,
+        Err(ReadError::TooLong) => return EXIT_MISUSE,
+        Err(ReadError::Io(e)) => {
+            let err = chain::strerror(&e);
+            return temp_fail(
+                &format!("454-read error: {err} (#4.3.0)\r\n"),
+                &format!("read: {err}"),
+            );
+        }
+    };
+    let Some(fields) = checkpassword::parse_fields(&data) else {
+        return EXIT_MISUSE;
+    };
+    let env = Env::from_process();
+    let native = env.is_set("NATIVE_CHECKPASSWORD") || env.is_set("DOVECOT_VERSION");
+    // C unset these on entry; the programs started here do not see them.
+    let mut child_env = ChildEnv::new();
+    child_env.remove("HOME");
+    let pid = std::process::id();
+    log_request(&env, pid, &fields);
+
+    let config = match Config::load(&env) {
+        Ok(c) => c,
+        Err(e) => return temp_fail("454-configuration error (#4.3.0)\r\n", &e.to_string()),
+    };
+    let remote = env.is_set("QUERY_CACHE");
+    let query = Query::for_client(&env, &config);
+    let mut policy = Policy::from_env_with(|name| env.is_set(name));
+    policy.cram_from_hash = env.is_set("ENABLE_CRAM");
+    let settings = Settings {
+        policy,
+        allow_inactive: env.is_set("ALLOW_INACTIVE"),
+        domain_limits: env.is_set("DOMAIN_LIMITS"),
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+
+    match authenticate(&fields, &query, remote, &settings) {
+        Outcome::Success(success) => {
+            if let Some(rspauth) = &success.rspauth {
+                if let Err(code) = send_rspauth(rspauth.as_bytes()) {
+                    return code;
+                }
+            }
+            if native {
+                exec_native(&args, &env, &success)
+            } else {
+                finish_default(&env, child_env, &success)
+            }
+        }
+        Outcome::NextModule(reject) => {
+            if reject.needs_attention() || env.is_set("DEBUG") {
+                eprintln!(
+                    "vchkpass: pid [{pid}]: login [{}]: {reject}",
+                    chain::visible(fields.login)
+                );
+            }
+            if native {
+                return EXIT_FAILED;
+            }
+            next_module(&args, &data, &env, &child_env, pid)
+        }
+        Outcome::Refused(refusal) => {
+            client(refusal.smtp_line());
+            EXIT_FAILED
+        }
+        Outcome::TempFail(t) => temp_fail(&t.smtp_line(), &t.log_line()),
+    }
+}
+
+/// The DEBUG / DEBUG_LOGIN line. C printed the password, the challenge and response and
+/// the stored secret here; this prints their lengths.
+fn log_request(env: &Env, pid: u32, f: &Fields<'_>) {
+    let login = chain::visible(f.login);
+    let method = method_log_name(f.method_byte);
+    let debug_login = env
+        .get("DEBUG_LOGIN")
+        .and_then(|v| v.as_bytes().first().copied())
+        .is_some_and(|c| c > b'0');
+    if debug_login {
+        eprintln!(
+            "vchkpass: pid [{pid}]: login [{login}] challenge [{} bytes] response [{} bytes] authmethod [{method}]",
+            f.field2.len(),
+            f.field3.len()
+        );
+    } else if env.is_set("DEBUG") {
+        eprintln!("vchkpass: pid [{pid}]: login [{login}] authmethod [{method}]");
+    }
+}
+
+/// DIGEST-MD5: the `rspauth` for qmail-smtpd on fd 6. With fd 6 not open nobody
+/// waits for it (a caller other than qmail-smtpd), which is no failure.
+fn send_rspauth(rspauth: &[u8]) -> Result<(), u8> {
+    match chain::write_fd(RSPAUTH_FD, rspauth) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
+        Err(e) => {
+            let err = chain::strerror(&e);
+            Err(temp_fail(
+                &format!("454-DIGEST-MD5: {err} (#4.3.0)\r\n"),
+                &format!("DIGEST-MD5: write rspauth: {err}"),
+            ))
+        }
+    }
+}
+
+/// Default mode after a success: POSTAUTH, then 0, 3 (NO_RELAY) or POSTAUTH's status.
+fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
+    let status = match env.get("POSTAUTH").filter(|p| chain::is_executable(p)) {
+        None => 0,
+        Some(postauth) => {
+            child_env.set("HOME", OsStr::from_bytes(&s.home));
+            // The login is one argument: C built a command line and split it again,
+            // so a login with blanks or `$NAME` words could add arguments.
+            match chain::run(postauth, &[OsStr::from_bytes(&s.login)], &child_env) {
+                Ok(st) => match st.code() {
+                    Some(code) => code as u8,
+                    None => {
+                        return temp_fail(
+                            "454-POSTAUTH: killed by a signal (#4.3.0)\r\n",
+                            &format!("POSTAUTH {}: {st}", postauth.to_string_lossy()),
+                        )
+                    }
+                },
+                Err(e) => {
+                    let err = chain::strerror(&e);
+                    return temp_fail(
+                        &format!("454-POSTAUTH: {err} (#4.3.0)\r\n"),
+                        &format!("POSTAUTH {}: {err}", postauth.to_string_lossy()),
+                    );
+                }
+            }
+        }
+    };
+    // A failing POSTAUTH is a failure even for a NO_RELAY account (C let exit 3 win).
+    if status == 0 && s.no_relay {
+        EXIT_NO_RELAY
+    } else {
+        status
+    }
+}
+
+/// Native (DJB / Dovecot) mode after a success: exec the program with HOME and the
+/// Dovecot userdb variables.
+fn exec_native(args: &[OsString], env: &Env, s: &Success) -> u8 {
+    let mut child_env = ChildEnv::new();
+    // C unset EXTRA before reading it; the value the caller gave is kept here.
+    let extra = match env.get("EXTRA").filter(|v| !v.is_empty()) {
+        Some(old) => {
+            let mut v = OsString::from("userdb_uid userdb_gid ");
+            v.push(old);
+            v
+        }
+        None => OsString::from("userdb_uid userdb_gid"),
+    };
+    child_env
+        .set("HOME", OsStr::from_bytes(&s.home))
+        .set("userdb_uid", "indimail")
+        .set("userdb_gid", "indimail")
+        .set("EXTRA", extra);
+    let e = chain::execv(&args[0], args, &child_env);
+    let err = chain::strerror(&e);
+    temp_fail(
+        &format!("454-exec: {err} (#4.3.0)\r\n"),
+        &format!("exec: {}: {err}", args[0].to_string_lossy()),
+    )
+}
+
+/// Default mode after a failure: the next module gets exactly the bytes read.
+fn next_module(args: &[OsString], data: &[u8], env: &Env, child_env: &ChildEnv, pid: u32) -> u8 {
+    if env.is_set("DEBUG") {
+        eprintln!(
+            "vchkpass: pid [{pid}], executing authmodule [{}]",
+            args[0].to_string_lossy()
+        );
+    }
+    let e = chain::pipe_exec(args, data, child_env);
+    let err = chain::strerror(&e);
+    temp_fail(
+        &format!("454-exec: {err} (#4.3.0)\r\n"),
+        &format!("pipe_exec: {}: {err}", args[0].to_string_lossy()),
+    )
+}

@@ -1,0 +1,807 @@
+//! authindi end to end: the real executable in a courier-style chain (next module,
+//! application and login program are small shell scripts that record what they got),
+//! a real MariaDB, and the daemon for QUERY_CACHE.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use indilookup::db::gid;
+use mysql::prelude::Queryable;
+
+use crate::daemon::Daemon;
+use crate::harness::Site;
+use crate::vchkpass::{
+    auth_site, hmac_hex, openssl_hash, Recorder, Run, Start, RFC2195_CHALLENGE, RFC2195_RESPONSE,
+};
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The site of the vchkpass tests, with homes under the test's directory and users
+/// whose services are closed.
+fn site() -> Site {
+    let site = auth_site();
+    let homes = site.dir.path().join("homes");
+    for table in ["indimail", "indibak"] {
+        site.sql_params(
+            &format!("UPDATE {table} SET pw_dir = CONCAT(?, '/', pw_domain, '/', pw_name)"),
+            (homes.to_str().unwrap(),),
+        );
+    }
+    let add = |user: &str, flags: u32| {
+        site.add_user(
+            "indimail",
+            user,
+            "example.com",
+            &openssl_hash("-6", &format!("{user} pw")),
+            flags,
+        );
+        site.sql_params(
+            "UPDATE indimail SET pw_dir = ? WHERE pw_name = ?",
+            (home(&site, "example.com", user).to_str().unwrap(), user),
+        );
+    };
+    add("noimap", gid::NO_IMAP);
+    add("nopop", gid::NO_POP);
+    add("noweb", gid::NO_WEBMAIL);
+    site
+}
+
+fn home(site: &Site, domain: &str, user: &str) -> PathBuf {
+    site.dir.path().join("homes").join(domain).join(user)
+}
+
+/// A login record.
+fn login_rec(service: &str, user: &str, pw: &str) -> Vec<u8> {
+    format!("{service}\nlogin\n{user}\n{pw}\n").into_bytes()
+}
+
+fn cram_rec(service: &str, kind: &str, challenge: &str, user: &str, digest: &str) -> Vec<u8> {
+    format!(
+        "{service}\n{kind}\n{}\n{}\n",
+        b64(challenge.as_bytes()),
+        b64(format!("{user} {digest}").as_bytes())
+    )
+    .into_bytes()
+}
+
+/// A courier chain: the next module, the application, the login program.
+struct Chain {
+    next: Recorder,
+    app: Recorder,
+    login: Recorder,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        Chain {
+            next: Recorder::new(),
+            app: Recorder::new(),
+            login: Recorder::new(),
+        }
+    }
+
+    fn reset(&self) {
+        for r in [&self.next, &self.app, &self.login] {
+            r.reset();
+        }
+    }
+
+    /// `authindi NEXT APP Maildir` (or without NEXT when `last`), with the login
+    /// program's variables as imaplogin sets them.
+    fn start<'a>(&self, site: &'a Site, input: &[u8], last: bool) -> Start<'a> {
+        let next = self.next.path();
+        let app = self.app.path();
+        let args: Vec<&str> = if last {
+            vec![&app, "Maildir"]
+        } else {
+            vec![&next, &app, "Maildir"]
+        };
+        let login = self.login.path();
+        Start::new(site, "authindi", &args, input).env(&[
+            ("AUTHUSER", &login),
+            ("AUTHARGC", "2"),
+            ("AUTHARGV0", "imaplogin"),
+            ("AUTHARGV1", "again"),
+            ("AUTHENTICATED", ""),
+            ("TCPREMOTEIP", "192.0.2.9"),
+        ])
+    }
+
+    /// Which program ran: "app", "next", "login" or "none".
+    fn which(&self) -> &'static str {
+        match (self.app.ran(), self.next.ran(), self.login.ran()) {
+            (true, false, false) => "app",
+            (false, true, false) => "next",
+            (false, false, true) => "login",
+            (false, false, false) => "none",
+            _ => "several",
+        }
+    }
+}
+
+fn lastauth(site: &Site, user: &str, domain: &str) -> Vec<(String, String)> {
+    let mut c = site.server.connect(Some(&site.db)).unwrap();
+    c.exec(
+        "SELECT service, remote_ip FROM lastauth WHERE user = ? AND domain = ? ORDER BY service",
+        (user, domain),
+    )
+    .unwrap()
+}
+
+fn count(site: &Site, sql: &str) -> u64 {
+    let mut c = site.server.connect(Some(&site.db)).unwrap();
+    c.query_first(sql).unwrap().unwrap()
+}
+
+#[test]
+fn login_runs_the_application_with_the_session() {
+    let site = site();
+    let chain = Chain::new();
+    let alice_home = home(&site, "example.com", "alice");
+    assert!(!alice_home.exists());
+    let r = chain
+        .start(
+            &site,
+            &login_rec("imap", "alice@example.com", "alice pw 6"),
+            false,
+        )
+        .run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
+    let app = &chain.app;
+    assert_eq!(app.args()[1..], ["Maildir"]);
+    let want = [
+        ("AUTHENTICATED", "alice@example.com".to_string()),
+        ("AUTHADDR", "alice@example.com".into()),
+        ("AUTHFULLNAME", "alice gecos".into()),
+        ("MAILDIRQUOTA", "0S,0C".into()),
+        ("HOME", alice_home.display().to_string()),
+        ("AUTHSERVICE", "imap".into()),
+        ("MAILDIR", alice_home.join("Maildir").display().to_string()),
+        ("LAST_PASSWORD_CHANGE", "0".into()),
+    ];
+    for (var, value) in &want {
+        assert_eq!(app.env_var(var).as_ref(), Some(value), "{var}");
+    }
+    assert_eq!(app.env_var("PWSTRUCT"), None);
+    assert_eq!(
+        fs::read_to_string(app.file("cwd")).unwrap().trim(),
+        alice_home.display().to_string()
+    );
+    // The first login made the Maildir.
+    for sub in ["cur", "new", "tmp"] {
+        assert!(alice_home.join("Maildir").join(sub).is_dir(), "{sub}");
+    }
+    assert_eq!(
+        fs::read_to_string(alice_home.join("Maildir/domain")).unwrap(),
+        "example.com\n"
+    );
+    assert_eq!(
+        lastauth(&site, "alice", "example.com"),
+        [("imap".to_string(), "192.0.2.9".to_string())]
+    );
+
+    // As typed through an alias domain, with PLAIN and POP3; a quota.
+    site.sql("UPDATE indimail SET pw_shell = '10M,100' WHERE pw_name = 'alice'");
+    chain.reset();
+    let input = b"pop3\nplain\nAlice@Alias.com\nalice pw 6\n".to_vec();
+    let r = chain.start(&site, &input, false).run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert_eq!(
+        app.env_var("AUTHENTICATED").as_deref(),
+        Some("Alice@Alias.com")
+    );
+    assert_eq!(
+        app.env_var("AUTHADDR").as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(app.env_var("AUTHSERVICE").as_deref(), Some("pop3"));
+    assert_eq!(
+        app.env_var("MAILDIRQUOTA").as_deref(),
+        Some("10485760S,100C")
+    );
+    // lastauth under the real domain.
+    assert_eq!(lastauth(&site, "alice", "example.com").len(), 2);
+    // The default domain; the password on the fifth line.
+    chain.reset();
+    let r = chain
+        .start(&site, b"imap\nlogin\nalice\n\nalice pw 6\n", false)
+        .run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert_eq!(
+        app.env_var("AUTHADDR").as_deref(),
+        Some("alice@example.com")
+    );
+}
+
+#[test]
+fn cram_methods() {
+    let site = site();
+    let chain = Chain::new();
+    let rec = cram_rec(
+        "imap",
+        "cram-md5",
+        RFC2195_CHALLENGE,
+        "tim@example.com",
+        RFC2195_RESPONSE,
+    );
+    let r = chain.start(&site, &rec, false).run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert_eq!(
+        chain.app.env_var("AUTHENTICATED").as_deref(),
+        Some("tim@example.com")
+    );
+    for (kind, alg) in [
+        ("cram-sha1", "sha1"),
+        ("cram-sha256", "sha256"),
+        ("cram-sha512", "sha512"),
+        ("cram-ripemd", "ripemd160"),
+    ] {
+        let challenge = "<77.1700000000@imap.example.com>";
+        let mac = hmac_hex(alg, "tanstaaftanstaaf", challenge);
+        chain.reset();
+        let r = chain
+            .start(
+                &site,
+                &cram_rec("imap", kind, challenge, "tim@example.com", &mac),
+                false,
+            )
+            .run();
+        assert_eq!((r.code, chain.which()), (Some(42), "app"), "{kind}: {r:?}");
+        let bad = hmac_hex(alg, "wrong", challenge);
+        chain.reset();
+        let input = cram_rec("imap", kind, challenge, "tim@example.com", &bad);
+        let r = chain.start(&site, &input, false).run();
+        assert_eq!(
+            (r.code, chain.which()),
+            (Some(42), "next"),
+            "{kind} wrong: {r:?}"
+        );
+        assert!(chain.next.got_exactly(&input));
+    }
+    // authindi keys CRAM with the hash when no clear text is stored.
+    let hash = "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/";
+    let mac = hmac_hex("md5", hash, RFC2195_CHALLENGE);
+    chain.reset();
+    let input = cram_rec(
+        "imap",
+        "cram-md5",
+        RFC2195_CHALLENGE,
+        "hashonly@example.com",
+        &mac,
+    );
+    let r = chain.start(&site, &input, false).run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    // Bad base64: no other module may try.
+    chain.reset();
+    let r = chain
+        .start(&site, b"imap\ncram-md5\nnot base64!\nxx\n", false)
+        .run();
+    assert_eq!(chain.which(), "login", "{r:?}");
+    assert!(r.stderr.contains("AUTHFAILURE\n"));
+}
+
+#[test]
+fn failures_all_go_to_the_next_module_alike() {
+    let site = site();
+    let chain = Chain::new();
+    let mut seen = Vec::new();
+    for input in [
+        login_rec("imap", "alice@example.com", "wrong"),
+        login_rec("imap", "nobody@example.com", "wrong"),
+        login_rec("imap", "alice@unknown.test", "wrong"),
+        login_rec("imap", "noimap@example.com", "wrong"),
+        login_rec("imap", "sleepy@example.com", "wrong"),
+        login_rec("imap", "olddom@expired.org", "wrong"),
+        login_rec("imap", "bad\"login@example.com", "wrong"),
+    ] {
+        chain.reset();
+        let r = chain
+            .start(&site, &input, false)
+            .env(&[("DOMAIN_LIMITS", "")])
+            .run();
+        assert_eq!(chain.which(), "next", "{r:?}");
+        assert!(chain.next.got_exactly(&input));
+        assert_eq!(
+            chain.next.args()[1..],
+            [chain.app.path().as_str(), "Maildir"]
+        );
+        seen.push((r.code, r.stdout, r.stderr));
+    }
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+    assert_eq!(seen[0].0, Some(42));
+    // A password change is left to other modules, with a warning.
+    chain.reset();
+    let input = b"imap\npass\nalice@example.com\nalice pw 6\nnew pw\n";
+    let r = chain.start(&site, input, false).run();
+    assert_eq!(chain.which(), "next");
+    assert!(chain.next.got_exactly(input));
+    assert!(
+        r.stderr.contains("Password Change not supported"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_last_module_fails_completely() {
+    let site = site();
+    let chain = Chain::new();
+    for input in [
+        login_rec("imap", "alice@example.com", "wrong"),
+        login_rec("imap", "nobody@example.com", "wrong"),
+    ] {
+        chain.reset();
+        let r = chain.start(&site, &input, true).run();
+        assert_eq!((r.code, chain.which()), (Some(42), "login"), "{r:?}");
+        assert!(r.stderr.contains("AUTHFAILURE\n"), "{}", r.stderr);
+        assert!(r.stderr.contains("no more modules will be tried"));
+        // The login program with its own arguments (AUTHARGV1..).
+        assert_eq!(chain.login.args()[1..], ["again"]);
+    }
+    // Without AUTHARGC: AUTHFAILURE and exit 1.
+    chain.reset();
+    let mut s = chain.start(&site, &login_rec("imap", "alice", "wrong"), true);
+    s.env.retain(|(k, _)| k != "AUTHARGC");
+    let r = s.run();
+    assert_eq!((r.code, chain.which()), (Some(1), "none"), "{r:?}");
+    assert!(r.stderr.contains("AUTHFAILURE\n"));
+    // Right password as the last module: the application.
+    chain.reset();
+    let r = chain
+        .start(&site, &login_rec("imap", "alice", "alice pw 6"), true)
+        .run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+}
+
+#[test]
+fn service_flags_after_the_password() {
+    let site = site();
+    let chain = Chain::new();
+    let cases = [
+        ("imap", "noimap", "login"),
+        ("imaps", "noimap", "login"),
+        ("IMAP", "noimap", "login"),
+        ("pop3", "noimap", "app"),
+        ("pop3", "nopop", "login"),
+        ("pop3s", "nopop", "login"),
+        ("imap", "nopop", "app"),
+        ("webmail", "noweb", "login"),
+        ("imap", "noweb", "app"),
+        // Names nobody mapped are not checked, as in C...
+        ("sieve", "noimap", "app"),
+    ];
+    for (service, user, want) in cases {
+        chain.reset();
+        let input = login_rec(
+            service,
+            &format!("{user}@example.com"),
+            &format!("{user} pw"),
+        );
+        let r = chain.start(&site, &input, false).run();
+        assert_eq!(chain.which(), want, "{service} {user}: {r:?}");
+        if want == "login" {
+            assert!(
+                r.stderr
+                    .contains(&format!("{service} disabled for this account")),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    // ... unless the site maps them.
+    chain.reset();
+    let input = login_rec("sieve", "noimap@example.com", "noimap pw");
+    let r = chain
+        .start(&site, &input, false)
+        .env(&[("AUTHINDI_SERVICE_MAP", "sieve=imap:webm=webmail")])
+        .run();
+    assert_eq!(chain.which(), "login", "{r:?}");
+    // A broken map: no module may try (TEMPFAIL).
+    chain.reset();
+    let r = chain
+        .start(&site, &input, false)
+        .env(&[("AUTHINDI_SERVICE_MAP", "sieve=smtp")])
+        .run();
+    assert_eq!(chain.which(), "login", "{r:?}");
+    assert!(r.stderr.contains("AUTHINDI_SERVICE_MAP"), "{}", r.stderr);
+}
+
+#[test]
+fn inactive_user_is_reactivated() {
+    let site = site();
+    let chain = Chain::new();
+    let r = chain
+        .start(
+            &site,
+            &login_rec("imap", "sleepy@example.com", "sleepy pw"),
+            false,
+        )
+        .run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM indibak WHERE pw_name = 'sleepy'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM indimail WHERE pw_name = 'sleepy'"
+        ),
+        1
+    );
+    let rows = lastauth(&site, "sleepy", "example.com");
+    let services: Vec<&str> = rows.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(services, ["ACTI", "imap"]);
+    // Still works as an active user.
+    chain.reset();
+    let r = chain
+        .start(
+            &site,
+            &login_rec("imap", "sleepy@example.com", "sleepy pw"),
+            false,
+        )
+        .run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+}
+
+#[test]
+fn already_authenticated_runs_the_application() {
+    let site = site();
+    let chain = Chain::new();
+    let mut s = chain
+        .start(&site, b"", false)
+        .env(&[("AUTHENTICATED", "someone@example.com")]);
+    s.input = None;
+    let r = s.run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert_eq!(chain.app.args()[1..], ["Maildir"]);
+    // A non-empty AUTHADDR alone is no authentication (C took it for one).
+    chain.reset();
+    let r = chain
+        .start(&site, &login_rec("imap", "alice", "wrong"), false)
+        .env(&[("AUTHADDR", "alice@example.com")])
+        .run();
+    assert_eq!(chain.which(), "next", "{r:?}");
+}
+
+#[test]
+fn misuse_exit_codes() {
+    let site = site();
+    let chain = Chain::new();
+    let mut long = login_rec("imap", "alice", "alice pw 6");
+    long.resize(513, b'x');
+    let r = chain.start(&site, &long, false).run();
+    assert_eq!((r.code, chain.which()), (Some(2), "none"));
+    assert!(r.stderr.contains("authindi: fatal: auth data too long"));
+    for short in [&b"imap\nlogin\nalice\n"[..], b"imap\nlogin", b"imap", b""] {
+        let r = chain.start(&site, short, false).run();
+        assert_eq!((r.code, chain.which()), (Some(2), "none"), "{short:?}");
+        assert!(r.stderr.contains("auth data too short"), "{}", r.stderr);
+    }
+    let input = login_rec("imap", "alice", "alice pw 6");
+    let r = Start::new(&site, "authindi", &["/bin/true"], &input).run();
+    assert_eq!(r.code, Some(100));
+    assert!(r.stderr.contains("no more modules will be tried"));
+    let r = Start::new(&site, "authindi", &[], &input).run();
+    assert_eq!(r.code, Some(2));
+    // fd 3 closed: a read error.
+    let mut s = chain.start(&site, b"", false);
+    s.input = None;
+    let r = s.run();
+    assert_eq!(r.code, Some(111));
+    assert!(r
+        .stderr
+        .contains("authindi: fatal: read: Bad file descriptor"));
+}
+
+#[test]
+fn nologin_and_quota_errors() {
+    let site = site();
+    let chain = Chain::new();
+    let dir = site.dir.path().join("control/example.com/imap");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("nologin"), "").unwrap();
+    let r = chain
+        .start(&site, &login_rec("imap", "alice", "alice pw 6"), false)
+        .run();
+    assert_eq!((r.code, chain.which()), (Some(1), "none"), "{r:?}");
+    assert_eq!(r.stderr, "Login not permitted for imap\n");
+    assert!(r.stdout.is_empty(), "the client's stream gets nothing");
+    // Per gecos.
+    let dir = site.dir.path().join("control/md5u gecos/pop3");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("nologin"), "").unwrap();
+    let r = chain
+        .start(&site, &login_rec("pop3", "md5u", "md5 pw"), false)
+        .run();
+    assert_eq!(r.code, Some(1), "{r:?}");
+    // A quota field that does not parse.
+    site.sql("UPDATE indimail SET pw_shell = 'lots' WHERE pw_name = 'md5u'");
+    let r = chain
+        .start(&site, &login_rec("webmail", "md5u", "md5 pw"), false)
+        .run();
+    assert_eq!((r.code, chain.which()), (Some(100), "none"), "{r:?}");
+    assert!(r.stderr.contains("unable to parse_quota [lots]"));
+}
+
+#[test]
+fn domain_limits() {
+    let site = site();
+    let chain = Chain::new();
+    let limits = [("DOMAIN_LIMITS", "")];
+    for (login, pw, msg) in [
+        (
+            "olddom@expired.org",
+            "olddom pw",
+            "Sorry, your domain has expired",
+        ),
+        (
+            "oldpw@example.org",
+            "oldpw pw",
+            "Sorry, your password has expired",
+        ),
+    ] {
+        chain.reset();
+        let r = chain
+            .start(&site, &login_rec("imap", login, pw), false)
+            .env(&limits)
+            .run();
+        assert_eq!(chain.which(), "login", "{r:?}");
+        assert!(r.stderr.contains(msg), "{}", r.stderr);
+    }
+    chain.reset();
+    let r = chain
+        .start(
+            &site,
+            &login_rec("imap", "olddom@expired.org", "olddom pw"),
+            false,
+        )
+        .run();
+    assert_eq!(chain.which(), "app", "without DOMAIN_LIMITS: {r:?}");
+}
+
+#[test]
+fn query_cache_uses_the_daemon_and_still_writes_lastauth() {
+    let site = site();
+    let chain = Chain::new();
+    let d = Daemon::start(&site, &[], &[]);
+    let run = |input: &[u8]| -> Run { chain.start(&site, input, false).daemon(&d).run() };
+    let r = run(&login_rec("imap", "alice@alias.com", "alice pw 6"));
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(
+        chain.app.env_var("AUTHADDR").as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(lastauth(&site, "alice", "example.com").len(), 1);
+    chain.reset();
+    let r = run(&login_rec("imap", "nobody@example.com", "x"));
+    assert_eq!(chain.which(), "next", "{r:?}");
+    chain.reset();
+    let r = run(&login_rec("imap", "noimap@example.com", "noimap pw"));
+    assert_eq!(chain.which(), "login", "{r:?}");
+    let fifodir = d.fifodir.clone();
+    let replydir = d.replydir.clone();
+    d.stop();
+    // The daemon gone: courier's TEMPFAIL (fail completely), never "wrong password".
+    for input in [
+        login_rec("imap", "alice", "alice pw 6"),
+        login_rec("imap", "alice", "wrong"),
+    ] {
+        chain.reset();
+        let r = chain
+            .start(&site, &input, false)
+            .env(&[
+                ("QUERY_CACHE", "1"),
+                ("INFIFODIR", fifodir.to_str().unwrap()),
+                ("FIFOTMPDIR", replydir.to_str().unwrap()),
+            ])
+            .run();
+        assert_eq!(chain.which(), "login", "{r:?}");
+        assert!(r.stderr.contains("TEMPFAIL"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn database_unreachable_fails_completely() {
+    let site = site();
+    let chain = Chain::new();
+    let host = format!(
+        "localhost:root::{}",
+        site.dir.path().join("nosock").display()
+    );
+    let r = chain
+        .start(&site, &login_rec("imap", "alice", "alice pw 6"), false)
+        .env(&[("MYSQL_HOST", &host)])
+        .run();
+    assert_eq!(chain.which(), "login", "{r:?}");
+    assert!(r.stderr.contains("TEMPFAIL"), "{}", r.stderr);
+}
+
+#[test]
+fn no_secret_in_the_log_whatever_debug_says() {
+    let site = site();
+    let chain = Chain::new();
+    let env = [("DEBUG", "1"), ("DEBUG_LOGIN", "1")];
+    let mac = hmac_hex("sha1", "tanstaaftanstaaf", RFC2195_CHALLENGE);
+    let mut all = String::new();
+    for input in [
+        login_rec("imap", "alice@example.com", "alice pw 6"),
+        login_rec("imap", "alice@example.com", "alice pw 6 wrong"),
+        login_rec("imap", "nobody@example.com", "alice pw 6"),
+        login_rec("imap", "badscram@example.com", "bad pw"),
+        cram_rec(
+            "imap",
+            "cram-sha1",
+            RFC2195_CHALLENGE,
+            "tim@example.com",
+            &mac,
+        ),
+    ] {
+        chain.reset();
+        let r = chain.start(&site, &input, false).env(&env).run();
+        all.push_str(&r.stderr);
+    }
+    assert!(all.contains("debug_login: pid "), "{all}");
+    assert!(all.contains("login[alice@example.com]"), "{all}");
+    for secret in ["alice pw 6", "bad pw", "tanstaaf", &mac[..12], "$6$"] {
+        assert!(!all.contains(secret), "{secret:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn postauth_and_exit_onerror() {
+    let site = site();
+    let chain = Chain::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("postauth");
+    fs::write(
+        &script,
+        "#!/bin/sh\nd=$(dirname \"$0\")\nprintf '%s\\n' \"$@\" > \"$d/args\"\n\
+         echo \"$PWSTRUCT\" > \"$d/pwstruct\"\necho \"$AUTHADDR\" > \"$d/authaddr\"\n\
+         exit $(cat \"$d/status\")\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let msg = dir.path().join("msg");
+    fs::write(&msg, "* BYE migration in progress\r\n").unwrap();
+    let post = script.to_string_lossy().into_owned();
+    let msg_path = msg.to_string_lossy().into_owned();
+    let run = |status: &str, extra: &[(&str, &str)]| {
+        fs::write(dir.path().join("status"), status).unwrap();
+        chain.reset();
+        chain
+            .start(&site, &login_rec("imap", "alice", "alice pw 6"), false)
+            .env(&[("POSTAUTH", &post)])
+            .env(extra)
+            .run()
+    };
+    let r = run("0", &[]);
+    assert_eq!(chain.which(), "app", "{r:?}");
+    let alice_home = home(&site, "example.com", "alice");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("args")).unwrap(),
+        format!("alice@example.com\n{}\n", alice_home.display())
+    );
+    let pwstruct = fs::read_to_string(dir.path().join("pwstruct")).unwrap();
+    assert_eq!(
+        pwstruct.trim(),
+        format!(
+            "alice@example.com:x:1:0:alice gecos:{}:NOQUOTA:0",
+            alice_home.display()
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("authaddr"))
+            .unwrap()
+            .trim(),
+        "alice@example.com"
+    );
+    // Status 3 with EXIT_ONERROR: the message to the client, exit 100.
+    let r = run("3", &[("EXIT_ONERROR", ""), ("MSG_ONERROR", &msg_path)]);
+    assert_eq!((r.code, chain.which()), (Some(100), "none"), "{r:?}");
+    assert_eq!(r.stdout_text(), "* BYE migration in progress\r\n");
+    assert!(r.stderr.contains("POSTAUTH: Error on Exit"));
+    // Status 3 without it, or any other status: the application runs.
+    let tmp = dir.path().join("tmpmaildir");
+    fs::create_dir(&tmp).unwrap();
+    let r = run("3", &[("TMP_MAILDIR", tmp.to_str().unwrap())]);
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(
+        chain.app.env_var("MAILDIR"),
+        Some(tmp.join("Maildir").display().to_string())
+    );
+    let r = run("7", &[("TMP_MAILDIR", tmp.to_str().unwrap())]);
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(
+        chain.app.env_var("MAILDIR"),
+        Some(alice_home.join("Maildir").display().to_string())
+    );
+}
+
+#[test]
+fn login_interval_nolastauth_and_relay() {
+    let site = site();
+    let chain = Chain::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let login = login_rec("imap", "md5u@example.com", "md5 pw");
+    // NOLASTAUTH: nothing written.
+    let r = chain
+        .start(&site, &login, false)
+        .env(&[("NOLASTAUTH", "")])
+        .run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert!(lastauth(&site, "md5u", "example.com").is_empty());
+    // First login recorded; a second one within MIN_LOGIN_INTERVAL gets TMP_MAILDIR.
+    let env = [
+        ("MIN_LOGIN_INTERVAL", "3600"),
+        ("TMP_MAILDIR", tmp.path().to_str().unwrap()),
+        ("OPEN_SMTP", ""),
+    ];
+    chain.reset();
+    let r = chain.start(&site, &login, false).env(&env).run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(lastauth(&site, "md5u", "example.com").len(), 1);
+    let md5u_home = home(&site, "example.com", "md5u");
+    assert_eq!(
+        chain.app.env_var("MAILDIR"),
+        Some(md5u_home.join("Maildir").display().to_string())
+    );
+    // OPEN_SMTP opened POP-before-SMTP relaying.
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM relay WHERE email = 'md5u@example.com' AND ipaddr = '192.0.2.9'"
+        ),
+        1
+    );
+    chain.reset();
+    let r = chain.start(&site, &login, false).env(&env).run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert!(r.stderr.contains("ERR: Login interval"), "{}", r.stderr);
+    assert_eq!(
+        chain.app.env_var("MAILDIR"),
+        Some(tmp.path().join("Maildir").display().to_string())
+    );
+    // NO_RELAY accounts get no relay entry.
+    chain.reset();
+    let r = chain
+        .start(
+            &site,
+            &login_rec("imap", "norelay@example.com", "norelay pw"),
+            false,
+        )
+        .env(&[("OPEN_SMTP", "")])
+        .run();
+    assert_eq!(chain.which(), "app", "{r:?}");
+    assert_eq!(
+        count(
+            &site,
+            "SELECT COUNT(*) FROM relay WHERE email = 'norelay@example.com'"
+        ),
+        0
+    );
+}
