@@ -3,6 +3,7 @@
 mod applets;
 mod authindi;
 mod daemon;
+mod docs;
 mod harness;
 mod inquerytest;
 mod lookups;
