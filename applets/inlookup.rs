@@ -19,7 +19,7 @@ const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] 
   -c activeSecs      pre-cache the password entries of users who logged in
                      (IMAP, POP3, webmail) in the last activeSecs seconds;
                      again after every HUP [0 = none]
-  -v                 log every query (as DEBUG does)
+  -v, --verbose      log every query (as DEBUG does)
   --envdir DIR       load variables from a daemontools envdir (one file per
                      variable), also re-read on HUP
   --workers N        lookup threads and database connections
@@ -124,11 +124,13 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
     Ok(Some(a))
 }
 
-fn init_logging() {
-    env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Info)
-        .parse_env("INLOOKUP_LOG")
-        .target(env_logger::Target::Stdout)
+fn init_logging(filters: Option<&str>) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Info);
+    if let Some(f) = filters {
+        b.parse_filters(f);
+    }
+    b.target(env_logger::Target::Stdout)
         .format(|f, record| match record.level() {
             log::Level::Info => writeln!(f, "{}", record.args()),
             level => writeln!(f, "{}: {}", level.as_str().to_lowercase(), record.args()),
@@ -226,7 +228,6 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 1;
         }
     };
-    init_logging();
     match run(args) {
         Ok(()) => 0,
         Err(e) => {
@@ -238,10 +239,19 @@ pub fn main(args: Vec<OsString>) -> u8 {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let env = server::load_env(args.envdir.as_deref())?;
+    // After the envdir, so that INLOOKUP_LOG may be set there too.
+    init_logging(env.get_str("INLOOKUP_LOG")?);
     if env.is_set("TCPREMOTEIP") {
         bail!("TCPREMOTEIP is set: serving one request under tcpserver is not supported by this version");
     }
     let config = Config::load(&env)?;
+    if config.mysql.ssl {
+        bail!(
+            "{}: {}",
+            config.mysql.source,
+            indilookup::db::DbError::TlsUnsupported
+        );
+    }
     let settings = settings(&args, &env, &config)?;
     log::info!(
         "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}, {}{}",

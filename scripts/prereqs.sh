@@ -14,6 +14,14 @@ ensure_mariadb() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 }
 
+# The man page tests run groff.
+ensure_groff() {
+    command -v groff >/dev/null 2>&1 && return 0
+    echo "groff not found: installing groff-base" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq groff-base >/dev/null
+}
+
 # The oldest Rust that builds indilookup (rust-version in Cargo.toml).
 RUST_MIN=1.89
 

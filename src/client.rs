@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -156,6 +156,10 @@ fn exchange(
     if !meta.file_type().is_fifo() || meta.uid() != nix::unistd::geteuid().as_raw() {
         return Err(fifo_err(io::Error::other("not the FIFO this process made")));
     }
+    // The daemon may run as another user of the FIFO's group: give the FIFO
+    // FIFO_MODE (or 0660) whatever the umask took away, as C's FifoCreate did.
+    let mode = nix::sys::stat::Mode::from_bits_truncate(fifo.fifo_mode.unwrap_or(0o660));
+    nix::sys::stat::fchmod(reader.as_raw_fd(), mode).map_err(|e| fifo_err(e.into()))?;
     let request = request_for(OsString::from(reply_path.clone()).into_vec())?;
     send(fifo, &request, deadline)?;
     let mut buf = Vec::with_capacity(256);
@@ -281,4 +285,90 @@ fn read_reply(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::UserStatus;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A one-request server: reads a request from `fifo`, notes the reply
+    /// FIFO's mode, answers USER status 0.
+    fn one_shot_server(fifo: PathBuf) -> std::thread::JoinHandle<u32> {
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Opened here, read-write like the daemon's, so that the client finds
+        // a reader as soon as this returns.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; PIPE_BUF];
+            let n = f.read(&mut buf).unwrap();
+            let req = Request::decode(&buf[..n]).unwrap();
+            let path = PathBuf::from(std::ffi::OsString::from_vec(req.reply_path));
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            let mut out = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut out, &Reply::User(UserStatus::Active).encode().unwrap())
+                .unwrap();
+            mode
+        })
+    }
+
+    #[test]
+    fn reply_fifo_gets_fifo_mode_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        for (fifo_mode, want) in [(None, 0o660), (Some(0o640), 0o640)] {
+            let server = dir.path().join(format!("server-{want:o}"));
+            let handle = one_shot_server(server.clone());
+            let cfg = FifoConfig {
+                infifo: server.clone().into_os_string(),
+                infifodir: dir.path().to_path_buf(),
+                fifotmpdir: dir.path().to_path_buf(),
+                fifo_mode,
+            };
+            let reply = inquery(
+                &cfg,
+                Timeouts::default(),
+                QueryType::User,
+                b"joe@example.com",
+                b"",
+            )
+            .unwrap();
+            assert_eq!(reply, Reply::User(UserStatus::Active));
+            assert_eq!(handle.join().unwrap(), want);
+        }
+        // Only the two server FIFOs are left: the reply FIFOs were removed.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_regular_file_as_server_fifo_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("infifo");
+        std::fs::write(&file, "precious").unwrap();
+        let cfg = FifoConfig {
+            infifo: file.clone().into_os_string(),
+            infifodir: dir.path().to_path_buf(),
+            fifotmpdir: dir.path().to_path_buf(),
+            fifo_mode: None,
+        };
+        let err = inquery(
+            &cfg,
+            Timeouts::default(),
+            QueryType::User,
+            b"joe@example.com",
+            b"",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not a FIFO"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no reply FIFO left"
+        );
+    }
 }

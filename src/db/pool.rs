@@ -48,6 +48,9 @@ struct State {
 /// A bounded set of connections shared by the worker threads.
 pub struct Pool {
     opts: Opts,
+    /// The site asked for TLS, which this build cannot do: every connect
+    /// fails with a clear error instead.
+    tls_requested: bool,
     max: usize,
     wait: Duration,
     state: Mutex<State>,
@@ -69,6 +72,7 @@ impl Pool {
     pub fn new(opts: Opts, max: usize, wait: Duration) -> Pool {
         Pool {
             opts,
+            tls_requested: false,
             max: max.max(1),
             wait,
             state: Mutex::new(State {
@@ -176,6 +180,10 @@ impl Pool {
 
     /// Connect for a slot already counted in `open`.
     fn connect(&self, generation: u64) -> Result<Lease<'_>, DbError> {
+        if self.tls_requested {
+            self.release_slot();
+            return Err(DbError::TlsUnsupported);
+        }
         match Conn::new(self.opts.clone()) {
             Ok(conn) => {
                 self.lock().connects += 1;
@@ -198,6 +206,12 @@ impl Pool {
         st.open -= 1;
         drop(st);
         self.freed.notify_one();
+    }
+
+    /// Refuse to connect because TLS was asked for (see `tls_requested`).
+    pub fn with_tls_requested(mut self, requested: bool) -> Pool {
+        self.tls_requested = requested;
+        self
     }
 
     /// Close every idle connection now and every busy one when it comes back.

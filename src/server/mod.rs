@@ -455,10 +455,17 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         };
         let Ok(job) = job else { return };
         let live = shared.current();
-        match job {
+        // A bug that panics while answering one request must not cost the
+        // daemon a worker: the request goes unanswered (its client times
+        // out), the panic is logged, and the worker carries on.
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
             Job::Query(req, fifo) => serve(shared, &live, &req, &fifo, None),
             Job::Flush(f) => flush(shared, &live, &f),
+        }));
+        if served.is_err() {
+            shared.stats.error();
+            log::error!("InLookup: a worker recovered from a panic; that request was not answered");
         }
     }
 }

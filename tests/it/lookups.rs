@@ -377,6 +377,15 @@ fn database_errors_are_never_absent() {
     // A domain outside users/cdb needs the aliasdomain table: an error too.
     assert!(db.real_domain("other.net").is_err());
 
+    // TLS asked for, which this build cannot do: a clear error, no panic.
+    let mut c = site.config();
+    c.mysql.ssl = true;
+    let db = Database::new(c.mysql, c.lookup, c.paths, 1);
+    assert!(matches!(
+        db.user_status(b"joe@example.com"),
+        Err(DbError::TlsUnsupported)
+    ));
+
     // A missing table is an error, not "absent".
     let db = database(&site);
     site.sql("DROP TABLE valias");
