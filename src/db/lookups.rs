@@ -94,6 +94,10 @@ const LIMIT_COLUMNS: &str = "domain_expiry, passwd_expiry, maxpopaccounts, maxal
      disable_webmail, disable_relay, disable_smtp, perm_account, perm_alias, perm_forward, \
      perm_autoresponder, perm_maillist, perm_quota, perm_defaultquota";
 
+/// How long the pre-cache query may take to send its next row: the whole
+/// lastauth window of a large site is read at once.
+const BULK_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The vlimits columns that become pw_gid flags, in `limit_flags` order.
 const FLAG_COLUMNS: [&str; 7] = [
     "disable_pop",
@@ -168,17 +172,18 @@ impl Statements {
             ),
             domain_limits: format!("SELECT domain, {LIMIT_COLUMNS} FROM vlimits WHERE domain = ?"),
             // The pre-cache: users who logged in by IMAP, POP3 or webmail
-            // lately, most recent first, with the domain-limit flags of their
-            // own limits row, else of their domain's.
+            // lately, oldest login first (read along the lastauth timestamp
+            // index, so rows flow at once), with the domain-limit flags of
+            // their own limits row, else of their domain's.
             active: format!(
                 "SELECT 0, i.pw_name, i.pw_domain, i.pw_passwd, i.scram, i.pw_uid, i.pw_gid, i.pw_gecos, \
                    i.pw_dir, i.pw_shell, {flags} \
-                 FROM `{active}` i JOIN lastauth a ON i.pw_name = a.user AND i.pw_domain = a.domain \
+                 FROM lastauth a STRAIGHT_JOIN `{active}` i ON i.pw_name = a.user AND i.pw_domain = a.domain \
                  LEFT JOIN vlimits lu ON lu.domain = CONCAT(i.pw_name, '@', i.pw_domain) \
                  LEFT JOIN vlimits ld ON ld.domain = i.pw_domain \
                  WHERE a.timestamp >= FROM_UNIXTIME(UNIX_TIMESTAMP() - ?) \
                    AND a.service IN ('imap', 'pop3', 'webm') \
-                 GROUP BY i.pw_name, i.pw_domain ORDER BY MAX(a.timestamp) DESC LIMIT ?",
+                 ORDER BY a.timestamp",
                 flags = FLAG_COLUMNS
                     .iter()
                     .map(|c| format!("IF(lu.domain IS NULL, ld.{c}, lu.{c})"))
@@ -440,36 +445,29 @@ impl Database {
 
 impl Database {
     /// The password rows of users active (IMAP, POP3 or webmail login,
-    /// from `lastauth`) in the last `secs` seconds, at most `limit`, each
-    /// given to `each` with its normalised `user@domain` key as it arrives
-    /// (a million rows are never held at once): what `inlookup -c`
-    /// pre-caches. The domain-limit flags are applied as PWD queries apply
-    /// them. Returns how many rows there were.
+    /// from `lastauth`) in the last `secs` seconds, oldest login first (so
+    /// that a bounded cache keeps the most recent), each given to `each`
+    /// with its normalised `user@domain` key as it arrives (a million rows
+    /// are never held at once): what `inlookup -c` pre-caches. A user who
+    /// logged in by several services comes once per service. The
+    /// domain-limit flags are applied as PWD queries apply them. Runs on a
+    /// connection of its own whose read timeout allows for a large table.
+    /// Returns how many rows there were.
     pub fn for_each_active_password(
         &self,
         secs: u64,
-        limit: usize,
         mut each: impl FnMut(String, PasswdRow),
     ) -> Result<usize, DbError> {
-        let mut bad = None;
-        let n = self.pool.run("pre-cache", |c| {
-            let mut n = 0;
-            for row in c.exec_iter(&self.sql.active, (secs, limit as u64))? {
-                let row = row?;
-                match self.active_row(&row) {
-                    Ok((key, pw)) => {
-                        each(key, pw);
-                        n += 1;
-                    }
-                    Err(e) => bad = Some(e),
-                }
-            }
-            Ok(n)
-        })?;
-        match bad {
-            Some(e) => Err(e),
-            None => Ok(n),
+        let mut conn = self.pool.connect_once(BULK_READ_TIMEOUT)?;
+        let what = "pre-cache";
+        let fail = |source| DbError::Query { what, source };
+        let mut n = 0;
+        for row in conn.exec_iter(&self.sql.active, (secs,)).map_err(fail)? {
+            let (key, pw) = self.active_row(&row.map_err(fail)?)?;
+            each(key, pw);
+            n += 1;
         }
+        Ok(n)
     }
 
     fn active_row(&self, row: &Row) -> Result<(String, PasswdRow), DbError> {

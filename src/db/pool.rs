@@ -208,6 +208,19 @@ impl Pool {
         self.freed.notify_one();
     }
 
+    /// A connection outside the pool, with its own read timeout (for a bulk
+    /// read such as the pre-cache); closed when dropped.
+    pub fn connect_once(&self, read_timeout: Duration) -> Result<Conn, DbError> {
+        if self.tls_requested {
+            return Err(DbError::TlsUnsupported);
+        }
+        let opts =
+            mysql::OptsBuilder::from_opts(self.opts.clone()).read_timeout(Some(read_timeout));
+        let conn = Conn::new(opts).map_err(DbError::Connect)?;
+        self.lock().connects += 1;
+        Ok(conn)
+    }
+
     /// Refuse to connect because TLS was asked for (see `tls_requested`).
     pub fn with_tls_requested(mut self, requested: bool) -> Pool {
         self.tls_requested = requested;

@@ -289,14 +289,16 @@ fn precache_in_background(shared: &Arc<Shared>) {
     let spawned = thread::Builder::new()
         .name("precache".into())
         .spawn(move || {
+            let before = cache.len();
             let insert = |key: String, row| {
                 cache.insert(
                     Key::new(QueryType::Password, &key),
                     Value::Password(Some(Arc::new(row))),
                 )
             };
-            match db.for_each_active_password(secs, cache.policy().max_entries, insert) {
-                Ok(n) => log::info!("cached {n} records"),
+            match db.for_each_active_password(secs, insert) {
+                // Entries added: a user active on several services counts once.
+                Ok(_) => log::info!("cached {} records", cache.len().saturating_sub(before)),
                 Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
             }
         });

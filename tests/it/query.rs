@@ -241,6 +241,7 @@ fn precache_of_active_users() {
     site.sql(
         "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES \
          ('joe', 'example.com', 'imap', '10.0.0.1', 0, 'x', NOW()), \
+         ('joe', 'example.com', 'pop3', '10.0.0.1', 0, 'x', NOW() - INTERVAL 1 HOUR), \
          ('ann', 'example.com', 'pop3', '10.0.0.1', 0, 'x', NOW() - INTERVAL 2 DAY), \
          ('full', 'example.com', 'smtp', '10.0.0.1', 0, 'x', NOW())",
     );
