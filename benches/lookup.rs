@@ -317,6 +317,15 @@ impl Daemon {
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        // The daemon goes when the benchmark goes, even when it is killed.
+        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(daemon_log())

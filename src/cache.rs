@@ -181,15 +181,88 @@ impl Key {
 
 /// A database answer, before the parts that come from the request (the
 /// domain as typed) are added.
+///
+/// Kept small: a site caches a million of these. The limits record is boxed
+/// and a password row is packed into one allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     User(UserStatus),
     Relay(bool),
-    Password(Option<Arc<PasswdRow>>),
+    Password(Option<PackedRow>),
     Host(Option<Route>),
     Alias(Arc<Vec<Vec<u8>>>),
-    Limits(Option<VLimits>),
+    Limits(Option<Box<VLimits>>),
     Domain(Option<Arc<str>>),
+}
+
+/// A password row in one shared allocation: uid, gid (4 bytes each), the
+/// inactive flag, the lengths of the six text fields (4 bytes each), then
+/// the fields (name, domain, password, gecos, dir, shell).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackedRow(Arc<[u8]>);
+
+const PACKED_HEADER: usize = 4 + 4 + 1 + 6 * 4;
+
+impl PackedRow {
+    pub fn pack(row: &PasswdRow) -> PackedRow {
+        let fields = [
+            &row.name,
+            &row.domain,
+            &row.passwd,
+            &row.gecos,
+            &row.dir,
+            &row.shell,
+        ];
+        let mut buf =
+            Vec::with_capacity(PACKED_HEADER + fields.iter().map(|f| f.len()).sum::<usize>());
+        buf.extend_from_slice(&row.uid.to_le_bytes());
+        buf.extend_from_slice(&row.gid.to_le_bytes());
+        buf.push(u8::from(row.inactive));
+        for f in &fields {
+            // Database columns are far shorter than 4 GiB.
+            buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        }
+        for f in fields {
+            buf.extend_from_slice(f);
+        }
+        PackedRow(Arc::from(buf))
+    }
+
+    pub fn unpack(&self) -> PasswdRow {
+        let b = &self.0;
+        let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let mut at = PACKED_HEADER;
+        let mut field = |i: usize| {
+            let len = word(9 + 4 * i) as usize;
+            let f = b[at..at + len].to_vec();
+            at += len;
+            f
+        };
+        let (name, domain, passwd, gecos, dir, shell) =
+            (field(0), field(1), field(2), field(3), field(4), field(5));
+        PasswdRow {
+            name,
+            domain,
+            passwd,
+            uid: word(0),
+            gid: word(4),
+            gecos,
+            dir,
+            shell,
+            inactive: b[8] != 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl std::fmt::Debug for PackedRow {
+    // The row holds the password: never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedRow(<{} bytes>)", self.0.len())
+    }
 }
 
 impl Value {
@@ -208,17 +281,10 @@ impl Value {
 
     fn bytes(&self) -> usize {
         let inner = match self {
-            Value::Password(Some(p)) => {
-                std::mem::size_of::<PasswdRow>()
-                    + p.name.len()
-                    + p.domain.len()
-                    + p.passwd.len()
-                    + p.gecos.len()
-                    + p.dir.len()
-                    + p.shell.len()
-            }
+            Value::Password(Some(p)) => p.len() + 16,
             Value::Host(Some(r)) => r.host.len(),
             Value::Alias(a) => a.iter().map(|l| l.len() + 24).sum::<usize>() + 24,
+            Value::Limits(Some(_)) => std::mem::size_of::<VLimits>(),
             Value::Domain(Some(d)) => d.len(),
             _ => 0,
         };
@@ -948,5 +1014,41 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("INLOOKUP_CACHE_TTL"), "{e}");
         assert!(policy_from_env(&env(&[("INLOOKUP_CACHE", "yes")])).is_err());
+    }
+
+    #[test]
+    fn packed_rows_round_trip_and_hide_the_password() {
+        let row = PasswdRow {
+            name: b"joe".to_vec(),
+            domain: b"example.com".to_vec(),
+            passwd: b"$6$salt$secret-hash".to_vec(),
+            uid: 555,
+            gid: 0x2010,
+            gecos: b"Joe Bloggs".to_vec(),
+            dir: b"/home/mail/example.com/joe".to_vec(),
+            shell: Vec::new(),
+            inactive: true,
+        };
+        let packed = PackedRow::pack(&row);
+        assert_eq!(packed.unpack(), row);
+        assert!(!format!("{packed:?}").contains("secret"));
+        let empty = PasswdRow {
+            name: Vec::new(),
+            domain: Vec::new(),
+            passwd: Vec::new(),
+            uid: 0,
+            gid: 0,
+            gecos: Vec::new(),
+            dir: Vec::new(),
+            shell: Vec::new(),
+            inactive: false,
+        };
+        assert_eq!(PackedRow::pack(&empty).unpack(), empty);
+        // The value the cache stores stays small.
+        assert!(
+            std::mem::size_of::<Value>() <= 32,
+            "{}",
+            std::mem::size_of::<Value>()
+        );
     }
 }

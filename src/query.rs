@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Cache, Key, Source, Value};
+use crate::cache::{Cache, Key, PackedRow, Source, Value};
 use crate::client::{self, ClientError};
 use crate::config::{Config, Env, FifoConfig, Timeouts};
 use crate::db::{plausible_name, Database, DbError, PasswdRow};
@@ -54,10 +54,10 @@ fn load(db: &Database, qtype: QueryType, email: &[u8], ip: &[u8]) -> Result<Valu
     Ok(match qtype {
         QueryType::User => Value::User(db.user_status(email)?),
         QueryType::Relay => Value::Relay(db.relay(email, ip)?),
-        QueryType::Password => Value::Password(db.password(email)?.map(Arc::new)),
+        QueryType::Password => Value::Password(db.password(email)?.as_ref().map(PackedRow::pack)),
         QueryType::Host => Value::Host(db.host_route(email)?),
         QueryType::Alias => Value::Alias(Arc::new(db.aliases(email)?)),
-        QueryType::Limit => Value::Limits(db.limits(email)?),
+        QueryType::Limit => Value::Limits(db.limits(email)?.map(Box::new)),
         QueryType::Domain => Value::Domain(match std::str::from_utf8(email) {
             Ok(d) => db.real_domain(d)?.map(Arc::from),
             Err(_) => None,
@@ -72,7 +72,7 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
         Value::Relay(true) => Reply::Relay(RelayStatus::Authenticated),
         Value::Relay(false) => Reply::Relay(RelayStatus::NotAuthenticated),
         Value::Password(Some(row)) => Reply::Password(PasswordReply::Found(pw_struct(
-            &row,
+            row.unpack(),
             email,
             db.lookup_config().default_domain.as_deref(),
         ))),
@@ -86,7 +86,7 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
         }
         Value::Host(None) => Reply::NotFound,
         Value::Alias(lines) => Reply::Alias(lines.as_ref().clone()),
-        Value::Limits(Some(l)) => Reply::Limits(l),
+        Value::Limits(Some(l)) => Reply::Limits(*l),
         Value::Limits(None) => Reply::NotFound,
         // The C server echoes the input when the domain is unknown.
         Value::Domain(d) => {
@@ -97,26 +97,26 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
 
 /// The PWSTRUCT record of a row. Its domain is what C clients expect: the
 /// text after the last `@` of the request as typed, or the default domain.
-fn pw_struct(row: &PasswdRow, email: &[u8], default_domain: Option<&str>) -> PwStruct {
+fn pw_struct(row: PasswdRow, email: &[u8], default_domain: Option<&str>) -> PwStruct {
     let domain = match email.iter().rposition(|&b| b == b'@') {
         Some(i) => email[i + 1..].to_vec(),
         None => default_domain.unwrap_or_default().as_bytes().to_vec(),
     };
+    let mut gecos = row.gecos;
+    // gecos is display text; a ':' in it would shift every later field for
+    // the C parser, so it is sent as a space.
+    for b in gecos.iter_mut().filter(|b| **b == b':') {
+        *b = b' ';
+    }
     PwStruct {
-        name: row.name.clone(),
+        name: row.name,
         domain,
-        passwd: row.passwd.clone(),
+        passwd: row.passwd,
         uid: row.uid,
         gid: row.gid,
-        // gecos is display text; a ':' in it would shift every later field
-        // for the C parser, so it is sent as a space.
-        gecos: row
-            .gecos
-            .iter()
-            .map(|&b| if b == b':' { b' ' } else { b })
-            .collect(),
-        dir: row.dir.clone(),
-        shell: row.shell.clone(),
+        gecos,
+        dir: row.dir,
+        shell: row.shell,
         inactive: row.inactive,
     }
 }

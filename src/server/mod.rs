@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cache::{Cache, Key, Policy, Source, SystemClock, Value};
+use crate::cache::{Cache, Key, PackedRow, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
@@ -293,7 +293,7 @@ fn precache_in_background(shared: &Arc<Shared>) {
             let insert = |key: String, row| {
                 cache.insert(
                     Key::new(QueryType::Password, &key),
-                    Value::Password(Some(Arc::new(row))),
+                    Value::Password(Some(PackedRow::pack(&row))),
                 )
             };
             match db.for_each_active_password(secs, insert) {
