@@ -264,17 +264,17 @@ fn populate(site: &Site, users: usize) {
     site.control("hostip", "192.0.2.7");
 }
 
-/// Where the daemon's log goes: INDILOOKUP_BENCH_DAEMON_LOG (appended), or
-/// nowhere.
-fn daemon_log() -> Stdio {
-    match std::env::var_os("INDILOOKUP_BENCH_DAEMON_LOG") {
-        Some(p) => fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_or(Stdio::null(), Stdio::from),
-        None => Stdio::null(),
-    }
+/// Where the daemon's log goes: INDILOOKUP_BENCH_DAEMON_LOG (appended),
+/// else `log` in its scratch directory.
+fn daemon_log(default: &Path) -> (Stdio, PathBuf) {
+    let path = std::env::var_os("INDILOOKUP_BENCH_DAEMON_LOG")
+        .map_or_else(|| default.to_path_buf(), PathBuf::from);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    (Stdio::from(file), path)
 }
 
 /// FIFOs the daemon serves (INDILOOKUP_BENCH_INSTANCES, default 4, as a
@@ -297,6 +297,7 @@ struct Daemon {
     child: Child,
     fifodir: PathBuf,
     replydir: PathBuf,
+    log: PathBuf,
 }
 
 impl Daemon {
@@ -326,9 +327,10 @@ impl Daemon {
                 Ok(())
             });
         }
+        let (log_out, log) = daemon_log(&base.join("log"));
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(daemon_log())
+            .stdout(log_out)
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
@@ -336,6 +338,7 @@ impl Daemon {
             child,
             fifodir,
             replydir,
+            log,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !(1..=n).all(|k| {
@@ -529,7 +532,8 @@ fn main() {
                 &["-c", "86400"],
             );
             // Wait for the pre-cache to load every user.
-            wait_cached(&d, &site, users);
+            let n = wait_cached(&d);
+            eprintln!("pre-cached {n} users");
             for &c in &a.clients {
                 let cfg = d.client();
                 results.push(daemon_run(
@@ -678,27 +682,26 @@ fn main() {
 
 /// Wait until the daemon's pre-cache holds `n` entries (its RSS stops
 /// growing and a hit costs no SQL).
-fn wait_cached(d: &Daemon, site: &Site, n: usize) {
-    let cfg = d.client();
-    let deadline = Instant::now() + Duration::from_secs(900);
-    // The pre-cache runs in the background. A user never asked before is a
-    // hit (no SQL statement) only if the pre-cache loaded it; asking caches
-    // it, so every probe asks another user, and three hits in a row (of
-    // users spread over the whole population) mean it is done.
-    let mut probe = 0u64;
-    let mut hits = 0;
-    while hits < 3 {
-        probe += 1;
-        let k = (probe * 7_777_777) % n as u64;
-        let before = sql_count(&site.server);
-        let answered = ask(&cfg, QueryType::Password, &user(k, n), "");
-        if answered && sql_count(&site.server) == before {
-            hits += 1;
-        } else {
-            hits = 0;
-            assert!(Instant::now() < deadline, "pre-cache did not finish");
-            std::thread::sleep(Duration::from_millis(500));
+/// Wait until the daemon's pre-cache has finished (its log says `cached N
+/// records`) and return N.
+fn wait_cached(d: &Daemon) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let log = fs::read_to_string(&d.log).unwrap_or_default();
+        let done = log.lines().rev().find_map(|l| {
+            l.strip_prefix("cached ")?
+                .strip_suffix(" records")?
+                .parse::<usize>()
+                .ok()
+        });
+        if let Some(n) = done {
+            return n;
         }
+        if log.contains("pre-cache of users") {
+            panic!("the pre-cache failed:\n{log}");
+        }
+        assert!(Instant::now() < deadline, "pre-cache did not finish");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -734,13 +737,18 @@ fn rss_run(n: usize) -> Figures {
     let d = Daemon::start(
         &site,
         &base,
-        &[("USE_BTREE", "1"), ("INLOOKUP_CACHE_TTL", "3600")],
+        &[
+            ("USE_BTREE", "1"),
+            ("INLOOKUP_CACHE_TTL", "3600"),
+            // Room for all: the bound is split over shards.
+            ("INLOOKUP_CACHE_ENTRIES", &(n + n / 10).to_string()),
+        ],
         &["-c", "86400"],
     );
     let empty = rss_mb(d.pid());
-    wait_cached(&d, &site, n);
+    let cached = wait_cached(&d);
     Figures {
-        scenario: format!("daemon RSS, {n} entries cached (empty: {empty:.0} MB)"),
+        scenario: format!("daemon RSS, {cached} entries cached (empty: {empty:.0} MB)"),
         fifo_fs: "tmpfs".into(),
         clients: 0,
         rss_mb: Some(rss_mb(d.pid())),

@@ -153,8 +153,9 @@ fn number(env: &Env, name: &str) -> Result<Option<u64>, ConfigError> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub qtype: QueryType,
+    /// The normalised address or domain; for RELAY followed by a space and
+    /// the IP (neither part can hold a space).
     pub name: Box<str>,
-    pub ip: Option<Box<str>>,
 }
 
 impl Key {
@@ -162,20 +163,23 @@ impl Key {
         Key {
             qtype,
             name: name.into(),
-            ip: None,
         }
     }
 
     pub fn relay(name: &str, ip: &str) -> Key {
         Key {
             qtype: QueryType::Relay,
-            name: name.into(),
-            ip: Some(ip.into()),
+            name: format!("{name} {ip}").into(),
         }
     }
 
+    /// The address or domain the key is about.
+    fn subject(&self) -> &str {
+        self.name.split(' ').next().unwrap_or("")
+    }
+
     fn bytes(&self) -> usize {
-        std::mem::size_of::<Key>() + self.name.len() + self.ip.as_ref().map_or(0, |i| i.len())
+        std::mem::size_of::<Key>() + self.name.len()
     }
 }
 
@@ -195,13 +199,14 @@ pub enum Value {
     Domain(Option<Arc<str>>),
 }
 
-/// A password row in one shared allocation: uid, gid (4 bytes each), the
-/// inactive flag, the lengths of the six text fields (4 bytes each), then
-/// the fields (name, domain, password, gecos, dir, shell).
+/// A password row in one allocation: uid, gid (4 bytes each), the inactive
+/// flag, the lengths of the six text fields (2 bytes each; the columns hold
+/// at most a few hundred bytes), then the fields (name, domain, password,
+/// gecos, dir, shell).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PackedRow(Arc<[u8]>);
+pub struct PackedRow(Box<[u8]>);
 
-const PACKED_HEADER: usize = 4 + 4 + 1 + 6 * 4;
+const PACKED_HEADER: usize = 4 + 4 + 1 + 6 * 2;
 
 impl PackedRow {
     pub fn pack(row: &PasswdRow) -> PackedRow {
@@ -218,14 +223,16 @@ impl PackedRow {
         buf.extend_from_slice(&row.uid.to_le_bytes());
         buf.extend_from_slice(&row.gid.to_le_bytes());
         buf.push(u8::from(row.inactive));
+        // A longer field (impossible with the IndiMail columns) is cut
+        // rather than misread.
+        let len = |f: &Vec<u8>| f.len().min(usize::from(u16::MAX));
         for f in &fields {
-            // Database columns are far shorter than 4 GiB.
-            buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&(len(f) as u16).to_le_bytes());
         }
         for f in fields {
-            buf.extend_from_slice(f);
+            buf.extend_from_slice(&f[..len(f)]);
         }
-        PackedRow(Arc::from(buf))
+        PackedRow(buf.into_boxed_slice())
     }
 
     pub fn unpack(&self) -> PasswdRow {
@@ -233,7 +240,7 @@ impl PackedRow {
         let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let mut at = PACKED_HEADER;
         let mut field = |i: usize| {
-            let len = word(9 + 4 * i) as usize;
+            let len = usize::from(u16::from_le_bytes([b[9 + 2 * i], b[10 + 2 * i]]));
             let f = b[at..at + len].to_vec();
             at += len;
             f
@@ -281,7 +288,7 @@ impl Value {
 
     fn bytes(&self) -> usize {
         let inner = match self {
-            Value::Password(Some(p)) => p.len() + 16,
+            Value::Password(Some(p)) => p.len(),
             Value::Host(Some(r)) => r.host.len(),
             Value::Alias(a) => a.iter().map(|l| l.len() + 24).sum::<usize>() + 24,
             Value::Limits(Some(_)) => std::mem::size_of::<VLimits>(),
@@ -311,8 +318,9 @@ pub enum Source {
 
 struct Entry {
     value: Value,
-    deadline: Duration,
-    bytes: usize,
+    /// Milliseconds on the cache's clock.
+    deadline: u64,
+    bytes: u32,
 }
 
 struct Shard {
@@ -330,6 +338,10 @@ pub struct TypeCounters {
     pub stale: AtomicU64,
     pub expirations: AtomicU64,
     pub evictions: AtomicU64,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a cache lookup found.
@@ -492,7 +504,7 @@ impl Cache {
     /// when `count_expired`, so that a probe before the real lookup does not
     /// count it twice).
     fn probe(&self, key: &Key, count_expired: bool) -> Probe {
-        let now = self.clock.now();
+        let now = millis(self.clock.now());
         let mut shard = lock(self.shard(key));
         let Some(entry) = shard.lru.get(key) else {
             return Probe::Expired(None);
@@ -508,7 +520,7 @@ impl Cache {
             self.count(key.qtype, source);
             return Probe::Fresh(value, source);
         }
-        let stale = (now < entry.deadline + self.policy.stale).then(|| entry.value.clone());
+        let stale = (now < entry.deadline + millis(self.policy.stale)).then(|| entry.value.clone());
         drop(shard);
         if count_expired {
             self.counters(key.qtype)
@@ -531,8 +543,8 @@ impl Cache {
         let bytes = key.bytes() + value.bytes();
         let entry = Entry {
             value,
-            deadline: self.clock.now() + ttl,
-            bytes,
+            deadline: millis(self.clock.now() + ttl),
+            bytes: bytes as u32,
         };
         let byte_cap = self.policy.max_bytes.map(|b| b / self.shards.len());
         let mut evicted: Vec<QueryType> = Vec::new();
@@ -543,7 +555,7 @@ impl Cache {
             // push gives back the entry it replaced (same key) or the least
             // recently used one it evicted to make room.
             if let Some((old_key, old)) = shard.lru.push(key, entry) {
-                shard.bytes -= old.bytes;
+                shard.bytes -= old.bytes as usize;
                 if old_key != same {
                     evicted.push(old_key.qtype);
                 }
@@ -552,7 +564,7 @@ impl Cache {
                 while shard.bytes > cap && shard.lru.len() > 1 {
                     match shard.lru.pop_lru() {
                         Some((k, e)) => {
-                            shard.bytes -= e.bytes;
+                            shard.bytes -= e.bytes as usize;
                             evicted.push(k.qtype);
                         }
                         None => break,
@@ -573,7 +585,7 @@ impl Cache {
             let key = Key::new(q, name);
             let mut shard = lock(self.shard(&key));
             if let Some(e) = shard.lru.pop(&key) {
-                shard.bytes -= e.bytes;
+                shard.bytes -= e.bytes as usize;
                 removed += 1;
             }
         }
@@ -583,12 +595,12 @@ impl Cache {
                 let keys: Vec<Key> = shard
                     .lru
                     .iter()
-                    .filter(|(k, _)| k.qtype == QueryType::Relay && &*k.name == name)
+                    .filter(|(k, _)| k.qtype == QueryType::Relay && k.subject() == name)
                     .map(|(k, _)| k.clone())
                     .collect();
                 for k in keys {
                     if let Some(e) = shard.lru.pop(&k) {
-                        shard.bytes -= e.bytes;
+                        shard.bytes -= e.bytes as usize;
                         removed += 1;
                     }
                 }
