@@ -55,6 +55,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             );
         }
     };
+    checkpassword::close_input_on_exec(AUTH_FD);
     let Some(fields) = checkpassword::parse_fields(&data) else {
         return EXIT_MISUSE;
     };

@@ -54,6 +54,15 @@ pub fn read_auth_data(mut input: impl Read) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
+/// Mark fd 3 close-on-exec once its data is read: the programs an auth
+/// module runs on success (POSTAUTH, the application, a native-mode
+/// program) must not inherit the drained pipe. The next module in the chain
+/// gets a fresh fd 3 of its own.
+pub fn close_input_on_exec(fd: i32) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+}
+
 /// A raw descriptor as a reader (fd 3, which this process did not open).
 pub struct RawFdReader(pub i32);
 

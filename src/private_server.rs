@@ -57,9 +57,11 @@ impl PrivateServer {
         let meta = match std::fs::symlink_metadata(fifo) {
             Ok(m) => m,
             Err(e) => {
+                // The FIFO made a moment ago goes too.
+                let _ = std::fs::remove_file(fifo);
                 return Err(create_err(nix::Error::from_raw(
                     e.raw_os_error().unwrap_or(libc::EIO),
-                )))
+                )));
             }
         };
         let fifo_id = (meta.dev(), meta.ino());

@@ -260,7 +260,12 @@ pub fn check_secret(
         return Ok(Verdict::Mismatch);
     }
     if challenge.is_empty() {
-        if policy.disable_crypt {
+        // A challenge-response method without a challenge is no password
+        // check in disguise: it never matches.
+        if policy.disable_crypt
+            || attempt.method.is_cram_class()
+            || attempt.method == Method::DigestMd5
+        {
             return Ok(Verdict::Mismatch);
         }
         return crypt::verify(response, secret);
@@ -618,5 +623,23 @@ mod tests {
             assert!(!text.contains(MARK));
             assert!(!text.is_empty());
         }
+    }
+
+    #[test]
+    fn a_challenge_method_without_challenge_is_no_password_check() {
+        // openssl passwd -1 -salt saltsalt secret
+        let hash = b"$1$saltsalt$9xy1btjgzLYfb7hivXtC//";
+        let policy = Policy::default();
+        // The right password as a "response" without a challenge.
+        for method in [Method::CramMd5, Method::CramSha256, Method::DigestMd5] {
+            let attempt = Attempt::challenge_response(method, b"joe", b"", b"secret");
+            assert_eq!(
+                check_secret(hash, &attempt, &policy).unwrap(),
+                Verdict::Mismatch
+            );
+        }
+        // The same bytes as a LOGIN password do match.
+        let login = Attempt::password(Method::Login, b"joe", b"secret");
+        assert!(check_secret(hash, &login, &policy).unwrap().is_match());
     }
 }

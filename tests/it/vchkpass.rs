@@ -899,6 +899,7 @@ fn postauth_and_home() {
     fs::write(
         &script,
         "#!/bin/sh\nd=$(dirname \"$0\")\nprintf '%s\\n' \"$@\" > \"$d/args\"\necho \"$HOME\" > \"$d/home\"\n\
+         if [ -e /proc/self/fd/3 ]; then echo open > \"$d/fd3\"; else echo closed > \"$d/fd3\"; fi\n\
          exit $(cat \"$d/status\")\n",
     )
     .unwrap();
@@ -921,6 +922,11 @@ fn postauth_and_home() {
     assert_eq!(
         fs::read_to_string(dir.path().join("home")).unwrap(),
         "/home/mail/example.com/alice\n"
+    );
+    // The drained fd-3 pipe is not passed on.
+    assert_eq!(
+        fs::read_to_string(dir.path().join("fd3")).unwrap(),
+        "closed\n"
     );
     // Its status is vchkpass's.
     set_status("5");
