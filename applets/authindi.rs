@@ -80,7 +80,6 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return EXIT_TEMPFAIL;
         }
     };
-    indilookup::checkpassword::close_input_on_exec(AUTH_FD);
     let record = match authlib::parse_record(&data) {
         Ok(r) => r,
         Err(RecordError::TooShort) => {

@@ -54,10 +54,11 @@ pub fn read_auth_data(mut input: impl Read) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
-/// Mark fd 3 close-on-exec once its data is read: the programs an auth
-/// module runs on success (POSTAUTH, the application, a native-mode
-/// program) must not inherit the drained pipe. The next module in the chain
-/// gets a fresh fd 3 of its own.
+/// Mark fd 3 close-on-exec once its data is read: the programs vchkpass
+/// runs on success (POSTAUTH, a native-mode program) must not inherit the
+/// drained pipe. The next module in the chain gets a fresh fd 3 of its own.
+/// (authindi leaves it: courier's applications are started as the C module
+/// started them.)
 pub fn close_input_on_exec(fd: i32) {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
