@@ -111,8 +111,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    let mut policy = Policy::from_env_with(|name| env.is_set(name));
+    policy.dummy_hash =
+        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
     let settings = Settings {
-        policy: Policy::from_env_with(|name| env.is_set(name)),
+        policy,
         domain_limits: env.is_set("DOMAIN_LIMITS"),
         default_domain: config.lookup.default_domain.clone(),
         services,

@@ -75,6 +75,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let query = Query::for_client(&env, &config);
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
+    policy.dummy_hash =
+        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
     let settings = Settings {
         policy,
         allow_inactive: env.is_set("ALLOW_INACTIVE"),

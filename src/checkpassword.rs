@@ -160,7 +160,7 @@ pub fn spend_like_verify(attempt: &Attempt<'_>, policy: &Policy) {
     const DUMMY_SECRET: &[u8] = b"5wT0r9Qv2bLk8ZpN";
     if attempt.challenge.is_empty() {
         if !policy.disable_crypt {
-            auth::dummy_verify(attempt.response);
+            auth::dummy_verify_as(attempt.response, policy.dummy_hash);
         }
     } else {
         let _ = auth::check_secret(DUMMY_SECRET, attempt, policy);

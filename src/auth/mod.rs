@@ -34,7 +34,9 @@ mod stored;
 use std::fmt;
 
 pub use cram::CramAlgorithm;
-pub use crypt::{dummy_verify, verify as verify_crypt, CryptScheme};
+pub use crypt::{
+    dummy_hash_for, dummy_verify, dummy_verify_as, verify as verify_crypt, CryptScheme,
+};
 pub use digest_md5::{login_with_realm, RspAuth};
 pub use method::Method;
 pub use stored::{ScramMechanism, ScramSecret, StoredSecret};
@@ -164,7 +166,7 @@ impl fmt::Debug for Attempt<'_> {
 }
 
 /// The switches of IndiMail's environment that change a comparison.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Use the crypt hash (or a plain stored value) as the CRAM secret when the account
     /// has no stored clear text. vchkpass sets this from env `ENABLE_CRAM`; authindi
@@ -175,6 +177,20 @@ pub struct Policy {
     /// Bit per method number: methods left out when the method is unspecified
     /// (`DISABLE_CRAM_MD5` ... `DISABLE_DIGEST_MD5`).
     disabled: u32,
+    /// What an unknown user's password is checked against (see
+    /// [`crypt::dummy_hash_for`]); `PASSWORD_HASH` picks it.
+    pub dummy_hash: &'static [u8],
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            cram_from_hash: false,
+            disable_crypt: false,
+            disabled: 0,
+            dummy_hash: crypt::dummy_hash_for(None),
+        }
+    }
 }
 
 impl Policy {
