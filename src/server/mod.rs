@@ -408,7 +408,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             // worker.
             let live = shared.current();
             if let Some(hit) = live.backend.ask_cached(req.qtype, &req.email, &req.ip) {
-                serve(shared, &live, &req, short, Some(hit));
+                guarded(shared, || serve(shared, &live, &req, short, Some(hit)));
                 return;
             }
             Job::Query(req, short.clone())
@@ -449,6 +449,17 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
     }
 }
 
+/// Answer one request. A bug that panics while answering it must not cost
+/// the daemon a thread (a worker, or the reader that answers cache hits):
+/// the request goes unanswered (its client times out), the panic is logged,
+/// and the thread carries on.
+fn guarded(shared: &Shared, answer: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(answer)).is_err() {
+        shared.stats.error();
+        log::error!("InLookup: recovered from a panic; that request was not answered");
+    }
+}
+
 fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
@@ -457,18 +468,11 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         };
         let Ok(job) = job else { return };
         let live = shared.current();
-        // A bug that panics while answering one request must not cost the
-        // daemon a worker: the request goes unanswered (its client times
-        // out), the panic is logged, and the worker carries on.
-        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+        guarded(shared, || match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
             Job::Query(req, fifo) => serve(shared, &live, &req, &fifo, None),
             Job::Flush(f) => flush(shared, &live, &f),
-        }));
-        if served.is_err() {
-            shared.stats.error();
-            log::error!("InLookup: a worker recovered from a panic; that request was not answered");
-        }
+        });
     }
 }
 
