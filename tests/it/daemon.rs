@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -733,5 +734,128 @@ fn reply_directory_recreated_while_running() {
     fs::remove_dir_all(&d.replydir).unwrap();
     fs::create_dir(&d.replydir).unwrap();
     assert_eq!(d.c_query(1, "joe@example.com", "", "b"), int(0));
+    assert!(d.stop().success());
+}
+
+/// The daemon's open descriptors and resident memory (kB).
+fn fds_and_rss(pid: u32) -> (usize, u64) {
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    (fds, rss)
+}
+
+/// 10 000 generated malformed requests (random bytes, random field counts and
+/// type bytes, wrong length prefixes, reply paths to regular files, symlinks,
+/// directories and other directories), with a valid query after every ten:
+/// every valid one answered correctly, nothing on disk changed, descriptors
+/// and memory flat.
+#[test]
+fn ten_thousand_malformed_requests() {
+    let site = Site::new();
+    populate(&site);
+    site.control("hostip", "192.0.2.7");
+    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    let rd = d.replydir.clone();
+    let outside = site.dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(rd.join("file"), "precious").unwrap();
+    std::os::unix::fs::symlink(rd.join("file"), rd.join("link")).unwrap();
+    fs::create_dir(rd.join("dir")).unwrap();
+    fs::write(outside.join("other"), "other").unwrap();
+    let targets: Vec<Vec<u8>> = [
+        rd.join("file"),
+        rd.join("link"),
+        rd.join("dir"),
+        rd.join("dir/x"),
+        outside.join("other"),
+        outside.clone(),
+        PathBuf::from(format!("{}/../outside/other", rd.display())),
+        PathBuf::from("file"),
+        rd.join("missing"),
+    ]
+    .iter()
+    .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+    .collect();
+    let before = (snapshot(&rd), snapshot(&outside));
+    let cases = expectations("192.0.2.7");
+    // Warm up (connections, statements), then measure.
+    for (i, (q, email, ip, want)) in cases.iter().enumerate() {
+        assert_eq!(&d.c_query(*q, email, ip, &format!("w{i}")), want);
+    }
+    let pid = d.child.id();
+    let (fds0, rss0) = fds_and_rss(pid);
+
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut sent = 0;
+    for round in 0..1000 {
+        for _ in 0..10 {
+            let kind = next() % 4;
+            let bytes = match kind {
+                // Random bytes, random length.
+                0 => (0..1 + next() % 300).map(|_| next() as u8).collect(),
+                // A record with random type, separator and field count.
+                1 => {
+                    let mut body = vec![next() as u8, (next() % 3) as u8];
+                    for _ in 0..next() % 6 {
+                        body.extend((0..next() % 20).map(|_| b'a' + (next() % 26) as u8));
+                        body.push(0);
+                    }
+                    let mut rec = (body.len() as i32).to_ne_bytes().to_vec();
+                    rec.extend(body);
+                    rec
+                }
+                // A well-formed query whose reply path must be refused.
+                2 => {
+                    let t = &targets[(next() % targets.len() as u64) as usize];
+                    request_bytes(
+                        1 + (next() % 7) as u8,
+                        "joe@example.com",
+                        Path::new(std::ffi::OsStr::from_bytes(t)),
+                        "10.0.0.1",
+                    )
+                }
+                // A well-formed query with a wrong length prefix.
+                _ => {
+                    let mut rec = request_bytes(3, "joe@example.com", &rd.join("file"), "");
+                    let wrong = rec.len() as i32 - 4 + (next() % 40) as i32 - 20;
+                    rec[..4].copy_from_slice(&wrong.to_ne_bytes());
+                    rec
+                }
+            };
+            send_raw(&d.fifodir, &bytes);
+            sent += 1;
+        }
+        let (q, email, ip, want) = &cases[round % cases.len()];
+        assert_eq!(
+            &d.c_query(*q, email, ip, &format!("r{round}")),
+            want,
+            "valid query {round} (type {q} {email}) after {sent} malformed ones"
+        );
+    }
+    assert_eq!(sent, 10_000);
+    assert_eq!(
+        (snapshot(&rd), snapshot(&outside)),
+        before,
+        "nothing changed on disk"
+    );
+    let (fds1, rss1) = fds_and_rss(pid);
+    assert_eq!(fds1, fds0, "descriptors");
+    assert!(
+        rss1 <= rss0 + 4096,
+        "memory grew from {rss0} kB to {rss1} kB"
+    );
+    eprintln!("10 000 malformed requests: fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} kB");
     assert!(d.stop().success());
 }
