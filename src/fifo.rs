@@ -410,8 +410,9 @@ pub fn remove_server_fifo(path: &Path, fd: BorrowedFd<'_>) -> Result<(), FifoErr
     }
 }
 
-/// Read everything available from a non-blocking fd into `buf` (appending) until `EAGAIN`;
-/// returns the number of bytes read. `EINTR` is retried; end of file also stops the loop.
+/// Read everything available from a non-blocking pipe or FIFO into `buf` (appending): until a
+/// read returns less than asked for (the pipe is empty now), `EAGAIN` or end of file; returns
+/// the number of bytes read. `EINTR` is retried.
 ///
 /// The descriptor must be in non-blocking mode (an `InvalidInput` error otherwise), so this
 /// never blocks. On a read error, the bytes read before it are already in `buf`.
@@ -431,6 +432,11 @@ pub fn read_available(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 total += n;
+                // A pipe gives what it holds: a short read emptied it, and
+                // asking again would only return EAGAIN.
+                if n < chunk.len() {
+                    break;
+                }
             }
             Err(Errno::EAGAIN) => break,
             Err(Errno::EINTR) => continue,
@@ -609,16 +615,20 @@ impl ReplyFifo {
     ///    empty component (no `//`, no trailing `/`), no NUL, and fit in `PATH_MAX`;
     ///  * its parent directory is exactly one of `dirs` (byte comparison; the client's path is
     ///    not canonicalised) and the last component is a plain name;
-    ///  * the allowed directory is opened, and `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` must
-    ///    say FIFO, so no regular file, device, directory or symlink is ever opened;
-    ///  * `openat(dirfd, name, O_WRONLY|O_NONBLOCK|O_NOFOLLOW|O_CLOEXEC)`: ENXIO ->
+    ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` on the allowed directory kept open must
+    ///    say FIFO, and not one of the daemon's own, so no regular file, device, directory or
+    ///    symlink is ever opened (opening some devices has effects of its own);
+    ///  * `openat(dirfd, name, O_WRONLY|O_NONBLOCK|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC)`: ENXIO ->
     ///    [`Refusal::NoReader`], ENOENT -> [`Refusal::Vanished`], ELOOP -> [`Refusal::Symlink`];
     ///    then `fstat` must say FIFO with the same device and inode (else `Vanished`);
-    ///  * the name is then unlinked, but only after a fresh `fstatat` shows the same device and
-    ///    inode as the open descriptor (a failure to unlink is only logged: the client unlinks
-    ///    it too).
+    ///  * the name is then unlinked (a failure to unlink is only logged: the client unlinks it
+    ///    too).
     ///
-    /// Nothing on disk is changed in any refusal case.
+    /// What is written to is decided on the open descriptor, so a name swapped by its owner
+    /// between two steps cannot turn the write towards anything but a FIFO a client is reading.
+    /// The unlink removes a name in the client's directory that the client could have removed
+    /// itself: whoever swapped another file under it loses only a name of their own. Nothing on
+    /// disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
         let (dir, name) = check_reply_path(path, dirs)?;
         let shown = || String::from_utf8_lossy(path).into_owned();
@@ -668,18 +678,11 @@ impl ReplyFifo {
             return Err(Refusal::Vanished);
         }
 
-        // Remove the name now that we hold the FIFO, as C clients expect, but only if the
-        // name still refers to the very FIFO we opened.
-        match lstat_at(dirfd.as_fd(), name) {
-            Ok(now) if same_file(&now, &opened) => {
-                if let Err(e) =
-                    nix::unistd::unlinkat(Some(dirfd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
-                {
-                    log::debug!("unlink {}: {}", shown(), e);
-                }
-            }
-            Ok(_) => log::debug!("not unlinking {}: it names another file now", shown()),
-            Err(e) => log::debug!("not unlinking {}: lstat: {}", shown(), e),
+        // Remove the name now that we hold the FIFO, as C clients expect.
+        if let Err(e) =
+            nix::unistd::unlinkat(Some(dirfd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
+        {
+            log::debug!("unlink {}: {}", shown(), e);
         }
 
         Ok(ReplyFifo {
