@@ -175,21 +175,18 @@ fn send(fifo: &FifoConfig, request: &[u8], deadline: Instant) -> Result<(), Clie
     let mut last = None;
     let not_a_fifo = || io::Error::other("not a FIFO");
     for path in &candidates {
-        // Only a FIFO is ever opened (a regular file would take the request
-        // as data), and it is still one once open.
-        let opened = match std::fs::metadata(path) {
-            Ok(m) if m.file_type().is_fifo() => std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-                .open(path)
-                .and_then(|f| match f.metadata() {
-                    Ok(m) if m.file_type().is_fifo() => Ok(f),
-                    Ok(_) => Err(not_a_fifo()),
-                    Err(e) => Err(e),
-                }),
-            Ok(_) => Err(not_a_fifo()),
-            Err(e) => Err(e),
-        };
+        // Only a FIFO is ever written to: a regular file (which would take
+        // the request as data) is opened without truncation, refused by the
+        // fstat and closed untouched; a directory fails to open.
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(path)
+            .and_then(|f| match f.metadata() {
+                Ok(m) if m.file_type().is_fifo() => Ok(f),
+                Ok(_) => Err(not_a_fifo()),
+                Err(e) => Err(e),
+            });
         let f = match opened {
             Ok(f) => f,
             // No reader (a dead instance), gone, or no FIFO: try the next one.
