@@ -13,15 +13,15 @@
 //!   its answer (single flight).
 //! * Time comes from a `Clock`, so that tests can move it.
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
+mod store;
+
+use store::{Pushed, Store};
 
 use crate::config::{ConfigError, Env};
 use crate::db::{PasswdRow, Route};
@@ -172,15 +172,6 @@ impl Key {
             name: format!("{name} {ip}").into(),
         }
     }
-
-    /// The address or domain the key is about.
-    fn subject(&self) -> &str {
-        self.name.split(' ').next().unwrap_or("")
-    }
-
-    fn bytes(&self) -> usize {
-        std::mem::size_of::<Key>() + self.name.len()
-    }
 }
 
 /// A database answer, before the parts that come from the request (the
@@ -260,8 +251,28 @@ impl PackedRow {
         }
     }
 
-    fn len(&self) -> usize {
-        self.0.len()
+    /// The encoded row.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Field `i` (0 name, 1 domain, 2 password, 3 gecos, 4 dir, 5 shell)
+    /// of an encoded row checked by `from_bytes` or made by `pack`.
+    fn field_of(b: &[u8], i: usize) -> &[u8] {
+        let len = |k: usize| usize::from(u16::from_le_bytes([b[9 + 2 * k], b[10 + 2 * k]]));
+        let at = PACKED_HEADER + (0..i).map(len).sum::<usize>();
+        &b[at..at + len(i)]
+    }
+
+    /// A row from bytes that `pack` made: `None` unless the header and the
+    /// lengths add up.
+    fn from_bytes(b: &[u8]) -> Option<PackedRow> {
+        let lens = b.get(9..PACKED_HEADER)?;
+        let total: usize = lens
+            .chunks_exact(2)
+            .map(|l| usize::from(u16::from_le_bytes([l[0], l[1]])))
+            .sum();
+        (b.len() == PACKED_HEADER + total).then(|| PackedRow(b.into()))
     }
 }
 
@@ -285,18 +296,6 @@ impl Value {
             Value::Domain(d) => d.is_none(),
         }
     }
-
-    fn bytes(&self) -> usize {
-        let inner = match self {
-            Value::Password(Some(p)) => p.len(),
-            Value::Host(Some(r)) => r.host.len(),
-            Value::Alias(a) => a.iter().map(|l| l.len() + 24).sum::<usize>() + 24,
-            Value::Limits(Some(_)) => std::mem::size_of::<VLimits>(),
-            Value::Domain(Some(d)) => d.len(),
-            _ => 0,
-        };
-        std::mem::size_of::<Value>() + inner
-    }
 }
 
 /// How an answer was obtained.
@@ -316,15 +315,8 @@ pub enum Source {
     Bypass,
 }
 
-struct Entry {
-    value: Value,
-    /// Milliseconds on the cache's clock.
-    deadline: u64,
-    bytes: u32,
-}
-
 struct Shard {
-    lru: LruCache<Key, Entry>,
+    store: Store,
     bytes: usize,
 }
 
@@ -359,6 +351,7 @@ struct Flight {
 
 pub struct Cache {
     shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
     flights: Mutex<HashMap<Key, Arc<Flight>>>,
     policy: Policy,
     clock: Arc<dyn Clock>,
@@ -375,16 +368,17 @@ impl Cache {
     pub fn new(policy: Policy, clock: Arc<dyn Clock>) -> Cache {
         let shards = SHARDS.min(policy.max_entries.max(1));
         let per_shard = policy.max_entries.max(1).div_ceil(shards);
-        let cap = NonZeroUsize::new(per_shard).unwrap_or(NonZeroUsize::MIN);
+        let hasher = RandomState::new();
         Cache {
             shards: (0..shards)
                 .map(|_| {
                     Mutex::new(Shard {
-                        lru: LruCache::new(cap),
+                        store: Store::new(per_shard, hasher.clone()),
                         bytes: 0,
                     })
                 })
                 .collect(),
+            hasher,
             flights: Mutex::new(HashMap::new()),
             policy,
             clock,
@@ -396,10 +390,12 @@ impl Cache {
         &self.policy
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<Shard> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % self.shards.len()]
+    /// The key's hash and its shard. The table inside a shard uses the low
+    /// and the top bits of the hash; the shard is chosen by others.
+    fn shard(&self, key: &Key) -> (u64, &Mutex<Shard>) {
+        let hash = store::hash_key(&self.hasher, key.qtype, key.name.as_bytes());
+        let i = ((hash >> 32) as usize) % self.shards.len();
+        (hash, &self.shards[i])
     }
 
     pub fn counters(&self, q: QueryType) -> &TypeCounters {
@@ -505,23 +501,29 @@ impl Cache {
     /// count it twice).
     fn probe(&self, key: &Key, count_expired: bool) -> Probe {
         let now = millis(self.clock.now());
-        let mut shard = lock(self.shard(key));
-        let Some(entry) = shard.lru.get(key) else {
+        let (hash, shard) = self.shard(key);
+        let mut shard = lock(shard);
+        let Some((answer, deadline)) = shard.store.get(hash, key.qtype, key.name.as_bytes()) else {
             return Probe::Expired(None);
         };
-        if now < entry.deadline {
-            let source = if entry.value.is_negative() {
-                Source::NegativeHit
-            } else {
-                Source::Hit
-            };
-            let value = entry.value.clone();
-            drop(shard);
-            self.count(key.qtype, source);
-            return Probe::Fresh(value, source);
-        }
-        let stale = (now < entry.deadline + millis(self.policy.stale)).then(|| entry.value.clone());
+        let fresh = now < deadline;
+        let usable = fresh || now < deadline.saturating_add(millis(self.policy.stale));
+        // Bytes the cache did not write cannot be there; if they were, the
+        // entry would count as absent and the database would be asked.
+        let value = if usable { store::decode(answer) } else { None };
         drop(shard);
+        if fresh {
+            if let Some(value) = value {
+                let source = if value.is_negative() {
+                    Source::NegativeHit
+                } else {
+                    Source::Hit
+                };
+                self.count(key.qtype, source);
+                return Probe::Fresh(value, source);
+            }
+        }
+        let stale = if fresh { None } else { value };
         if count_expired {
             self.counters(key.qtype)
                 .expirations
@@ -540,32 +542,34 @@ impl Cache {
         if ttl.is_zero() {
             return;
         }
-        let bytes = key.bytes() + value.bytes();
-        let entry = Entry {
-            value,
-            deadline: millis(self.clock.now() + ttl),
-            bytes: bytes as u32,
-        };
+        let deadline = millis(self.clock.now() + ttl);
         let byte_cap = self.policy.max_bytes.map(|b| b / self.shards.len());
         let mut evicted: Vec<QueryType> = Vec::new();
         {
-            let same = key.clone();
-            let mut shard = lock(self.shard(&key));
+            let (hash, shard) = self.shard(&key);
+            let mut shard = lock(shard);
+            let Some((pushed, bytes)) =
+                shard
+                    .store
+                    .push(hash, key.qtype, key.name.as_bytes(), &value, deadline)
+            else {
+                return;
+            };
             shard.bytes += bytes;
-            // push gives back the entry it replaced (same key) or the least
-            // recently used one it evicted to make room.
-            if let Some((old_key, old)) = shard.lru.push(key, entry) {
-                shard.bytes -= old.bytes as usize;
-                if old_key != same {
-                    evicted.push(old_key.qtype);
+            match pushed {
+                Pushed::New => {}
+                Pushed::Replaced(old) => shard.bytes -= old,
+                Pushed::Evicted(q, old) => {
+                    shard.bytes -= old;
+                    evicted.push(q);
                 }
             }
             if let Some(cap) = byte_cap {
-                while shard.bytes > cap && shard.lru.len() > 1 {
-                    match shard.lru.pop_lru() {
-                        Some((k, e)) => {
-                            shard.bytes -= e.bytes as usize;
-                            evicted.push(k.qtype);
+                while shard.bytes > cap && shard.store.len() > 1 {
+                    match shard.store.pop_lru() {
+                        Some((q, old)) => {
+                            shard.bytes -= old;
+                            evicted.push(q);
                         }
                         None => break,
                     }
@@ -583,26 +587,24 @@ impl Cache {
         let mut removed = 0;
         for q in QueryType::ALL {
             let key = Key::new(q, name);
-            let mut shard = lock(self.shard(&key));
-            if let Some(e) = shard.lru.pop(&key) {
-                shard.bytes -= e.bytes as usize;
+            let (hash, shard) = self.shard(&key);
+            let mut shard = lock(shard);
+            if let Some(bytes) = shard.store.pop(hash, q, name.as_bytes()) {
+                shard.bytes -= bytes;
                 removed += 1;
             }
         }
         if self.policy.relay {
+            // RELAY keys are "address ip".
+            let subject = |k: &[u8]| {
+                k.strip_prefix(name.as_bytes())
+                    .is_some_and(|rest| rest.first() == Some(&b' '))
+            };
             for shard in &self.shards {
                 let mut shard = lock(shard);
-                let keys: Vec<Key> = shard
-                    .lru
-                    .iter()
-                    .filter(|(k, _)| k.qtype == QueryType::Relay && k.subject() == name)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in keys {
-                    if let Some(e) = shard.lru.pop(&k) {
-                        shard.bytes -= e.bytes as usize;
-                        removed += 1;
-                    }
+                for bytes in shard.store.remove_where(QueryType::Relay, subject) {
+                    shard.bytes -= bytes;
+                    removed += 1;
                 }
             }
         }
@@ -615,8 +617,8 @@ impl Cache {
             .iter()
             .map(|s| {
                 let mut s = lock(s);
-                let n = s.lru.len();
-                s.lru.clear();
+                let n = s.store.len();
+                s.store.clear();
                 s.bytes = 0;
                 n
             })
@@ -625,7 +627,7 @@ impl Cache {
 
     /// Entries held now (fresh or expired).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).lru.len()).sum()
+        self.shards.iter().map(|s| lock(s).store.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
