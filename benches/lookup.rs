@@ -44,7 +44,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use harness::{OwnServer, Site};
 
 const DOMAIN: &str = "bench.test";
-const HASH: &str = "$6$benchsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij";
+/// The shape of a SHA-512 crypt hash (16-character salt, 86-character hash),
+/// the scheme most IndiMail sites store.
+const HASH: &str = "$6$benchsalt0123456$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmn";
 
 struct Args {
     users: usize,
@@ -234,7 +236,7 @@ fn populate(site: &Site, users: usize) {
             let sep = if i == start { "" } else { "," };
             write!(
                 sql,
-                "{sep}('u{i}', '{DOMAIN}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/{DOMAIN}/u{i}', '524288000')"
+                "{sep}('u{i}', '{DOMAIN}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/L2P/{DOMAIN}/u{i}', '524288000')"
             )
             .unwrap();
             write!(
@@ -405,9 +407,15 @@ impl Floor {
         let dir = base.to_path_buf();
         let fifodir = dir.join("inlookup");
         fs::create_dir_all(dir.join("inquery")).unwrap();
-        let path = fifodir.join("infifo.1");
-        fifo::create_server_fifo(&path, 0o660, fifo::Owner::default()).unwrap();
-        let fd = fifo::open_server_fifo(&path).unwrap();
+        // As many FIFOs as the daemon has instances, so that a client does
+        // exactly the same work (it counts the instances) for both.
+        let fds: Vec<_> = (1..=instances())
+            .map(|k| {
+                let path = fifodir.join(format!("infifo.{k}"));
+                fifo::create_server_fifo(&path, 0o660, fifo::Owner::default()).unwrap();
+                fifo::open_server_fifo(&path).unwrap()
+            })
+            .collect();
         let reply = Reply::Password(PasswordReply::Found(PwStruct {
             name: b"u1".to_vec(),
             domain: DOMAIN.as_bytes().to_vec(),
@@ -427,12 +435,22 @@ impl Floor {
         let thread = std::thread::spawn(move || {
             let mut buf = Vec::with_capacity(65536);
             while !s.load(Ordering::Relaxed) {
-                let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let mut p: Vec<PollFd> = fds
+                    .iter()
+                    .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                    .collect();
                 if poll(&mut p, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
                     continue;
                 }
+                let ready: Vec<bool> = p
+                    .iter()
+                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                    .collect();
+                drop(p);
                 buf.clear();
-                let _ = fifo::read_available(fd.as_fd(), &mut buf);
+                for (fd, _) in fds.iter().zip(&ready).filter(|(_, r)| **r) {
+                    let _ = fifo::read_available(fd.as_fd(), &mut buf);
+                }
                 for frame in frames(&buf) {
                     let Frame::Request(r) = frame else { continue };
                     if let Some(dirs) = &dirs {
@@ -511,20 +529,12 @@ fn main() {
     let secs = a.seconds;
 
     for (fs_name, base) in &a.fifo_dirs {
-        // The floor, and the floor with the daemon's reply-path checks.
-        for (name, checked) in [("floor", false), ("floor, checked reply path", true)] {
-            for &c in &a.clients {
-                let floor = Floor::start(&scratch(base, "floor"), checked);
-                let cfg = floor.client();
-                let (lat, err, el) = run_load(c, secs, move |_, i| {
-                    ask(&cfg, QueryType::Password, &user(i, users), "")
-                });
-                results.push(figures(name, fs_name, c, &lat, err, el));
-                report_last(&results);
-            }
-        }
-        // The daemon, cache warm.
+        // The floor, the floor with the daemon's reply-path checks, and the
+        // daemon with a warm cache, measured in interleaved rounds so that
+        // the load of a shared machine falls on all three alike.
         {
+            let floor = Floor::start(&scratch(base, "floor"), false);
+            let checked = Floor::start(&scratch(base, "checked"), true);
             let d = Daemon::start(
                 &site,
                 &scratch(base, "cached"),
@@ -535,16 +545,23 @@ fn main() {
             let n = wait_cached(&d);
             eprintln!("pre-cached {n} users");
             for &c in &a.clients {
-                let cfg = d.client();
-                results.push(daemon_run(
-                    "daemon cached PWD",
+                let load = |cfg: FifoConfig| -> Load {
+                    Arc::new(move |_, i| ask(&cfg, QueryType::Password, &user(i, users), ""))
+                };
+                let mut figs = interleaved(
                     fs_name,
                     c,
                     secs,
-                    &d,
-                    &server,
-                    move |_, i| ask(&cfg, QueryType::Password, &user(i, users), ""),
-                ));
+                    vec![
+                        ("floor", load(floor.client()), None),
+                        ("floor, checked reply path", load(checked.client()), None),
+                        ("daemon cached PWD", load(d.client()), Some((&d, &server))),
+                    ],
+                );
+                for f in &figs {
+                    eprintln!("{}", row(f));
+                }
+                results.append(&mut figs);
             }
             let cfg = d.client();
             results.push(daemon_run(
@@ -726,6 +743,64 @@ fn daemon_run(
     fig
 }
 
+/// A load for `run_load`.
+type Load = Arc<dyn Fn(usize, u64) -> bool + Send + Sync>;
+
+/// A contender in an interleaved comparison: its name, its load, and its
+/// daemon with the database it asks, if it has one.
+type Contender<'a> = (&'a str, Load, Option<(&'a Daemon, &'a harness::Server)>);
+
+/// Rounds of an interleaved comparison.
+const ROUNDS: usize = 6;
+
+/// Run each contender for `secs` in all, in `ROUNDS` slices taken in turn
+/// (the order rotating each round), and give the figures of each. A
+/// contender with a daemon also gets the daemon's CPU time and SQL
+/// statements per query, counted over its own slices only.
+fn interleaved(
+    fs_name: &str,
+    clients: usize,
+    secs: f64,
+    contenders: Vec<Contender<'_>>,
+) -> Vec<Figures> {
+    let n = contenders.len();
+    let mut lat: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut errors = vec![0u64; n];
+    let mut elapsed = vec![0f64; n];
+    let mut cpu = vec![0f64; n];
+    let mut sql = vec![0u64; n];
+    for round in 0..ROUNDS {
+        for k in (0..n).map(|k| (k + round) % n) {
+            let (_, f, daemon) = &contenders[k];
+            let before = daemon.map(|(d, s)| (cpu_seconds(d.pid()), sql_count(s)));
+            let f = f.clone();
+            let (l, e, el) = run_load(clients, secs / ROUNDS as f64, move |t, i| f(t, i));
+            if let (Some((d, s)), Some((c0, s0))) = (daemon, before) {
+                cpu[k] += cpu_seconds(d.pid()) - c0;
+                sql[k] += sql_count(s) - s0;
+            }
+            lat[k].extend(l);
+            errors[k] += e;
+            elapsed[k] += el;
+        }
+    }
+    contenders
+        .iter()
+        .enumerate()
+        .map(|(k, (name, _, daemon))| {
+            lat[k].sort_unstable();
+            let mut fig = figures(name, fs_name, clients, &lat[k], errors[k], elapsed[k]);
+            if let Some((d, _)) = daemon {
+                let q = lat[k].len().max(1) as f64;
+                fig.cpu_us_per_query = Some(cpu[k] * 1e6 / q);
+                fig.sql_per_lookup = Some(sql[k] as f64 / q);
+                fig.rss_mb = Some(rss_mb(d.pid()));
+            }
+            fig
+        })
+        .collect()
+}
+
 /// RSS of a daemon holding `n` pre-cached password entries, on a MariaDB of
 /// its own.
 fn rss_run(n: usize) -> Figures {
@@ -747,11 +822,15 @@ fn rss_run(n: usize) -> Figures {
     );
     let empty = rss_mb(d.pid());
     let cached = wait_cached(&d);
+    let full = rss_mb(d.pid());
+    let per_entry = (full - empty) * 1024.0 * 1024.0 / cached.max(1) as f64;
     Figures {
-        scenario: format!("daemon RSS, {cached} entries cached (empty: {empty:.0} MB)"),
+        scenario: format!(
+            "daemon RSS, {cached} entries cached (empty: {empty:.0} MB, {per_entry:.0} bytes an entry)"
+        ),
         fifo_fs: "tmpfs".into(),
         clients: 0,
-        rss_mb: Some(rss_mb(d.pid())),
+        rss_mb: Some(full),
         ..Figures::default()
     }
 }
