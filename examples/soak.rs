@@ -671,6 +671,37 @@ fn canonical(mut r: Reply) -> Reply {
     r
 }
 
+/// A reply in a line of text (the passwords here are made up: shown).
+fn describe(r: &Reply) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match r {
+        Reply::Password(PasswordReply::Found(p)) => format!(
+            "PWD {}@{} {} uid {} gid {:#x} {:?} {} {} inactive {}",
+            text(&p.name),
+            text(&p.domain),
+            text(&p.passwd),
+            p.uid,
+            p.gid,
+            text(&p.gecos),
+            text(&p.dir),
+            text(&p.shell),
+            p.inactive
+        ),
+        Reply::Password(PasswordReply::NoSuchUser(e)) => format!("PWD no such user {}", text(e)),
+        Reply::Host(h) => format!("HOST {}", text(h)),
+        Reply::Domain(d) => format!("DOMAIN {}", text(d)),
+        Reply::Alias(lines) => format!(
+            "ALIAS [{}]",
+            lines.iter().map(|l| text(l)).collect::<Vec<_>>().join(", ")
+        ),
+        Reply::Limits(l) => format!(
+            "LIMITS type {} maxpop {} diskquota {} imap off {}",
+            l.limit_type, l.maxpopaccounts, l.diskquota, l.disable_imap
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// A reply as a client reads it: encoded by the daemon, decoded by inquery().
 fn on_the_wire(q: QueryType, r: Reply) -> Reply {
     let bytes = r.encode().expect("an expected answer that can be sent");
@@ -905,13 +936,15 @@ fn client_thread(shared: &Shared, n: usize, fifo: FifoConfig) {
                     let mut r = shared.records.lock().unwrap();
                     if r.wrong.len() < SHOW_WRONG {
                         r.wrong.push(format!(
-                            "{:.3}-{:.3} s: {} {:?} ip {:?} ({:?}): got {got:?}, allowed {ok:?}",
+                            "{:.3}-{:.3} s: {} {:?} ip {:?} ({:?}): got {}, allowed {}",
                             shared.secs(start),
                             shared.secs(end),
                             type_name(ask.qtype),
                             ask.email,
                             ask.ip,
-                            ask.subject
+                            ask.subject,
+                            describe(&got),
+                            ok.iter().map(describe).collect::<Vec<_>>().join(" or ")
                         ));
                     }
                 } else if ok.len() > 1 && ok.last() == Some(&got) {
