@@ -11,6 +11,10 @@
 //!   error); without one the error stands.
 //! * Concurrent misses for one key run the loader once; the others wait for
 //!   its answer (single flight).
+//! * What the cache forgets (a flush, HUP) stays forgotten: an answer that
+//!   was loading meanwhile may predate the change that made it forget, so
+//!   it goes to the callers that waited for it but is not stored, and a
+//!   request that comes after the flush does not join that load.
 //! * Time comes from a `Clock`, so that tests can move it.
 
 use std::collections::hash_map::RandomState;
@@ -172,6 +176,11 @@ impl Key {
             name: format!("{name} {ip}").into(),
         }
     }
+
+    /// The address or domain the key is about.
+    fn subject(&self) -> &str {
+        self.name.split(' ').next().unwrap_or("")
+    }
 }
 
 /// A database answer, before the parts that come from the request (the
@@ -318,7 +327,13 @@ pub enum Source {
 struct Shard {
     store: Store,
     bytes: usize,
+    /// Counts the times this shard forgot entries (`invalidate`, `clear`):
+    /// an answer loaded since an older count is not stored.
+    epoch: u64,
 }
+
+/// When the cache last forgot something, shard by shard (see `Cache::mark`).
+pub struct Mark(Vec<u64>);
 
 /// Counters of one query type.
 #[derive(Default)]
@@ -375,6 +390,7 @@ impl Cache {
                     Mutex::new(Shard {
                         store: Store::new(per_shard, hasher.clone()),
                         bytes: 0,
+                        epoch: 0,
                     })
                 })
                 .collect(),
@@ -390,12 +406,23 @@ impl Cache {
         &self.policy
     }
 
-    /// The key's hash and its shard. The table inside a shard uses the low
-    /// and the top bits of the hash; the shard is chosen by others.
-    fn shard(&self, key: &Key) -> (u64, &Mutex<Shard>) {
+    /// The key's hash and its shard's index. The table inside a shard uses
+    /// the low and the top bits of the hash; the shard is chosen by others.
+    fn shard_index(&self, key: &Key) -> (u64, usize) {
         let hash = store::hash_key(&self.hasher, key.qtype, key.name.as_bytes());
-        let i = ((hash >> 32) as usize) % self.shards.len();
+        (hash, ((hash >> 32) as usize) % self.shards.len())
+    }
+
+    /// The key's hash and its shard.
+    fn shard(&self, key: &Key) -> (u64, &Mutex<Shard>) {
+        let (hash, i) = self.shard_index(key);
         (hash, &self.shards[i])
+    }
+
+    /// The cache's state of forgetting, to be taken before loading answers
+    /// from the database and given to `insert_since` with them.
+    pub fn mark(&self) -> Mark {
+        Mark(self.shards.iter().map(|s| lock(s).epoch).collect())
     }
 
     pub fn counters(&self, q: QueryType) -> &TypeCounters {
@@ -434,6 +461,9 @@ impl Cache {
             Probe::Expired(stale) => stale,
         };
         // A miss: join the load in flight, or become it.
+        // Taken before the load begins: if the cache forgets this key while
+        // the load runs, the answer may be older than what made it forget.
+        let epoch = lock(self.shard(&key).1).epoch;
         let (flight, leader) = {
             let mut flights = lock(&self.flights);
             match flights.get(&key) {
@@ -461,7 +491,7 @@ impl Cache {
         }
         let result = match load() {
             Ok(value) => {
-                self.insert(key.clone(), value.clone());
+                self.store(key.clone(), value.clone(), Some(epoch));
                 self.count(q, Source::Miss);
                 Ok((value, Source::Miss))
             }
@@ -476,7 +506,13 @@ impl Cache {
                 }
             },
         };
-        lock(&self.flights).remove(&key);
+        {
+            // A flush may have put a newer load in this key's place.
+            let mut flights = lock(&self.flights);
+            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(&key);
+            }
+        }
         *lock(&flight.done) = Some(result.clone().map(|(v, _)| v));
         flight.cond.notify_all();
         result
@@ -532,15 +568,29 @@ impl Cache {
         Probe::Expired(stale)
     }
 
-    /// Store an answer (also used by the pre-cache).
+    /// Store an answer.
     pub fn insert(&self, key: Key, value: Value) {
+        self.store(key, value, None);
+    }
+
+    /// Store an answer loaded after `mark` was taken (the pre-cache), unless
+    /// the cache forgot something about its key since. Returns whether it
+    /// was stored.
+    pub fn insert_since(&self, mark: &Mark, key: Key, value: Value) -> bool {
+        let epoch = mark.0.get(self.shard_index(&key).1).copied();
+        epoch.is_some() && self.store(key, value, epoch)
+    }
+
+    /// Store an answer; with `epoch`, only if the key's shard has forgotten
+    /// nothing since that epoch.
+    fn store(&self, key: Key, value: Value, epoch: Option<u64>) -> bool {
         let ttl = if value.is_negative() {
             self.policy.negative_ttl
         } else {
             self.policy.ttl
         };
         if ttl.is_zero() {
-            return;
+            return false;
         }
         let deadline = millis(self.clock.now() + ttl);
         let byte_cap = self.policy.max_bytes.map(|b| b / self.shards.len());
@@ -548,12 +598,15 @@ impl Cache {
         {
             let (hash, shard) = self.shard(&key);
             let mut shard = lock(shard);
+            if epoch.is_some_and(|e| e != shard.epoch) {
+                return false;
+            }
             let Some((pushed, bytes)) =
                 shard
                     .store
                     .push(hash, key.qtype, key.name.as_bytes(), &value, deadline)
             else {
-                return;
+                return false;
             };
             shard.bytes += bytes;
             match pushed {
@@ -579,16 +632,21 @@ impl Cache {
         for t in evicted {
             self.counters(t).evictions.fetch_add(1, Ordering::Relaxed);
         }
+        true
     }
 
     /// Forget every answer about `name` (an address or a domain); returns
     /// how many entries went.
     pub fn invalidate(&self, name: &str) -> usize {
+        // Loads under way for the name are left to their callers; later
+        // requests start their own.
+        lock(&self.flights).retain(|k, _| k.subject() != name);
         let mut removed = 0;
         for q in QueryType::ALL {
             let key = Key::new(q, name);
             let (hash, shard) = self.shard(&key);
             let mut shard = lock(shard);
+            shard.epoch += 1;
             if let Some(bytes) = shard.store.pop(hash, q, name.as_bytes()) {
                 shard.bytes -= bytes;
                 removed += 1;
@@ -602,6 +660,8 @@ impl Cache {
             };
             for shard in &self.shards {
                 let mut shard = lock(shard);
+                // A RELAY key (name and IP) may be in any shard.
+                shard.epoch += 1;
                 for bytes in shard.store.remove_where(QueryType::Relay, subject) {
                     shard.bytes -= bytes;
                     removed += 1;
@@ -613,6 +673,7 @@ impl Cache {
 
     /// Forget everything (HUP); returns how many entries went.
     pub fn clear(&self) -> usize {
+        lock(&self.flights).clear();
         self.shards
             .iter()
             .map(|s| {
@@ -620,6 +681,7 @@ impl Cache {
                 let n = s.store.len();
                 s.store.clear();
                 s.bytes = 0;
+                s.epoch += 1;
                 n
             })
             .sum()
@@ -954,6 +1016,76 @@ mod tests {
         );
         assert_eq!(sources.iter().filter(|s| **s == Source::Miss).count(), 1);
         assert_eq!(sources.iter().filter(|s| **s == Source::Joined).count(), 15);
+    }
+
+    /// The data changes while an answer for it is loading, and the cache
+    /// is told to forget the address (a flush request) or everything (HUP):
+    /// the load's old answer goes to the caller that asked before, but a
+    /// request after the flush does not get it, now or later.
+    #[test]
+    fn an_answer_loading_during_a_flush_or_hup_is_not_kept() {
+        const OLD: Value = Value::User(UserStatus::Active);
+        const NEW: Value = Value::User(UserStatus::OverQuota);
+        let forgets: [fn(&Cache); 2] = [
+            |c| {
+                c.invalidate("a@x");
+            },
+            |c| {
+                c.clear();
+            },
+        ];
+        for forget in forgets {
+            let (c, _) = cache(policy());
+            let c = Arc::new(c);
+            let (started_tx, started) = std::sync::mpsc::channel();
+            let (go, go_rx) = std::sync::mpsc::channel::<()>();
+            let before = {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    c.get_or_load(user("a@x"), || {
+                        started_tx.send(()).unwrap();
+                        let _ = go_rx.recv();
+                        Ok::<_, String>(OLD)
+                    })
+                })
+            };
+            started.recv().unwrap();
+            forget(&c);
+            let (after_tx, after) = std::sync::mpsc::channel();
+            {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let _ = after_tx.send(c.get_or_load(user("a@x"), || Ok::<_, String>(NEW)));
+                });
+            }
+            let answer = after.recv_timeout(Duration::from_secs(10));
+            go.send(()).unwrap();
+            let answer = answer.expect("a request after the flush waited for an older load");
+            assert_eq!(answer.unwrap(), (NEW, Source::Miss));
+            assert_eq!(before.join().unwrap().unwrap(), (OLD, Source::Miss));
+            assert_eq!(
+                c.get_fresh(&user("a@x")).map(|(v, _)| v),
+                Some(NEW),
+                "the old answer replaced the new one"
+            );
+            assert_eq!(lock(&c.flights).len(), 0);
+        }
+    }
+
+    #[test]
+    fn pre_cached_rows_older_than_a_flush_or_hup_are_not_stored() {
+        let (c, _) = cache(policy());
+        let pw = |name: &str| Key::new(QueryType::Password, name);
+        let row = || Value::Password(None);
+        let mark = c.mark();
+        assert!(c.insert_since(&mark, pw("a@x"), row()));
+        c.invalidate("b@x");
+        assert!(!c.insert_since(&mark, pw("b@x"), row()));
+        assert!(c.insert_since(&c.mark(), pw("b@x"), row()));
+        let mark = c.mark();
+        c.clear();
+        assert!(!c.insert_since(&mark, pw("a@x"), row()));
+        assert!(c.is_empty());
     }
 
     #[test]

@@ -290,11 +290,15 @@ fn precache_in_background(shared: &Arc<Shared>) {
         .name("precache".into())
         .spawn(move || {
             let before = cache.len();
+            // A row is stored only if no flush or HUP came about its key
+            // since the query began: the row may predate that change.
+            let mark = cache.mark();
             let insert = |key: String, row| {
-                cache.insert(
+                cache.insert_since(
+                    &mark,
                     Key::new(QueryType::Password, &key),
                     Value::Password(Some(PackedRow::pack(&row))),
-                )
+                );
             };
             match db.for_each_active_password(secs, insert) {
                 // Entries added: a user active on several services counts once.

@@ -1,0 +1,2015 @@
+//! The soak run: the real daemon under steady mixed load for a long time,
+//! with HUPs, data changes and a MariaDB restart, and every answer checked.
+//!
+//! usage: soak [--seconds N] [--clients N] [--hup-every S] [--restart-at S|none]
+//!             [--down S] [--grace S] [--users N] [--daemon PATH] [--fifo-dir DIR]
+//!             [--json PATH]
+//!
+//! It starts a private MariaDB (as the integration tests do), loads a site
+//! whose every answer it can work out itself, and runs `indilookup inlookup`
+//! (four FIFOs, cache on, pre-cache on). Then, for `--seconds`:
+//! * `--clients` threads ask the seven query types through the library's
+//!   inquery() (the Remote backend), about existing, inactive, over-quota,
+//!   alias-only and absent users, in several spellings;
+//! * every `--hup-every` seconds the daemon gets SIGHUP;
+//! * between HUPs the data changes: passwords, a gid flag, alias lines, the
+//!   SMTP port, domain limits and an alias domain (these must show after the
+//!   next HUP), relay rows (at once: RELAY is not cached), and passwords
+//!   followed by a flush request (at once after the flush);
+//! * at `--restart-at` MariaDB is stopped, and started again `--down`
+//!   seconds later.
+//!
+//! Each answer is compared with what the data says, allowing the old or the
+//! new value of a changed item only while the change is on its way (between
+//! the change and the HUP or flush that must make it visible). An answer of
+//! -1 (temporary failure) is accepted only from the stop of MariaDB until
+//! `--grace` seconds after it is back. The daemon's RSS and descriptor count
+//! are sampled every 2 seconds.
+//!
+//! Exit status 1 (and the reasons printed) on: a wrong answer, a temporary
+//! failure outside the window, a request with no answer within its deadline
+//! (10 s), any other client error, the daemon dying or not exiting 0 on
+//! TERM, a HUP or flush that is not carried out, reply FIFOs left behind,
+//! more descriptors at the end (idle) than at the peak of the warm-up, or an
+//! RSS at the end above 1.5 times the RSS at the end of the warm-up (the
+//! first quarter of the run, at most 60 s). Exit status 2: it could not set
+//! up.
+
+#[allow(dead_code)]
+#[path = "../tests/it/harness.rs"]
+mod harness;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use indilookup::client::{self, ClientError};
+use indilookup::config::{FifoConfig, Timeouts};
+use indilookup::db::gid;
+use indilookup::protocol::{
+    PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
+};
+use indilookup::query::{Backend, QueryError, Remote};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use harness::{OwnServer, Site};
+
+const DOMAIN: &str = "soak.test";
+/// An alias domain of DOMAIN through the aliasdomain table, for the whole run.
+const ALIAS_DOMAIN: &str = "alias.soak";
+/// An alias domain of DOMAIN whose aliasdomain row comes and goes.
+const MOVED_DOMAIN: &str = "moved.soak";
+/// Listed in rcpthosts only: its own real domain.
+const RCPT_DOMAIN: &str = "rcpt.soak";
+const HOST_IP: &str = "192.0.2.7";
+/// The port a smtp_port row gives (without the row: 25).
+const ROW_PORT: i64 = 2525;
+/// An IP no relay row has.
+const STRANGER_IP: &str = "198.51.100.9";
+/// Users whose password changes before a HUP, before a flush request, and
+/// whose relay row changes; alias-only addresses.
+const ROTATED: usize = 4;
+const FLUSHED: usize = 4;
+const RELAYED: usize = 4;
+const LISTS: usize = 20;
+/// How long a client waits for one answer (the inquery() deadline is the
+/// read plus the write timeout).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many wrong answers are shown in full.
+const SHOW_WRONG: usize = 20;
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct Args {
+    seconds: f64,
+    clients: usize,
+    hup_every: f64,
+    restart_at: Option<f64>,
+    down: f64,
+    grace: f64,
+    users: usize,
+    daemon: Option<PathBuf>,
+    fifo_dir: Option<PathBuf>,
+    json: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: soak [options]
+
+  --seconds N      length of the run [600]
+  --clients N      client threads [16]
+  --hup-every S    SIGHUP the daemon every S seconds [30]
+  --restart-at S   stop MariaDB S seconds into the run, `none` for never
+                   [half the run]
+  --down S         how long MariaDB stays stopped [5]
+  --grace S        temporary failures are accepted until S seconds after
+                   MariaDB is back [5]
+  --users N        ordinary users in the database [2000]
+  --daemon PATH    the indilookup executable [next to this program's
+                   directory: target/<profile>/indilookup]
+  --fifo-dir DIR   where the FIFOs go [/dev/shm when it exists, else /tmp]
+  --json PATH      also write the figures as JSON
+  --help           this text
+
+Exit status: 0 when every check held, 1 when one did not, 2 when the run
+could not be set up.
+";
+
+fn usage_error(msg: &str) -> ! {
+    eprintln!("soak: {msg}\n\n{USAGE}");
+    std::process::exit(2)
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        seconds: 600.0,
+        clients: 16,
+        hup_every: 30.0,
+        restart_at: None,
+        down: 5.0,
+        grace: 5.0,
+        users: 2000,
+        daemon: None,
+        fifo_dir: None,
+        json: None,
+    };
+    let mut restart: Option<String> = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "--help" || arg == "-h" {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        let val = it
+            .next()
+            .unwrap_or_else(|| usage_error(&format!("{arg} needs a value")));
+        let num = |v: &str| -> f64 {
+            v.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .unwrap_or_else(|| usage_error(&format!("{arg}: {v:?} is not a number")))
+        };
+        match arg.as_str() {
+            "--seconds" => a.seconds = num(&val),
+            "--clients" => a.clients = num(&val) as usize,
+            "--hup-every" => a.hup_every = num(&val),
+            "--restart-at" => restart = Some(val),
+            "--down" => a.down = num(&val),
+            "--grace" => a.grace = num(&val),
+            "--users" => a.users = num(&val) as usize,
+            "--daemon" => a.daemon = Some(PathBuf::from(val)),
+            "--fifo-dir" => a.fifo_dir = Some(PathBuf::from(val)),
+            "--json" => a.json = Some(PathBuf::from(val)),
+            _ => usage_error(&format!("unknown option {arg}")),
+        }
+    }
+    if a.clients == 0 || a.users < 20 || a.hup_every < 1.0 || a.seconds < 1.0 {
+        usage_error("--clients must be at least 1, --users 20, --hup-every and --seconds 1");
+    }
+    a.restart_at = match restart.as_deref() {
+        Some("none") => None,
+        Some(v) => Some(
+            v.parse()
+                .unwrap_or_else(|_| usage_error("--restart-at S|none")),
+        ),
+        None => Some(a.seconds / 2.0),
+    };
+    a
+}
+
+/// The daemon: `--daemon`, else `indilookup` in the directory above this
+/// program's (cargo puts examples in target/<profile>/examples/).
+fn daemon_path(a: &Args) -> PathBuf {
+    if let Some(p) = &a.daemon {
+        return p.clone();
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let found = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("indilookup"))
+        .filter(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        eprintln!(
+            "soak: no indilookup next to {}: build it (cargo build --bins --examples, \
+             with --release for a release run) or give --daemon PATH",
+            exe.display()
+        );
+        std::process::exit(2)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The data and what it says
+//
+// Ordinary users u0..uN in DOMAIN: some inactive (in indibak), some over
+// quota, some with limits of their own, a forward line or a relay row; every
+// other one logged in lately (lastauth), so the pre-cache loads them. The
+// items that change during the run are cells with a history of values.
+
+fn inactive(i: usize) -> bool {
+    i % 11 == 3
+}
+fn over_quota(i: usize) -> bool {
+    i % 7 == 2
+}
+fn own_limits(i: usize) -> bool {
+    i % 13 == 5
+}
+fn forwards(i: usize) -> bool {
+    i % 17 == 4
+}
+/// 0: a live relay row for the user's IP; 1: an expired one; else none.
+fn relay_row(i: usize) -> usize {
+    i % 5
+}
+fn user_ip(i: usize) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+}
+fn relayed_ip(k: usize) -> String {
+    format!("192.0.2.{}", 10 + k)
+}
+fn list_lines(j: usize, users: usize) -> Vec<String> {
+    (0..j % 3 + 1)
+        .map(|k| format!("&u{}@{DOMAIN}", (j * 7 + k) % users))
+        .collect()
+}
+
+/// What changes during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Cell {
+    /// Password version of rot<k>: visible after the next HUP.
+    Rotated(usize),
+    /// Password version of fl<k>: visible after the flush request.
+    Flushed(usize),
+    /// 1 when ry<k>'s relay row is live: visible at once.
+    Relayed(usize),
+    /// 1 when `flip` has the over-quota gid flag.
+    Flip,
+    /// Number of alias lines of `hotlist` (0 to 3).
+    HotList,
+    /// The SMTP port of DOMAIN (a smtp_port row, or 25 without it).
+    Port,
+    /// maxpopaccounts of DOMAIN's limits.
+    MaxPop,
+    /// 1 when MOVED_DOMAIN is an alias domain of DOMAIN.
+    Moved,
+}
+
+const INITIAL: &[(Cell, i64)] = &[
+    (Cell::Rotated(0), 0),
+    (Cell::Rotated(1), 0),
+    (Cell::Rotated(2), 0),
+    (Cell::Rotated(3), 0),
+    (Cell::Flushed(0), 0),
+    (Cell::Flushed(1), 0),
+    (Cell::Flushed(2), 0),
+    (Cell::Flushed(3), 0),
+    (Cell::Relayed(0), 1),
+    (Cell::Relayed(1), 0),
+    (Cell::Relayed(2), 1),
+    (Cell::Relayed(3), 0),
+    (Cell::Flip, 0),
+    (Cell::HotList, 1),
+    (Cell::Port, 25),
+    (Cell::MaxPop, 1000),
+    (Cell::Moved, 1),
+];
+
+/// One value of a cell: since when it may be seen (the change began) and
+/// since when it must be seen (the HUP, flush or commit that settles it).
+#[derive(Clone, Copy)]
+struct Change {
+    value: i64,
+    begun: Instant,
+    settled: Option<Instant>,
+}
+
+/// Every cell's history.
+struct Timeline {
+    cells: RwLock<HashMap<Cell, Vec<Change>>>,
+}
+
+impl Timeline {
+    fn new(t0: Instant) -> Timeline {
+        let cells = INITIAL
+            .iter()
+            .map(|&(c, value)| {
+                (
+                    c,
+                    vec![Change {
+                        value,
+                        begun: t0,
+                        settled: Some(t0),
+                    }],
+                )
+            })
+            .collect();
+        Timeline {
+            cells: RwLock::new(cells),
+        }
+    }
+
+    fn current(&self, c: Cell) -> i64 {
+        self.cells.read().unwrap()[&c].last().unwrap().value
+    }
+
+    /// Record a change about to be made; returns its index for `settle`.
+    fn begin(&self, c: Cell, value: i64) -> usize {
+        let mut cells = self.cells.write().unwrap();
+        let h = cells.get_mut(&c).unwrap();
+        h.push(Change {
+            value,
+            begun: Instant::now(),
+            settled: None,
+        });
+        h.len() - 1
+    }
+
+    fn settle(&self, c: Cell, index: usize, at: Instant) {
+        self.cells.write().unwrap().get_mut(&c).unwrap()[index].settled = Some(at);
+    }
+
+    /// The values an answer to a query running from `start` to `end` may
+    /// reflect: from the last one settled before it started to the last one
+    /// begun before it ended.
+    fn acceptable(&self, c: Cell, start: Instant, end: Instant) -> Vec<i64> {
+        let cells = self.cells.read().unwrap();
+        let h = &cells[&c];
+        let lo = h
+            .iter()
+            .rposition(|ch| ch.settled.is_some_and(|t| t <= start))
+            .unwrap_or(0);
+        let hi = h
+            .iter()
+            .rposition(|ch| ch.begun <= end)
+            .unwrap_or(0)
+            .max(lo);
+        let mut v: Vec<i64> = h[lo..=hi].iter().map(|ch| ch.value).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Who a query is about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    User(usize),
+    Rotated(usize),
+    Flushed(usize),
+    Relayed(usize),
+    Flip,
+    List(usize),
+    HotList,
+    Nobody(u64),
+}
+
+/// How the address is spelled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spelling {
+    Plain,
+    /// The whole address in capitals.
+    Upper,
+    /// No domain: DEFAULT_DOMAIN (DOMAIN) applies.
+    Bare,
+    /// In ALIAS_DOMAIN.
+    Alias,
+    /// In MOVED_DOMAIN.
+    Moved,
+}
+
+/// The subject of a DOMAIN query or of a LIMIT query for a bare domain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DomainName {
+    Main,
+    MainUpper,
+    Alias,
+    Moved,
+    Rcpt,
+    Unknown(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Ask {
+    qtype: QueryType,
+    subject: Subject,
+    email: String,
+    ip: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Subject {
+    Address(Who, Spelling),
+    Domain(DomainName),
+}
+
+fn name_of(who: Who) -> String {
+    match who {
+        Who::User(i) => format!("u{i}"),
+        Who::Rotated(k) => format!("rot{k}"),
+        Who::Flushed(k) => format!("fl{k}"),
+        Who::Relayed(k) => format!("ry{k}"),
+        Who::Flip => "flip".into(),
+        Who::List(j) => format!("list{j}"),
+        Who::HotList => "hotlist".into(),
+        Who::Nobody(k) => format!("nobody{k}"),
+    }
+}
+
+fn address(who: Who, sp: Spelling) -> String {
+    let name = name_of(who);
+    match sp {
+        Spelling::Plain => format!("{name}@{DOMAIN}"),
+        Spelling::Upper => format!("{name}@{DOMAIN}").to_ascii_uppercase(),
+        Spelling::Bare => name,
+        Spelling::Alias => format!("{name}@{ALIAS_DOMAIN}"),
+        Spelling::Moved => format!("{name}@{MOVED_DOMAIN}"),
+    }
+}
+
+fn domain_text(d: DomainName) -> String {
+    match d {
+        DomainName::Main => DOMAIN.into(),
+        DomainName::MainUpper => DOMAIN.to_ascii_uppercase(),
+        DomainName::Alias => ALIAS_DOMAIN.into(),
+        DomainName::Moved => MOVED_DOMAIN.into(),
+        DomainName::Rcpt => RCPT_DOMAIN.into(),
+        DomainName::Unknown(k) => format!("unknown{k}.test"),
+    }
+}
+
+/// A user's row as the database holds it.
+struct Row {
+    name: String,
+    passwd: String,
+    uid: u32,
+    gid: u32,
+    gecos: String,
+    dir: String,
+    shell: String,
+    inactive: bool,
+}
+
+fn hot_row(name: String, passwd: String, gid: u32) -> Row {
+    Row {
+        gecos: format!("{name} hot"),
+        dir: format!("/home/mail/{DOMAIN}/{name}"),
+        name,
+        passwd,
+        uid: 1,
+        gid,
+        shell: "NOQUOTA".into(),
+        inactive: false,
+    }
+}
+
+fn user_row(i: usize) -> Row {
+    Row {
+        name: format!("u{i}"),
+        passwd: format!("$6$s{i}$h{i}"),
+        uid: 1000 + (i % 50) as u32,
+        gid: if over_quota(i) { gid::BOUNCE_MAIL } else { 0 },
+        gecos: format!("Soak User {i}"),
+        dir: format!("/home/mail/{DOMAIN}/u{i}"),
+        shell: if i.is_multiple_of(3) {
+            "NOQUOTA".into()
+        } else {
+            format!("{i}000")
+        },
+        inactive: inactive(i),
+    }
+}
+
+fn rotated_passwd(k: usize, v: i64) -> String {
+    format!("$6$rot{k}$v{v}")
+}
+fn flushed_passwd(k: usize, v: i64) -> String {
+    format!("$6$fl{k}$v{v}")
+}
+
+fn domain_limits(maxpop: i64) -> VLimits {
+    VLimits {
+        maxpopaccounts: maxpop,
+        diskquota: 5_000_000,
+        disable_relay: 1,
+        perm_maillist: 3,
+        perm_maillist_users: 2,
+        perm_maillist_moderators: 1,
+        limit_type: 1,
+        ..VLimits::default()
+    }
+}
+
+fn user_limits(i: usize) -> VLimits {
+    VLimits {
+        maxpopaccounts: i as i64,
+        diskquota: i as u64 * 1000,
+        disable_imap: 1,
+        limit_type: 2,
+        ..VLimits::default()
+    }
+}
+
+/// The cells an answer depends on, for a query about `s`.
+fn cells_of(s: Subject) -> Vec<Cell> {
+    let mut v = vec![Cell::Port, Cell::MaxPop];
+    match s {
+        Subject::Address(who, sp) => {
+            if sp == Spelling::Moved {
+                v.push(Cell::Moved);
+            }
+            match who {
+                Who::Rotated(k) => v.push(Cell::Rotated(k)),
+                Who::Flushed(k) => v.push(Cell::Flushed(k)),
+                Who::Relayed(k) => v.push(Cell::Relayed(k)),
+                Who::Flip => v.push(Cell::Flip),
+                Who::HotList => v.push(Cell::HotList),
+                _ => {}
+            }
+        }
+        Subject::Domain(DomainName::Moved) => v.push(Cell::Moved),
+        Subject::Domain(_) => {}
+    }
+    v
+}
+
+/// The answer the data gives, the changing cells taken from `cell`.
+fn expected(ask: &Ask, users: usize, cell: &dyn Fn(Cell) -> i64) -> Reply {
+    let (who, sp) = match ask.subject {
+        Subject::Domain(d) => {
+            let typed = domain_text(d);
+            return match (ask.qtype, d) {
+                (
+                    QueryType::Domain,
+                    DomainName::Main | DomainName::MainUpper | DomainName::Alias,
+                ) => Reply::Domain(DOMAIN.into()),
+                (QueryType::Domain, DomainName::Moved) if cell(Cell::Moved) == 1 => {
+                    Reply::Domain(DOMAIN.into())
+                }
+                (QueryType::Domain, DomainName::Rcpt) => Reply::Domain(RCPT_DOMAIN.into()),
+                // Unknown domains are echoed as typed.
+                (QueryType::Domain, _) => Reply::Domain(typed.into_bytes()),
+                (QueryType::Limit, DomainName::Main | DomainName::MainUpper) => {
+                    Reply::Limits(domain_limits(cell(Cell::MaxPop)))
+                }
+                // Only a limits row of that very name counts.
+                (QueryType::Limit, _) => Reply::NotFound,
+                (q, _) => unreachable!("{q:?} about a domain"),
+            };
+        }
+        Subject::Address(who, sp) => (who, sp),
+    };
+    let typed_domain = match sp {
+        Spelling::Plain | Spelling::Bare => DOMAIN.to_string(),
+        Spelling::Upper => DOMAIN.to_ascii_uppercase(),
+        Spelling::Alias => ALIAS_DOMAIN.into(),
+        Spelling::Moved => MOVED_DOMAIN.into(),
+    };
+    // Does the domain lead to DOMAIN's users at all?
+    let resolves = sp != Spelling::Moved || cell(Cell::Moved) == 1;
+    let row = match who {
+        _ if !resolves => None,
+        Who::User(i) => Some(user_row(i)),
+        Who::Rotated(k) => Some(hot_row(
+            name_of(who),
+            rotated_passwd(k, cell(Cell::Rotated(k))),
+            0,
+        )),
+        Who::Flushed(k) => Some(hot_row(
+            name_of(who),
+            flushed_passwd(k, cell(Cell::Flushed(k))),
+            0,
+        )),
+        Who::Relayed(k) => Some(hot_row(name_of(who), format!("$6$ry{k}$x"), 0)),
+        Who::Flip => Some(hot_row(
+            name_of(who),
+            "$6$flip$x".into(),
+            if cell(Cell::Flip) == 1 {
+                gid::BOUNCE_MAIL
+            } else {
+                0
+            },
+        )),
+        Who::List(_) | Who::HotList | Who::Nobody(_) => None,
+    };
+    let aliases: Vec<String> = match who {
+        _ if !resolves => vec![],
+        Who::User(i) if forwards(i) => vec![format!("&u{i}@elsewhere.example")],
+        Who::List(j) => list_lines(j, users),
+        Who::HotList => (0..cell(Cell::HotList))
+            .map(|k| format!("&hot{k}@elsewhere.example"))
+            .collect(),
+        _ => vec![],
+    };
+    match ask.qtype {
+        QueryType::User => Reply::User(match &row {
+            Some(r) if r.inactive => UserStatus::Inactive,
+            Some(r) if r.gid & gid::BOUNCE_MAIL != 0 => UserStatus::OverQuota,
+            Some(_) => UserStatus::Active,
+            None if !aliases.is_empty() => UserStatus::Alias,
+            None => UserStatus::Absent,
+        }),
+        QueryType::Password => Reply::Password(match row {
+            Some(r) => PasswordReply::Found(PwStruct {
+                name: r.name.into_bytes(),
+                domain: typed_domain.into_bytes(),
+                passwd: r.passwd.into_bytes(),
+                uid: r.uid,
+                gid: r.gid,
+                gecos: r.gecos.into_bytes(),
+                dir: r.dir.into_bytes(),
+                shell: r.shell.into_bytes(),
+                inactive: r.inactive,
+            }),
+            None => PasswordReply::NoSuchUser(ask.email.clone().into_bytes()),
+        }),
+        QueryType::Relay => {
+            let live = row.is_some()
+                && match who {
+                    Who::User(i) => relay_row(i) == 0 && ask.ip == user_ip(i),
+                    Who::Relayed(k) => cell(Cell::Relayed(k)) == 1 && ask.ip == relayed_ip(k),
+                    _ => false,
+                };
+            Reply::Relay(if live {
+                RelayStatus::Authenticated
+            } else {
+                RelayStatus::NotAuthenticated
+            })
+        }
+        QueryType::Host => match row {
+            Some(_) => {
+                Reply::Host(format!("{typed_domain}:{HOST_IP}:{}", cell(Cell::Port)).into_bytes())
+            }
+            None => Reply::NotFound,
+        },
+        QueryType::Alias => Reply::Alias(aliases.into_iter().map(String::into_bytes).collect()),
+        // Without an `@` a LIMIT query is about a domain of that name.
+        QueryType::Limit if sp == Spelling::Bare => Reply::NotFound,
+        QueryType::Limit => match (row, who) {
+            (Some(_), Who::User(i)) if own_limits(i) => Reply::Limits(user_limits(i)),
+            (Some(_), _) => Reply::Limits(domain_limits(cell(Cell::MaxPop))),
+            (None, _) => Reply::NotFound,
+        },
+        QueryType::Domain => unreachable!("DOMAIN queries are about domains"),
+    }
+}
+
+/// A reply in a form where equal answers compare equal: alias lines come in
+/// no particular order.
+fn canonical(mut r: Reply) -> Reply {
+    if let Reply::Alias(lines) = &mut r {
+        lines.sort();
+    }
+    r
+}
+
+/// A reply in a line of text (the passwords here are made up: shown).
+fn describe(r: &Reply) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match r {
+        Reply::Password(PasswordReply::Found(p)) => format!(
+            "PWD {}@{} {} uid {} gid {:#x} {:?} {} {} inactive {}",
+            text(&p.name),
+            text(&p.domain),
+            text(&p.passwd),
+            p.uid,
+            p.gid,
+            text(&p.gecos),
+            text(&p.dir),
+            text(&p.shell),
+            p.inactive
+        ),
+        Reply::Password(PasswordReply::NoSuchUser(e)) => format!("PWD no such user {}", text(e)),
+        Reply::Host(h) => format!("HOST {}", text(h)),
+        Reply::Domain(d) => format!("DOMAIN {}", text(d)),
+        Reply::Alias(lines) => format!(
+            "ALIAS [{}]",
+            lines.iter().map(|l| text(l)).collect::<Vec<_>>().join(", ")
+        ),
+        Reply::Limits(l) => format!(
+            "LIMITS type {} maxpop {} diskquota {} imap off {}",
+            l.limit_type, l.maxpopaccounts, l.diskquota, l.disable_imap
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A reply as a client reads it: encoded by the daemon, decoded by inquery().
+fn on_the_wire(q: QueryType, r: Reply) -> Reply {
+    let bytes = r.encode().expect("an expected answer that can be sent");
+    Reply::decode(q, &bytes).expect("an expected answer that can be read")
+}
+
+/// Every answer the data allows for a query that ran from `start` to `end`.
+fn allowed(ask: &Ask, users: usize, tl: &Timeline, start: Instant, end: Instant) -> Vec<Reply> {
+    let cells = cells_of(ask.subject);
+    let choices: Vec<Vec<i64>> = cells
+        .iter()
+        .map(|&c| tl.acceptable(c, start, end))
+        .collect();
+    let mut out = Vec::new();
+    let mut pick = vec![0usize; cells.len()];
+    loop {
+        let value = |c: Cell| {
+            let i = cells.iter().position(|&x| x == c).unwrap();
+            choices[i][pick[i]]
+        };
+        let r = canonical(on_the_wire(ask.qtype, expected(ask, users, &value)));
+        if !out.contains(&r) {
+            out.push(r);
+        }
+        // The next combination.
+        let mut i = 0;
+        loop {
+            if i == pick.len() {
+                return out;
+            }
+            pick[i] += 1;
+            if pick[i] < choices[i].len() {
+                break;
+            }
+            pick[i] = 0;
+            i += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The workload
+
+/// xorshift64*: enough randomness for choosing queries.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// An index into `weights`, chosen in proportion to them.
+    fn weighted(&mut self, weights: &[u64]) -> usize {
+        let mut r = self.below(weights.iter().sum());
+        for (i, &w) in weights.iter().enumerate() {
+            if r < w {
+                return i;
+            }
+            r -= w;
+        }
+        weights.len() - 1
+    }
+}
+
+const TYPES: [QueryType; 7] = [
+    QueryType::Password,
+    QueryType::User,
+    QueryType::Relay,
+    QueryType::Alias,
+    QueryType::Limit,
+    QueryType::Host,
+    QueryType::Domain,
+];
+const TYPE_WEIGHTS: [u64; 7] = [30, 25, 10, 10, 10, 10, 5];
+
+fn next_ask(rng: &mut Rng, users: usize, unique: &AtomicU64) -> Ask {
+    let qtype = TYPES[rng.weighted(&TYPE_WEIGHTS)];
+    let bare_domain =
+        qtype == QueryType::Domain || (qtype == QueryType::Limit && rng.below(5) == 0);
+    if bare_domain {
+        let d = match rng.below(12) {
+            0..=3 => DomainName::Main,
+            4 => DomainName::MainUpper,
+            5 | 6 => DomainName::Alias,
+            7 | 8 => DomainName::Moved,
+            9 => DomainName::Rcpt,
+            10 => DomainName::Unknown(rng.below(20)),
+            _ => DomainName::Unknown(unique.fetch_add(1, Ordering::Relaxed)),
+        };
+        return Ask {
+            qtype,
+            subject: Subject::Domain(d),
+            email: domain_text(d),
+            ip: String::new(),
+        };
+    }
+    let who = match rng.weighted(&[55, 5, 5, 5, 4, 3, 5, 12, 6]) {
+        0 => Who::User(rng.below(users as u64) as usize),
+        1 => Who::Rotated(rng.below(ROTATED as u64) as usize),
+        2 => Who::Flushed(rng.below(FLUSHED as u64) as usize),
+        3 => Who::Relayed(rng.below(RELAYED as u64) as usize),
+        4 => Who::Flip,
+        5 => Who::HotList,
+        6 => Who::List(rng.below(LISTS as u64) as usize),
+        // Absent addresses: some asked again and again (negative cache
+        // hits), some never before.
+        7 => Who::Nobody(rng.below(50)),
+        _ => Who::Nobody(1_000_000 + unique.fetch_add(1, Ordering::Relaxed)),
+    };
+    let mut sp = match rng.weighted(&[60, 10, 10, 10, 10]) {
+        0 => Spelling::Plain,
+        1 => Spelling::Upper,
+        2 => Spelling::Bare,
+        3 => Spelling::Alias,
+        _ => Spelling::Moved,
+    };
+    // A flush request names one address: the spellings in other domains
+    // are other cache entries, which only a HUP empties.
+    if matches!(who, Who::Flushed(_)) && matches!(sp, Spelling::Alias | Spelling::Moved) {
+        sp = Spelling::Plain;
+    }
+    let ip = match (qtype, who) {
+        (QueryType::Relay, Who::User(i)) if rng.below(10) < 7 => user_ip(i),
+        (QueryType::Relay, Who::Relayed(k)) if rng.below(10) < 7 => relayed_ip(k),
+        (QueryType::Relay, _) => STRANGER_IP.into(),
+        _ => String::new(),
+    };
+    Ask {
+        qtype,
+        subject: Subject::Address(who, sp),
+        email: address(who, sp),
+        ip,
+    }
+}
+
+fn type_index(q: QueryType) -> usize {
+    usize::from(q.as_u8() - 1)
+}
+
+fn type_name(q: QueryType) -> &'static str {
+    match q {
+        QueryType::User => "USER",
+        QueryType::Relay => "RELAY",
+        QueryType::Password => "PWD",
+        QueryType::Host => "HOST",
+        QueryType::Alias => "ALIAS",
+        QueryType::Limit => "LIMIT",
+        QueryType::Domain => "DOMAIN",
+    }
+}
+
+/// Counters shared by the client threads.
+#[derive(Default)]
+struct Counts {
+    queries: [AtomicU64; 7],
+    wrong: [AtomicU64; 7],
+    temporary: [AtomicU64; 7],
+    hangs: AtomicU64,
+    client_errors: AtomicU64,
+    /// Answers that showed a changed cell's newest value while an older one
+    /// was still allowed, and after it was required: evidence that changes
+    /// get through.
+    fresh_seen: AtomicU64,
+}
+
+fn sum(a: &[AtomicU64; 7]) -> u64 {
+    a.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+}
+
+/// What the run records besides counters.
+#[derive(Default)]
+struct Records {
+    /// Seconds into the run of every -1 answer.
+    temporary_at: Vec<f64>,
+    wrong: Vec<String>,
+    errors: Vec<String>,
+}
+
+struct Shared {
+    t0: Instant,
+    users: usize,
+    timeline: Timeline,
+    counts: Counts,
+    records: Mutex<Records>,
+    stop: AtomicBool,
+    /// Per client: when its query in flight started (ms into the run + 1),
+    /// 0 when idle.
+    in_flight: Vec<AtomicU64>,
+    unique: AtomicU64,
+}
+
+impl Shared {
+    fn secs(&self, t: Instant) -> f64 {
+        t.duration_since(self.t0).as_secs_f64()
+    }
+}
+
+fn client_thread(shared: &Shared, n: usize, fifo: FifoConfig) {
+    let remote = Remote {
+        fifo,
+        timeouts: Timeouts {
+            read: CLIENT_TIMEOUT,
+            write: CLIENT_TIMEOUT,
+        },
+    };
+    let mut rng =
+        Rng(0x9e37_79b9_7f4a_7c15 ^ ((n as u64 + 1) << 32) ^ u64::from(std::process::id()));
+    let c = &shared.counts;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let ask = next_ask(&mut rng, shared.users, &shared.unique);
+        let t = type_index(ask.qtype);
+        let start = Instant::now();
+        shared.in_flight[n].store(
+            start.duration_since(shared.t0).as_millis() as u64 + 1,
+            Ordering::Relaxed,
+        );
+        let answer = remote.ask(ask.qtype, ask.email.as_bytes(), ask.ip.as_bytes());
+        let end = Instant::now();
+        shared.in_flight[n].store(0, Ordering::Relaxed);
+        c.queries[t].fetch_add(1, Ordering::Relaxed);
+        match answer {
+            Ok(reply) => {
+                let got = canonical(reply);
+                let ok = allowed(&ask, shared.users, &shared.timeline, start, end);
+                if !ok.contains(&got) {
+                    c.wrong[t].fetch_add(1, Ordering::Relaxed);
+                    let mut r = shared.records.lock().unwrap();
+                    if r.wrong.len() < SHOW_WRONG {
+                        r.wrong.push(format!(
+                            "{:.3}-{:.3} s: {} {:?} ip {:?} ({:?}): got {}, allowed {}",
+                            shared.secs(start),
+                            shared.secs(end),
+                            type_name(ask.qtype),
+                            ask.email,
+                            ask.ip,
+                            ask.subject,
+                            describe(&got),
+                            ok.iter().map(describe).collect::<Vec<_>>().join(" or ")
+                        ));
+                    }
+                } else if ok.len() > 1 && ok.last() == Some(&got) {
+                    c.fresh_seen.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(QueryError::Server) => {
+                c.temporary[t].fetch_add(1, Ordering::Relaxed);
+                shared
+                    .records
+                    .lock()
+                    .unwrap()
+                    .temporary_at
+                    .push(shared.secs(end));
+            }
+            Err(QueryError::Remote(ClientError::Timeout(_))) => {
+                c.hangs.fetch_add(1, Ordering::Relaxed);
+                let mut r = shared.records.lock().unwrap();
+                r.errors.push(format!(
+                    "{:.3} s: {} {:?}: no answer within {:?}",
+                    shared.secs(start),
+                    type_name(ask.qtype),
+                    ask.email,
+                    end - start
+                ));
+            }
+            Err(e) => {
+                c.client_errors.fetch_add(1, Ordering::Relaxed);
+                let mut r = shared.records.lock().unwrap();
+                if r.errors.len() < SHOW_WRONG {
+                    r.errors.push(format!(
+                        "{:.3} s: {} {:?}: {e}",
+                        shared.secs(start),
+                        type_name(ask.qtype),
+                        ask.email
+                    ));
+                }
+                // A daemon that is gone answers nothing: do not spin.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The site and the daemon
+
+fn populate(site: &Site, users: usize) {
+    let mut conn = site.server.connect(Some(&site.db)).unwrap();
+    use mysql::prelude::Queryable;
+    let values = |rows: &[Row]| {
+        let mut sql = String::new();
+        for (n, r) in rows.iter().enumerate() {
+            let sep = if n == 0 { "" } else { "," };
+            write!(
+                sql,
+                "{sep}('{}', '{DOMAIN}', '{}', {}, {}, '{}', '{}', '{}')",
+                r.name, r.passwd, r.uid, r.gid, r.gecos, r.dir, r.shell
+            )
+            .unwrap();
+        }
+        sql
+    };
+    let insert = |table: &str, rows: &[Row]| {
+        format!(
+            "INSERT INTO {table} (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) VALUES {}",
+            values(rows)
+        )
+    };
+    let mut sql = Vec::new();
+    for start in (0..users).step_by(1000) {
+        let rows: Vec<Row> = (start..(start + 1000).min(users)).map(user_row).collect();
+        let (gone, here): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.inactive);
+        if !here.is_empty() {
+            sql.push(insert("indimail", &here));
+        }
+        if !gone.is_empty() {
+            sql.push(insert("indibak", &gone));
+        }
+        let mut auth = String::new();
+        let mut relay = String::new();
+        let mut limits = String::new();
+        let mut valias = String::new();
+        for i in (start..(start + 1000).min(users)).filter(|i| i.is_multiple_of(2) && !inactive(*i))
+        {
+            let sep = if auth.is_empty() { "" } else { "," };
+            write!(
+                auth,
+                "{sep}('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())"
+            )
+            .unwrap();
+        }
+        for i in start..(start + 1000).min(users) {
+            let when = match relay_row(i) {
+                0 => "UNIX_TIMESTAMP() + 315360000",
+                1 => "0",
+                _ => continue,
+            };
+            let sep = if relay.is_empty() { "" } else { "," };
+            write!(relay, "{sep}('u{i}@{DOMAIN}', '{}', {when})", user_ip(i)).unwrap();
+        }
+        for i in (start..(start + 1000).min(users)).filter(|&i| own_limits(i)) {
+            let l = user_limits(i);
+            let sep = if limits.is_empty() { "" } else { "," };
+            write!(
+                limits,
+                "{sep}('u{i}@{DOMAIN}', {}, {}, {})",
+                l.maxpopaccounts, l.diskquota, l.disable_imap
+            )
+            .unwrap();
+        }
+        for i in (start..(start + 1000).min(users)).filter(|&i| forwards(i)) {
+            let sep = if valias.is_empty() { "" } else { "," };
+            write!(
+                valias,
+                "{sep}('u{i}', '{DOMAIN}', '&u{i}@elsewhere.example')"
+            )
+            .unwrap();
+        }
+        for (table, cols, v) in [
+            (
+                "lastauth",
+                "user, domain, service, remote_ip, quota, gecos, timestamp",
+                auth,
+            ),
+            ("relay", "email, ipaddr, timestamp", relay),
+            (
+                "vlimits",
+                "domain, maxpopaccounts, diskquota, disable_imap",
+                limits,
+            ),
+            ("valias", "alias, domain, valias_line", valias),
+        ] {
+            if !v.is_empty() {
+                sql.push(format!("INSERT INTO {table} ({cols}) VALUES {v}"));
+            }
+        }
+    }
+    // The users that change.
+    let mut hot = Vec::new();
+    for k in 0..ROTATED {
+        hot.push(hot_row(format!("rot{k}"), rotated_passwd(k, 0), 0));
+    }
+    for k in 0..FLUSHED {
+        hot.push(hot_row(format!("fl{k}"), flushed_passwd(k, 0), 0));
+    }
+    for k in 0..RELAYED {
+        hot.push(hot_row(format!("ry{k}"), format!("$6$ry{k}$x"), 0));
+    }
+    hot.push(hot_row("flip".into(), "$6$flip$x".into(), 0));
+    sql.push(insert("indimail", &hot));
+    let mut auth = String::new();
+    for r in &hot {
+        let sep = if auth.is_empty() { "" } else { "," };
+        write!(
+            auth,
+            "{sep}('{}', '{DOMAIN}', 'pop3', '10.0.0.2', 0, 'x', NOW())",
+            r.name
+        )
+        .unwrap();
+    }
+    sql.push(format!(
+        "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES {auth}"
+    ));
+    for k in 0..RELAYED {
+        let when = if INITIAL.contains(&(Cell::Relayed(k), 1)) {
+            "UNIX_TIMESTAMP() + 315360000"
+        } else {
+            "0"
+        };
+        sql.push(format!(
+            "INSERT INTO relay (email, ipaddr, timestamp) VALUES ('ry{k}@{DOMAIN}', '{}', {when})",
+            relayed_ip(k)
+        ));
+    }
+    let mut lists = String::new();
+    for j in 0..LISTS {
+        for line in list_lines(j, users) {
+            let sep = if lists.is_empty() { "" } else { "," };
+            write!(lists, "{sep}('list{j}', '{DOMAIN}', '{line}')").unwrap();
+        }
+    }
+    sql.push(format!(
+        "INSERT INTO valias (alias, domain, valias_line) VALUES {lists}"
+    ));
+    sql.push(format!(
+        "INSERT INTO valias (alias, domain, valias_line) VALUES ('hotlist', '{DOMAIN}', '&hot0@elsewhere.example')"
+    ));
+    let l = domain_limits(1000);
+    sql.push(format!(
+        "INSERT INTO vlimits (domain, maxpopaccounts, diskquota, disable_relay, perm_maillist) \
+         VALUES ('{DOMAIN}', {}, {}, {}, {})",
+        l.maxpopaccounts,
+        l.diskquota,
+        l.disable_relay,
+        l.perm_maillist | (l.perm_maillist_users << 3) | (l.perm_maillist_moderators << 6)
+    ));
+    sql.push(format!(
+        "INSERT INTO aliasdomain (alias, domain) VALUES ('{ALIAS_DOMAIN}', '{DOMAIN}'), ('{MOVED_DOMAIN}', '{DOMAIN}')"
+    ));
+    for s in sql {
+        conn.query_drop(&s).unwrap_or_else(|e| panic!("{e}: {s}"));
+    }
+    // The cells start at the values loaded here.
+    assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::HotList).unwrap().1, 1);
+    assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::Port).unwrap().1, 25);
+    assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::Moved).unwrap().1, 1);
+    let domains = site.dir.path().join("domains");
+    fs::create_dir_all(domains.join(DOMAIN)).unwrap();
+    site.users_cdb(&[(DOMAIN, &domains.join(DOMAIN))]);
+    site.control("hostip", HOST_IP);
+    site.control("rcpthosts", &format!("{DOMAIN}\n{RCPT_DOMAIN}\n"));
+}
+
+const INSTANCES: u32 = 4;
+
+/// The daemon's output, kept in a file and watched for the lines that say
+/// a HUP was carried out.
+struct Output {
+    hups: Mutex<u64>,
+    changed: Condvar,
+}
+
+struct Daemon {
+    child: Child,
+    fifodir: PathBuf,
+    replydir: PathBuf,
+    log: PathBuf,
+    output: Arc<Output>,
+}
+
+impl Daemon {
+    fn start(path: &Path, site: &Site, base: &Path) -> Daemon {
+        let fifodir = base.join("inlookup");
+        let replydir = base.join("inquery");
+        fs::create_dir_all(&replydir).unwrap();
+        let log = base.join("inlookup.log");
+        let mut cmd = Command::new(path);
+        cmd.arg("inlookup")
+            .args(["-i", &INSTANCES.to_string(), "-c", "86400"])
+            .env_clear();
+        for (k, v) in site.env.iter() {
+            cmd.env(k, v);
+        }
+        cmd.env("INFIFODIR", &fifodir)
+            .env("FIFOTMPDIR", &replydir)
+            .env("PATH", "/usr/bin:/bin")
+            .env("DEFAULT_DOMAIN", DOMAIN)
+            .env("USE_BTREE", "1");
+        // The daemon goes when this program goes, even when it is killed.
+        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                eprintln!("soak: cannot start {}: {e}", path.display());
+                std::process::exit(2)
+            });
+        let output = Arc::new(Output {
+            hups: Mutex::new(0),
+            changed: Condvar::new(),
+        });
+        let file = Arc::new(Mutex::new(fs::File::create(&log).unwrap()));
+        let ready = Arc::new(AtomicU64::new(0));
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let (file, output, ready) = (file.clone(), output.clone(), ready.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = writeln!(file.lock().unwrap(), "{line}");
+                    if line.contains("Ready with INFIFO=") {
+                        ready.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Logged by the signal loop once the cache is emptied
+                    // and before the reconfiguration: the HUP has begun.
+                    if line.contains(", cache flushed (") {
+                        *output.hups.lock().unwrap() += 1;
+                        output.changed.notify_all();
+                    }
+                }
+            });
+        }
+        let d = Daemon {
+            child,
+            fifodir,
+            replydir,
+            log,
+            output,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready.load(Ordering::SeqCst) < u64::from(INSTANCES) {
+            if Instant::now() > deadline {
+                eprintln!("soak: inlookup did not start:\n{}", d.log_tail(40));
+                std::process::exit(2);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn fifo(&self) -> FifoConfig {
+        FifoConfig {
+            infifo: "infifo".into(),
+            infifodir: self.fifodir.clone(),
+            fifotmpdir: self.replydir.clone(),
+            fifo_mode: None,
+        }
+    }
+
+    /// SIGHUP, then wait until the daemon says it emptied its cache.
+    /// Returns when it did, `None` if it did not within 20 s.
+    fn hup(&self) -> Option<Instant> {
+        let mut n = self.output.hups.lock().unwrap();
+        let before = *n;
+        kill(self.pid(), Signal::SIGHUP).ok()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while *n == before {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            n = self.output.changed.wait_timeout(n, left).unwrap().0;
+        }
+        Some(Instant::now())
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// VmRSS in KiB and the number of open descriptors of `pid`.
+fn sample(pid: Pid) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some((rss, fds))
+}
+
+// ---------------------------------------------------------------------------
+// The events: HUPs, data changes, the MariaDB restart
+
+/// What the control thread did, for the summary.
+#[derive(Default)]
+struct Events {
+    hups: u64,
+    hups_missed: u64,
+    hup_changes: u64,
+    relay_changes: u64,
+    flush_changes: u64,
+    flush_failures: Vec<String>,
+    /// Seconds into the run: MariaDB asked to stop, and back up.
+    down: Option<(f64, Option<f64>)>,
+    problems: Vec<String>,
+}
+
+struct Control<'a> {
+    shared: &'a Shared,
+    site: &'a Site,
+    daemon: &'a Daemon,
+    /// Changes waiting for the next HUP.
+    pending: Vec<(Cell, usize)>,
+    round: i64,
+    quick_round: i64,
+    /// For the random pause between two flush changes.
+    pause: u64,
+    /// The connection the changes are made on (again after a restart).
+    conn: Option<mysql::Conn>,
+    events: Events,
+}
+
+impl Control<'_> {
+    /// Record and make one change; `None` when the SQL failed.
+    fn change(&mut self, c: Cell, value: i64, sql: &str) -> Option<usize> {
+        use mysql::prelude::Queryable;
+        if self.conn.is_none() {
+            match self.site.server.connect(Some(&self.site.db)) {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => {
+                    self.events.problems.push(format!("change {c:?}: {e}"));
+                    return None;
+                }
+            }
+        }
+        let index = self.shared.timeline.begin(c, value);
+        if let Err(e) = self.conn.as_mut()?.query_drop(sql) {
+            // Whether it took effect is unknown: the value stays possible,
+            // and is never required.
+            self.conn = None;
+            self.events.problems.push(format!("change {c:?}: {e}"));
+            return None;
+        }
+        Some(index)
+    }
+
+    /// The changes a HUP must make visible: each cell moves on.
+    fn hup_changes(&mut self) {
+        let r = self.round;
+        self.round += 1;
+        let tl = &self.shared.timeline;
+        let k = (r as usize) % ROTATED;
+        let v = tl.current(Cell::Rotated(k)) + 1;
+        let sql = format!(
+            "UPDATE indimail SET pw_passwd = '{}' WHERE pw_name = 'rot{k}' AND pw_domain = '{DOMAIN}'",
+            rotated_passwd(k, v)
+        );
+        let mut made = vec![(Cell::Rotated(k), v, sql)];
+        let flip = 1 - tl.current(Cell::Flip);
+        made.push((
+            Cell::Flip,
+            flip,
+            format!(
+                "UPDATE indimail SET pw_gid = {} WHERE pw_name = 'flip' AND pw_domain = '{DOMAIN}'",
+                if flip == 1 { gid::BOUNCE_MAIL } else { 0 }
+            ),
+        ));
+        // 1, 2, 3, 2, 1, 0, 1, ...: one line added or removed at a time.
+        let lines = tl.current(Cell::HotList);
+        let up = [1, 1, 1, 0, 0, 0][(r as usize) % 6] == 1;
+        let (next, sql) = if up && lines < 3 || lines == 0 {
+            (
+                lines + 1,
+                format!(
+                    "INSERT INTO valias (alias, domain, valias_line) VALUES ('hotlist', '{DOMAIN}', '&hot{lines}@elsewhere.example')"
+                ),
+            )
+        } else {
+            (
+                lines - 1,
+                format!(
+                    "DELETE FROM valias WHERE alias = 'hotlist' AND domain = '{DOMAIN}' AND valias_line = '&hot{}@elsewhere.example'",
+                    lines - 1
+                ),
+            )
+        };
+        made.push((Cell::HotList, next, sql));
+        let port = tl.current(Cell::Port);
+        made.push(if port == 25 {
+            (
+                Cell::Port,
+                ROW_PORT,
+                format!(
+                    "INSERT INTO smtp_port (host, src_host, domain, port) VALUES ('{HOST_IP}', '*', '{DOMAIN}', {ROW_PORT})"
+                ),
+            )
+        } else {
+            (
+                Cell::Port,
+                25,
+                format!("DELETE FROM smtp_port WHERE domain = '{DOMAIN}'"),
+            )
+        });
+        let maxpop = tl.current(Cell::MaxPop) + 1;
+        made.push((
+            Cell::MaxPop,
+            maxpop,
+            format!("UPDATE vlimits SET maxpopaccounts = {maxpop} WHERE domain = '{DOMAIN}'"),
+        ));
+        // The alias domain goes every other round, and comes back.
+        if r % 2 == 0 || tl.current(Cell::Moved) == 0 {
+            let moved = 1 - tl.current(Cell::Moved);
+            made.push((
+                Cell::Moved,
+                moved,
+                if moved == 1 {
+                    format!("INSERT INTO aliasdomain (alias, domain) VALUES ('{MOVED_DOMAIN}', '{DOMAIN}')")
+                } else {
+                    format!("DELETE FROM aliasdomain WHERE alias = '{MOVED_DOMAIN}'")
+                },
+            ));
+        }
+        for (c, v, sql) in made {
+            if let Some(i) = self.change(c, v, &sql) {
+                self.pending.push((c, i));
+                self.events.hup_changes += 1;
+            }
+        }
+    }
+
+    fn hup(&mut self) {
+        self.events.hups += 1;
+        match self.daemon.hup() {
+            Some(at) => {
+                for (c, i) in self.pending.drain(..) {
+                    self.shared.timeline.settle(c, i, at);
+                }
+            }
+            None => {
+                self.events.hups_missed += 1;
+                let t = self.shared.secs(Instant::now());
+                self.events.problems.push(format!(
+                    "{t:.1} s: the daemon did not act on SIGHUP within 20 s"
+                ));
+            }
+        }
+    }
+
+    /// A relay row changes (RELAY is not cached: at once), and a password
+    /// changes followed by a flush request for that address.
+    fn quick_changes(&mut self) {
+        let r = self.round_quick();
+        let k = (r as usize) % RELAYED;
+        let live = 1 - self.shared.timeline.current(Cell::Relayed(k));
+        let sql = format!(
+            "UPDATE relay SET timestamp = {} WHERE email = 'ry{k}@{DOMAIN}'",
+            if live == 1 {
+                "UNIX_TIMESTAMP() + 315360000"
+            } else {
+                "0"
+            }
+        );
+        if let Some(i) = self.change(Cell::Relayed(k), live, &sql) {
+            self.shared
+                .timeline
+                .settle(Cell::Relayed(k), i, Instant::now());
+            self.events.relay_changes += 1;
+        }
+        // Twice in a row, a moment apart: the second change comes while
+        // clients are loading the answer again after the first flush.
+        let k = (r as usize) % FLUSHED;
+        self.flush_change(k);
+        self.pause = self
+            .pause
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros((self.pause >> 33) % 30_000));
+        self.flush_change(k);
+    }
+
+    /// A new password for fl<k>, then a flush request for that address.
+    fn flush_change(&mut self, k: usize) {
+        let v = self.shared.timeline.current(Cell::Flushed(k)) + 1;
+        let sql = format!(
+            "UPDATE indimail SET pw_passwd = '{}' WHERE pw_name = 'fl{k}' AND pw_domain = '{DOMAIN}'",
+            flushed_passwd(k, v)
+        );
+        let Some(i) = self.change(Cell::Flushed(k), v, &sql) else {
+            return;
+        };
+        self.events.flush_changes += 1;
+        let t = Timeouts {
+            read: CLIENT_TIMEOUT,
+            write: CLIENT_TIMEOUT,
+        };
+        match client::flush(&self.daemon.fifo(), t, format!("fl{k}@{DOMAIN}").as_bytes()) {
+            Ok(_) => self
+                .shared
+                .timeline
+                .settle(Cell::Flushed(k), i, Instant::now()),
+            Err(e) => {
+                let at = self.shared.secs(Instant::now());
+                self.events
+                    .flush_failures
+                    .push(format!("{at:.1} s: flush of fl{k}@{DOMAIN}: {e}"));
+                // Made visible by the next HUP instead.
+                self.pending.push((Cell::Flushed(k), i));
+            }
+        }
+    }
+
+    fn round_quick(&mut self) -> i64 {
+        self.quick_round += 1;
+        self.quick_round
+    }
+}
+
+fn control(shared: &Shared, site: &Site, own: &mut OwnServer, daemon: &Daemon, a: &Args) -> Events {
+    let mut c = Control {
+        shared,
+        site,
+        daemon,
+        pending: Vec::new(),
+        round: 0,
+        quick_round: 0,
+        pause: u64::from(std::process::id()),
+        conn: None,
+        events: Events::default(),
+    };
+    let end = a.seconds;
+    let quick_every = (a.hup_every / 6.0).clamp(1.0, 5.0);
+    let mut next_hup = a.hup_every;
+    let mut next_changes = a.hup_every / 2.0;
+    let mut next_quick = quick_every / 2.0;
+    let mut restart = a.restart_at.filter(|&t| t < end);
+    let mut resume: Option<f64> = None;
+    loop {
+        let next = [
+            Some(next_hup),
+            Some(next_changes),
+            Some(next_quick),
+            restart,
+            resume,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(f64::INFINITY, f64::min);
+        if next >= end || shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let now = shared.secs(Instant::now());
+        if next > now {
+            std::thread::sleep(Duration::from_secs_f64(next - now));
+        }
+        let db_up = resume.is_none();
+        if restart == Some(next) {
+            restart = None;
+            let at = shared.secs(Instant::now());
+            c.events.down = Some((at, None));
+            eprintln!("[{at:6.1} s] stopping MariaDB");
+            c.conn = None;
+            own.stop();
+            resume = Some(shared.secs(Instant::now()) + a.down);
+        } else if resume == Some(next) {
+            resume = None;
+            own.resume();
+            let at = shared.secs(Instant::now());
+            if let Some((_, up)) = &mut c.events.down {
+                *up = Some(at);
+            }
+            eprintln!("[{at:6.1} s] MariaDB is back");
+        } else if next == next_hup {
+            next_hup += a.hup_every;
+            c.hup();
+        } else if next == next_changes {
+            next_changes += a.hup_every;
+            if db_up {
+                c.hup_changes();
+            }
+        } else {
+            next_quick += quick_every;
+            if db_up {
+                c.quick_changes();
+            }
+        }
+    }
+    if resume.is_some() {
+        own.resume();
+        let at = shared.secs(Instant::now());
+        if let Some((_, up)) = &mut c.events.down {
+            *up = Some(at);
+        }
+    }
+    c.events
+}
+
+// ---------------------------------------------------------------------------
+
+struct Samples {
+    /// (seconds into the run, RSS KiB, descriptors)
+    all: Vec<(f64, u64, u64)>,
+}
+
+impl Samples {
+    fn range(&self, from: f64, to: f64) -> Option<((u64, u64), (u64, u64))> {
+        let s: Vec<_> = self
+            .all
+            .iter()
+            .filter(|s| s.0 >= from && s.0 <= to)
+            .collect();
+        if s.is_empty() {
+            return None;
+        }
+        let rss = (s.iter().map(|s| s.1).min()?, s.iter().map(|s| s.1).max()?);
+        let fds = (s.iter().map(|s| s.2).min()?, s.iter().map(|s| s.2).max()?);
+        Some((rss, fds))
+    }
+}
+
+fn mb(kib: u64) -> String {
+    format!("{:.1} MB", kib as f64 / 1024.0)
+}
+
+fn main() {
+    let a = args();
+    let daemon_exe = daemon_path(&a);
+    let fifo_base = a.fifo_dir.clone().unwrap_or_else(|| {
+        if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        }
+    });
+    let scratch = fifo_base.join(format!("indilookup-soak.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).unwrap_or_else(|e| {
+        eprintln!("soak: {}: {e}", scratch.display());
+        std::process::exit(2)
+    });
+
+    eprintln!(
+        "soak: starting a private MariaDB and loading {} users",
+        a.users
+    );
+    let mut own = OwnServer::start();
+    let site = Site::on(&own.server);
+    populate(&site, a.users);
+    let daemon = Daemon::start(&daemon_exe, &site, &scratch);
+    let warmup = (a.seconds / 4.0).min(60.0);
+    println!(
+        "soak: {} s, {} clients, HUP every {} s, MariaDB restart {}, {} users, daemon {} (pid {})",
+        a.seconds,
+        a.clients,
+        a.hup_every,
+        a.restart_at
+            .filter(|&t| t < a.seconds)
+            .map_or("never".to_string(), |t| format!(
+                "at {t} s for {} s",
+                a.down
+            )),
+        a.users,
+        daemon_exe.display(),
+        daemon.pid()
+    );
+
+    let t0 = Instant::now();
+    let shared = Arc::new(Shared {
+        t0,
+        users: a.users,
+        timeline: Timeline::new(t0),
+        counts: Counts::default(),
+        records: Mutex::new(Records::default()),
+        stop: AtomicBool::new(false),
+        in_flight: (0..a.clients).map(|_| AtomicU64::new(0)).collect(),
+        unique: AtomicU64::new(0),
+    });
+    let clients: Vec<_> = (0..a.clients)
+        .map(|n| {
+            let (shared, fifo) = (shared.clone(), daemon.fifo());
+            std::thread::spawn(move || client_thread(&shared, n, fifo))
+        })
+        .collect();
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut samples = Samples { all: Vec::new() };
+    let mut daemon_exit = None;
+    let events = std::thread::scope(|scope| {
+        let ctl = scope.spawn(|| control(&shared, &site, &mut own, &daemon, &a));
+        let mut last_report = 0.0;
+        let mut last_queries = 0;
+        let mut stuck_reported = false;
+        loop {
+            std::thread::sleep(Duration::from_secs(2));
+            let now = shared.secs(Instant::now());
+            match sample(daemon.pid()) {
+                Some((rss, fds)) => samples.all.push((now, rss, fds)),
+                None => {
+                    failures.push(format!("{now:.1} s: the daemon is gone"));
+                    break;
+                }
+            }
+            // A query in flight for much longer than its own deadline means
+            // the client itself is stuck.
+            let now_ms = (now * 1000.0) as u64;
+            let stuck = shared.in_flight.iter().any(|f| {
+                let s = f.load(Ordering::Relaxed);
+                s != 0 && now_ms.saturating_sub(s) > 30_000
+            });
+            if stuck && !stuck_reported {
+                stuck_reported = true;
+                failures.push(format!("{now:.1} s: a client has waited more than 30 s"));
+            }
+            if now - last_report >= 10.0 - 1e-6 || now >= a.seconds {
+                let c = &shared.counts;
+                let q = sum(&c.queries);
+                let (rss, fds) = samples.all.last().map_or((0, 0), |s| (s.1, s.2));
+                println!(
+                    "[{now:6.1} s] queries {q:>9} ({:>6.0} q/s)  wrong {}  temporary {}  hangs {}  errors {}  RSS {}  fds {fds}",
+                    (q - last_queries) as f64 / (now - last_report),
+                    sum(&c.wrong),
+                    sum(&c.temporary),
+                    c.hangs.load(Ordering::Relaxed),
+                    c.client_errors.load(Ordering::Relaxed),
+                    mb(rss),
+                );
+                last_report = now;
+                last_queries = q;
+            }
+            if now >= a.seconds {
+                break;
+            }
+        }
+        shared.stop.store(true, Ordering::SeqCst);
+        ctl.join().unwrap()
+    });
+    for c in clients {
+        let _ = c.join();
+    }
+    let ran = shared.secs(Instant::now());
+
+    // Idle now: what the daemon holds when nobody asks anything.
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = sample(daemon.pid());
+    let leftovers = fs::read_dir(&daemon.replydir).map_or(0, |d| d.count());
+    let mut daemon = daemon;
+    let _ = kill(daemon.pid(), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while daemon_exit.is_none() && Instant::now() < deadline {
+        daemon_exit = daemon.child.try_wait().ok().flatten();
+        if daemon_exit.is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    // ---- the verdict
+    let c = &shared.counts;
+    let records = shared.records.lock().unwrap();
+    let wrong = sum(&c.wrong);
+    let hangs = c.hangs.load(Ordering::Relaxed);
+    let client_errors = c.client_errors.load(Ordering::Relaxed);
+    let window = events
+        .down
+        .map(|(from, to)| (from, to.unwrap_or(ran) + a.grace));
+    let in_window = |t: f64| window.is_some_and(|(from, to)| t >= from && t <= to);
+    let temp_in: Vec<f64> = records
+        .temporary_at
+        .iter()
+        .copied()
+        .filter(|&t| in_window(t))
+        .collect();
+    let temp_out: Vec<f64> = records
+        .temporary_at
+        .iter()
+        .copied()
+        .filter(|&t| !in_window(t))
+        .collect();
+    if wrong > 0 {
+        failures.push(format!("{wrong} wrong answers"));
+    }
+    if !temp_out.is_empty() {
+        failures.push(format!(
+            "{} temporary failures while MariaDB was up (first at {:.1} s)",
+            temp_out.len(),
+            temp_out[0]
+        ));
+    }
+    if hangs > 0 {
+        failures.push(format!(
+            "{hangs} requests without an answer within the deadline"
+        ));
+    }
+    if client_errors > 0 {
+        failures.push(format!("{client_errors} client errors"));
+    }
+    failures.extend(events.problems.iter().cloned());
+    failures.extend(events.flush_failures.iter().cloned());
+    match daemon_exit {
+        Some(s) if s.success() => {}
+        Some(s) => failures.push(format!("the daemon exited with {s} on TERM")),
+        None => failures.push("the daemon did not exit within 20 s of TERM".into()),
+    }
+    if leftovers > 0 {
+        failures.push(format!("{leftovers} reply FIFOs left behind"));
+    }
+    let warm = samples.range(0.0, warmup);
+    let after = samples.range(warmup, ran);
+    // The RSS when the warm-up ended: the first sample after it.
+    let warm_rss = samples.all.iter().find(|s| s.0 >= warmup).map(|s| s.1);
+    let (idle_rss, idle_fds) = idle.unwrap_or((0, 0));
+    if let (Some(base), Some(_)) = (warm_rss, idle) {
+        if idle_rss as f64 > base as f64 * 1.5 {
+            failures.push(format!(
+                "RSS grew: {} at the end of the warm-up, {} at the end",
+                mb(base),
+                mb(idle_rss)
+            ));
+        }
+    }
+    if let (Some((_, (_, warm_max))), Some(_)) = (warm, idle) {
+        if idle_fds > warm_max {
+            failures.push(format!(
+                "descriptors grew: at most {warm_max} during the warm-up, {idle_fds} idle at the end"
+            ));
+        }
+    }
+    if idle.is_none() && daemon_exit.is_some() {
+        failures.push("the daemon was gone before the end".into());
+    }
+
+    // ---- the report
+    let mut out = String::new();
+    let q = sum(&c.queries);
+    writeln!(out, "\nsoak summary").unwrap();
+    writeln!(
+        out,
+        "  ran                   {ran:.1} s, {} clients, {q} queries, {:.0} q/s",
+        a.clients,
+        q as f64 / ran
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "  {:<8} {:>10} {:>8} {:>10}",
+        "type", "queries", "wrong", "temporary"
+    )
+    .unwrap();
+    for qt in QueryType::ALL {
+        let i = type_index(qt);
+        writeln!(
+            out,
+            "  {:<8} {:>10} {:>8} {:>10}",
+            type_name(qt),
+            c.queries[i].load(Ordering::Relaxed),
+            c.wrong[i].load(Ordering::Relaxed),
+            c.temporary[i].load(Ordering::Relaxed)
+        )
+        .unwrap();
+    }
+    writeln!(out, "  wrong answers         {wrong}").unwrap();
+    let span = |v: &[f64]| match (v.first(), v.last()) {
+        (Some(f), Some(l)) => format!(", from {f:.1} s to {l:.1} s"),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "  temporary failures    {} while MariaDB was down or coming back{}; {} outside that{}",
+        temp_in.len(),
+        span(&temp_in),
+        temp_out.len(),
+        span(&temp_out)
+    )
+    .unwrap();
+    match events.down {
+        Some((from, to)) => writeln!(
+            out,
+            "  MariaDB               stopped at {from:.1} s, back at {}, failures accepted until {:.1} s",
+            to.map_or("the end".into(), |t| format!("{t:.1} s")),
+            window.map_or(0.0, |w| w.1)
+        )
+        .unwrap(),
+        None => writeln!(out, "  MariaDB               not restarted").unwrap(),
+    }
+    writeln!(out, "  hangs, client errors  {hangs}, {client_errors}").unwrap();
+    writeln!(
+        out,
+        "  HUPs                  {} sent, {} not acted on",
+        events.hups, events.hups_missed
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "  data changes          {} due at a HUP, {} relay rows, {} followed by a flush ({} flushes not answered)",
+        events.hup_changes,
+        events.relay_changes,
+        events.flush_changes,
+        events.flush_failures.len()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "  new values seen       {} answers showed a change before it was required",
+        c.fresh_seen.load(Ordering::Relaxed)
+    )
+    .unwrap();
+    let fmt_range = |r: Option<((u64, u64), (u64, u64))>| match r {
+        Some(((rl, rh), (fl, fh))) => format!("RSS {} to {}, fds {fl} to {fh}", mb(rl), mb(rh)),
+        None => "no samples".into(),
+    };
+    writeln!(out, "  warm-up (0-{warmup:.0} s)     {}", fmt_range(warm)).unwrap();
+    writeln!(out, "  after the warm-up     {}", fmt_range(after)).unwrap();
+    writeln!(
+        out,
+        "  idle at the end       RSS {}, fds {idle_fds} (RSS limit {}: 1.5 x the RSS when the warm-up ended)",
+        mb(idle_rss),
+        warm_rss.map_or("-".into(), |b| mb(b * 3 / 2))
+    )
+    .unwrap();
+    if !records.wrong.is_empty() {
+        writeln!(out, "  first wrong answers:").unwrap();
+        for w in &records.wrong {
+            writeln!(out, "    {w}").unwrap();
+        }
+    }
+    if !records.errors.is_empty() {
+        writeln!(out, "  first client errors:").unwrap();
+        for e in records.errors.iter().take(SHOW_WRONG) {
+            writeln!(out, "    {e}").unwrap();
+        }
+    }
+    if failures.is_empty() {
+        writeln!(
+            out,
+            "soak: OK: every answer right, no hang, descriptors and memory stable"
+        )
+        .unwrap();
+    } else {
+        writeln!(out, "soak: FAILURE:").unwrap();
+        for f in &failures {
+            writeln!(out, "  {f}").unwrap();
+        }
+        writeln!(out, "the daemon's last lines:\n{}", daemon.log_tail(30)).unwrap();
+    }
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+
+    if let Some(path) = &a.json {
+        let after_v = after.map(|((rl, rh), (fl, fh))| serde_json::json!({"rss_kib_min": rl, "rss_kib_max": rh, "fds_min": fl, "fds_max": fh}));
+        let per_type: serde_json::Map<String, serde_json::Value> = QueryType::ALL
+            .iter()
+            .map(|&qt| {
+                let i = type_index(qt);
+                (
+                    type_name(qt).to_string(),
+                    serde_json::json!({
+                        "queries": c.queries[i].load(Ordering::Relaxed),
+                        "wrong": c.wrong[i].load(Ordering::Relaxed),
+                        "temporary": c.temporary[i].load(Ordering::Relaxed),
+                    }),
+                )
+            })
+            .collect();
+        let v = serde_json::json!({
+            "seconds": ran,
+            "clients": a.clients,
+            "queries": q,
+            "wrong": wrong,
+            "temporary_in_window": temp_in.len(),
+            "temporary_outside_window": temp_out.len(),
+            "hangs": hangs,
+            "client_errors": client_errors,
+            "hups": events.hups,
+            "mariadb_down": events.down.map(|(f, t)| serde_json::json!([f, t])),
+            "after_warmup": after_v,
+            "idle_rss_kib": idle_rss,
+            "idle_fds": idle_fds,
+            "by_type": per_type,
+            "failures": failures,
+        });
+        if let Err(e) = fs::write(path, serde_json::to_string_pretty(&v).unwrap() + "\n") {
+            eprintln!("soak: {}: {e}", path.display());
+        }
+    }
+    drop(records);
+    drop(daemon);
+    drop(site);
+    drop(own);
+    let _ = fs::remove_dir_all(&scratch);
+    std::process::exit(if failures.is_empty() { 0 } else { 1 });
+}
