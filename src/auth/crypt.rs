@@ -119,6 +119,8 @@ fn all_crypt64(s: &[u8]) -> bool {
 /// clear-text password, for instance) is [`AuthError::NotACryptHash`]. Every comparison
 /// of derived bytes is constant-time.
 pub fn verify(password: &[u8], hash: &[u8]) -> Result<Verdict, AuthError> {
+    #[cfg(test)]
+    VERIFIED.with(|v| v.borrow_mut().push(hash.to_vec()));
     if hash.is_empty() {
         return Ok(Verdict::Mismatch);
     }
@@ -195,6 +197,13 @@ pub fn dummy_hash_for(password_hash: Option<&str>) -> &'static [u8] {
         Some("4") => b"$y$j9T$6Ye3BJzQ3V1vqstdS0rlD0$BL8JBsQhOzEGzCdKzMpI0KG5g6c1vOc9ePLVxF781J3",
         _ => DUMMY_HASH,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The hashes this thread's `verify` calls checked a password against,
+    /// so that tests can see the work an authentication did.
+    pub static VERIFIED: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `$1$` salt of at most 8 characters `$` 22 characters. A longer salt would be cut by
