@@ -323,7 +323,10 @@ mod tests {
             assert!(is_timeout(&io) && is_connection_error(&io), "{kind:?}");
             // How a read timeout comes back from a statement.
             let codec = mysql::Error::CodecError(IoError::from(kind).into());
-            assert!(is_timeout(&codec) && is_connection_error(&codec), "{kind:?}");
+            assert!(
+                is_timeout(&codec) && is_connection_error(&codec),
+                "{kind:?}"
+            );
         }
         for kind in [
             ErrorKind::ConnectionReset,
