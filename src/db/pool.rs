@@ -5,7 +5,10 @@
 //! lookup. Here a connection is used as it is; when the server has gone away
 //! (restart, idle kill) the statement fails with a connection-level error, the
 //! connection is dropped, and the statement is run once more on a fresh
-//! connection. Lookups are read-only, so the retry is safe.
+//! connection. Lookups are read-only, so the retry is safe. A statement that
+//! ran out of time (MYSQL_OPT_READ_TIMEOUT) is not retried: its connection
+//! is dropped too, but the server is slow or stalled rather than gone, and a
+//! second try would hold the worker for as long again.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,6 +35,25 @@ pub fn is_connection_error(err: &mysql::Error) -> bool {
         ),
         _ => false,
     }
+}
+
+/// True when the error is a read or write timeout running out
+/// (MYSQL_OPT_READ_TIMEOUT, MYSQL_OPT_WRITE_TIMEOUT): the connection is in an
+/// unknown state, but the server is still there.
+pub fn is_timeout(err: &mysql::Error) -> bool {
+    let io = match err {
+        mysql::Error::IoError(e) => Some(e),
+        mysql::Error::CodecError(e) => {
+            std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>())
+        }
+        _ => None,
+    };
+    io.is_some_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    })
 }
 
 struct State {
@@ -92,7 +114,7 @@ impl Pool {
     }
 
     /// Run `f` on a connection. A connection-level failure on a reused
-    /// connection is retried once on a new one.
+    /// connection is retried once on a new one, unless it was a timeout.
     pub fn run<T>(
         &self,
         what: &'static str,
@@ -102,7 +124,7 @@ impl Pool {
         let first = f(lease.conn());
         match first {
             Ok(v) => Ok(v),
-            Err(e) if is_connection_error(&e) && lease.reused => {
+            Err(e) if is_connection_error(&e) && lease.reused && !is_timeout(&e) => {
                 log::warn!("{what}: connection lost ({e}); reconnecting");
                 lease.discard();
                 drop(lease);
@@ -286,5 +308,35 @@ impl Drop for Lease<'_> {
         drop(st);
         drop(closing);
         self.pool.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn timeouts_are_told_apart_from_lost_connections() {
+        for kind in [ErrorKind::WouldBlock, ErrorKind::TimedOut] {
+            let io = mysql::Error::IoError(IoError::from(kind));
+            assert!(is_timeout(&io) && is_connection_error(&io), "{kind:?}");
+            // How a read timeout comes back from a statement.
+            let codec = mysql::Error::CodecError(IoError::from(kind).into());
+            assert!(
+                is_timeout(&codec) && is_connection_error(&codec),
+                "{kind:?}"
+            );
+        }
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            let io = mysql::Error::IoError(IoError::from(kind));
+            assert!(!is_timeout(&io) && is_connection_error(&io), "{kind:?}");
+            let codec = mysql::Error::CodecError(IoError::from(kind).into());
+            assert!(!is_timeout(&codec), "{kind:?}");
+        }
     }
 }

@@ -38,7 +38,7 @@ fn b64(data: &[u8]) -> String {
 
 /// The site of the vchkpass tests, with homes under the test's directory and users
 /// whose services are closed.
-fn site() -> Site {
+pub fn site() -> Site {
     let site = auth_site();
     let homes = site.dir.path().join("homes");
     for table in ["indimail", "indibak"] {
@@ -71,7 +71,7 @@ fn home(site: &Site, domain: &str, user: &str) -> PathBuf {
 }
 
 /// A login record.
-fn login_rec(service: &str, user: &str, pw: &str) -> Vec<u8> {
+pub fn login_rec(service: &str, user: &str, pw: &str) -> Vec<u8> {
     format!("{service}\nlogin\n{user}\n{pw}\n").into_bytes()
 }
 
@@ -85,14 +85,14 @@ fn cram_rec(service: &str, kind: &str, challenge: &str, user: &str, digest: &str
 }
 
 /// A courier chain: the next module, the application, the login program.
-struct Chain {
+pub struct Chain {
     next: Recorder,
     app: Recorder,
     login: Recorder,
 }
 
 impl Chain {
-    fn new() -> Chain {
+    pub fn new() -> Chain {
         Chain {
             next: Recorder::new(),
             app: Recorder::new(),
@@ -100,7 +100,7 @@ impl Chain {
         }
     }
 
-    fn reset(&self) {
+    pub fn reset(&self) {
         for r in [&self.next, &self.app, &self.login] {
             r.reset();
         }
@@ -108,7 +108,7 @@ impl Chain {
 
     /// `authindi NEXT APP Maildir` (or without NEXT when `last`), with the login
     /// program's variables as imaplogin sets them.
-    fn start<'a>(&self, site: &'a Site, input: &[u8], last: bool) -> Start<'a> {
+    pub fn start<'a>(&self, site: &'a Site, input: &[u8], last: bool) -> Start<'a> {
         let next = self.next.path();
         let app = self.app.path();
         let args: Vec<&str> = if last {
@@ -128,7 +128,7 @@ impl Chain {
     }
 
     /// Which program ran: "app", "next", "login" or "none".
-    fn which(&self) -> &'static str {
+    pub fn which(&self) -> &'static str {
         match (self.app.ran(), self.next.ran(), self.login.ran()) {
             (true, false, false) => "app",
             (false, true, false) => "next",

@@ -31,14 +31,7 @@ impl Daemon {
     /// Start `indilookup inlookup ARGS` for this site, FIFOs in a private
     /// directory, and wait until it is ready.
     pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let d = Daemon::spawn(site, args, env);
-        let n = d.fifo_count_expected(args);
-        d.wait_for(
-            |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
-            n,
-            "ready lines",
-        );
-        d
+        Daemon::start_with(site, args, env, |_| {})
     }
 
     fn fifo_count_expected(&self, args: &[&str]) -> usize {
@@ -49,6 +42,33 @@ impl Daemon {
     }
 
     pub fn spawn(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_with(site, args, env, |_| {})
+    }
+
+    /// Like `start`, with `prepare` applied to the command before it runs
+    /// (to change how the process starts, e.g. with fewer privileges).
+    pub fn start_with(
+        site: &Site,
+        args: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&mut Command),
+    ) -> Daemon {
+        let d = Daemon::spawn_with(site, args, env, prepare);
+        let n = d.fifo_count_expected(args);
+        d.wait_for(
+            |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
+            n,
+            "ready lines",
+        );
+        d
+    }
+
+    pub fn spawn_with(
+        site: &Site,
+        args: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&mut Command),
+    ) -> Daemon {
         let fifodir = site.dir.path().join("inlookup");
         let replydir = site.dir.path().join("inquery");
         fs::create_dir_all(&replydir).unwrap();
@@ -63,6 +83,7 @@ impl Daemon {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        prepare(&mut cmd);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -109,6 +130,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, sig: Signal) {
@@ -225,12 +250,12 @@ pub fn send_raw(fifodir: &Path, bytes: &[u8]) {
     w.write_all(bytes).unwrap();
 }
 
-fn int(v: i32) -> Vec<u8> {
+pub fn int(v: i32) -> Vec<u8> {
     v.to_le_bytes().to_vec()
 }
 
 /// A reply with a NUL-terminated text payload.
-fn text(s: &str) -> Vec<u8> {
+pub fn text(s: &str) -> Vec<u8> {
     let mut v = int(s.len() as i32 + 1);
     v.extend(s.as_bytes());
     v.push(0);
@@ -238,7 +263,7 @@ fn text(s: &str) -> Vec<u8> {
 }
 
 /// The expected bytes of every type and outcome for the populated site.
-fn expectations(hostip: &str) -> Vec<(u8, &'static str, &'static str, Vec<u8>)> {
+pub fn expectations(hostip: &str) -> Vec<(u8, &'static str, &'static str, Vec<u8>)> {
     let mut limits_joe = vec![0u8; 128];
     let mut put =
         |off: usize, bytes: &[u8]| limits_joe[off..off + bytes.len()].copy_from_slice(bytes);
@@ -738,7 +763,7 @@ fn reply_directory_recreated_while_running() {
 }
 
 /// The daemon's open descriptors and resident memory (kB).
-fn fds_and_rss(pid: u32) -> (usize, u64) {
+pub fn fds_and_rss(pid: u32) -> (usize, u64) {
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let rss = status

@@ -225,6 +225,27 @@ impl OwnServer {
         }
     }
 
+    /// Kill the server (SIGKILL, as in a crash) and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stop the server process (SIGSTOP): it keeps its connections and
+    /// its socket, and answers nothing until the guard is dropped (SIGCONT),
+    /// also when the test fails meanwhile.
+    pub fn freeze(&self) -> Frozen<'_> {
+        self.send(nix::sys::signal::Signal::SIGSTOP);
+        Frozen(self)
+    }
+
+    fn send(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("server running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+    }
+
     /// Start it again on the same data.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
@@ -239,6 +260,15 @@ impl OwnServer {
             .query_first(format!("SHOW GLOBAL STATUS LIKE '{name}'"))
             .unwrap();
         row.unwrap().1.parse().unwrap()
+    }
+}
+
+/// A frozen server; it goes on when this is dropped.
+pub struct Frozen<'a>(&'a OwnServer);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.send(nix::sys::signal::Signal::SIGCONT);
     }
 }
 

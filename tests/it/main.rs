@@ -4,6 +4,7 @@ mod applets;
 mod authindi;
 mod daemon;
 mod docs;
+mod faults;
 mod harness;
 mod inquerytest;
 mod lookups;

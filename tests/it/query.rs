@@ -24,7 +24,7 @@ fn client_env(site: &Site, d: &Daemon) -> Env {
     env
 }
 
-fn remote(site: &Site, d: &Daemon) -> Query {
+pub fn remote(site: &Site, d: &Daemon) -> Query {
     let c = Config::load(&client_env(site, d)).unwrap();
     Query::new(Arc::new(Remote {
         fifo: c.fifo,

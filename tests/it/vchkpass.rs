@@ -396,7 +396,7 @@ pub fn fd3(login: &str, field2: &str, field3: &str, method: u8) -> Vec<u8> {
     .concat()
 }
 
-fn password(login: &str, pw: &str, method: u8) -> Vec<u8> {
+pub fn password(login: &str, pw: &str, method: u8) -> Vec<u8> {
     fd3(login, pw, "", method)
 }
 
