@@ -34,11 +34,11 @@ mod stored;
 use std::fmt;
 
 pub use cram::CramAlgorithm;
+#[cfg(test)]
+pub(crate) use crypt::VERIFIED;
 pub use crypt::{
     dummy_hash_for, dummy_verify, dummy_verify_as, verify as verify_crypt, CryptScheme,
 };
-#[cfg(test)]
-pub(crate) use crypt::VERIFIED;
 pub use digest_md5::{login_with_realm, RspAuth};
 pub use method::Method;
 pub use stored::{ScramMechanism, ScramSecret, StoredSecret};
