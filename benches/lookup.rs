@@ -24,6 +24,7 @@ mod harness;
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -392,10 +393,11 @@ impl NonBlock for fs::OpenOptions {
 }
 
 /// The floor: read requests, open, unlink and write each reply FIFO, with
-/// a fixed answer and no lookup. One thread, no hand-off.
+/// a fixed answer and no lookup. One thread, no hand-off, in a process of
+/// its own as the daemon is (this program run with `--floor-server`), so
+/// that both are scheduled alike and their CPU time is counted alike.
 struct Floor {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    child: Child,
     dir: PathBuf,
 }
 
@@ -405,77 +407,26 @@ impl Floor {
     /// the hardening costs.
     fn start(base: &Path, checked: bool) -> Floor {
         let dir = base.to_path_buf();
-        let fifodir = dir.join("inlookup");
-        fs::create_dir_all(dir.join("inquery")).unwrap();
-        // As many FIFOs as the daemon has instances, so that a client does
-        // exactly the same work (it counts the instances) for both.
-        let fds: Vec<_> = (1..=instances())
-            .map(|k| {
-                let path = fifodir.join(format!("infifo.{k}"));
-                fifo::create_server_fifo(&path, 0o660, fifo::Owner::default()).unwrap();
-                fifo::open_server_fifo(&path).unwrap()
-            })
-            .collect();
-        let reply = Reply::Password(PasswordReply::Found(PwStruct {
-            name: b"u1".to_vec(),
-            domain: DOMAIN.as_bytes().to_vec(),
-            passwd: HASH.as_bytes().to_vec(),
-            uid: 555,
-            gid: 0,
-            gecos: b"Bench User 1".to_vec(),
-            dir: format!("/home/mail/{DOMAIN}/u1").into_bytes(),
-            shell: b"524288000".to_vec(),
-            inactive: false,
-        }))
-        .encode()
-        .unwrap();
-        let dirs = checked.then(|| fifo::ReplyDirs::new([dir.join("inquery")]).unwrap());
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = Vec::with_capacity(65536);
-            while !s.load(Ordering::Relaxed) {
-                let mut p: Vec<PollFd> = fds
-                    .iter()
-                    .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-                    .collect();
-                if poll(&mut p, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
-                    continue;
-                }
-                let ready: Vec<bool> = p
-                    .iter()
-                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                    .collect();
-                drop(p);
-                buf.clear();
-                for (fd, _) in fds.iter().zip(&ready).filter(|(_, r)| **r) {
-                    let _ = fifo::read_available(fd.as_fd(), &mut buf);
-                }
-                for frame in frames(&buf) {
-                    let Frame::Request(r) = frame else { continue };
-                    if let Some(dirs) = &dirs {
-                        if let Ok(mut f) = fifo::ReplyFifo::open(&r.reply_path, dirs) {
-                            let _ = f.write_now(&reply);
-                        }
-                        continue;
-                    }
-                    let path = std::ffi::OsStr::from_bytes(&r.reply_path);
-                    if let Ok(f) = fs::OpenOptions::new()
-                        .write(true)
-                        .custom_nonblock()
-                        .open(path)
-                    {
-                        let _ = fs::remove_file(path);
-                        let _ = nix::unistd::write(&f, &reply);
-                    }
-                }
-            }
-        });
-        Floor {
-            stop,
-            thread: Some(thread),
-            dir,
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.arg("--floor-server")
+            .arg(&dir)
+            .arg(if checked { "checked" } else { "plain" })
+            .stdout(Stdio::piped());
+        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
         }
+        let mut child = cmd.spawn().expect("start the floor server");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the floor server did not start");
+        Floor { child, dir }
     }
 
     fn client(&self) -> FifoConfig {
@@ -486,15 +437,84 @@ impl Floor {
             fifo_mode: None,
         }
     }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Floor {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The floor server's process: serve the FIFOs under `dir` until killed.
+fn floor_server(dir: &Path, checked: bool) -> ! {
+    let fifodir = dir.join("inlookup");
+    fs::create_dir_all(dir.join("inquery")).unwrap();
+    // As many FIFOs as the daemon has instances, so that a client does
+    // exactly the same work (it counts the instances) for both.
+    let fds: Vec<_> = (1..=instances())
+        .map(|k| {
+            let path = fifodir.join(format!("infifo.{k}"));
+            fifo::create_server_fifo(&path, 0o660, fifo::Owner::default()).unwrap();
+            fifo::open_server_fifo(&path).unwrap()
+        })
+        .collect();
+    let reply = Reply::Password(PasswordReply::Found(PwStruct {
+        name: b"u1".to_vec(),
+        domain: DOMAIN.as_bytes().to_vec(),
+        passwd: HASH.as_bytes().to_vec(),
+        uid: 555,
+        gid: 0,
+        gecos: b"Bench User 1".to_vec(),
+        dir: format!("/home/mail/L2P/{DOMAIN}/u1").into_bytes(),
+        shell: b"524288000".to_vec(),
+        inactive: false,
+    }))
+    .encode()
+    .unwrap();
+    let dirs = checked.then(|| fifo::ReplyDirs::new([dir.join("inquery")]).unwrap());
+    println!("ready");
+    let mut buf = Vec::with_capacity(65536);
+    loop {
+        let mut p: Vec<PollFd> = fds
+            .iter()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if poll(&mut p, PollTimeout::NONE).unwrap_or(0) == 0 {
+            continue;
+        }
+        let ready: Vec<bool> = p
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(p);
+        buf.clear();
+        for (fd, _) in fds.iter().zip(&ready).filter(|(_, r)| **r) {
+            let _ = fifo::read_available(fd.as_fd(), &mut buf);
+        }
+        for frame in frames(&buf) {
+            let Frame::Request(r) = frame else { continue };
+            if let Some(dirs) = &dirs {
+                if let Ok(mut f) = fifo::ReplyFifo::open(&r.reply_path, dirs) {
+                    let _ = f.write_now(&reply);
+                }
+                continue;
+            }
+            let path = std::ffi::OsStr::from_bytes(&r.reply_path);
+            if let Ok(f) = fs::OpenOptions::new()
+                .write(true)
+                .custom_nonblock()
+                .open(path)
+            {
+                let _ = fs::remove_file(path);
+                let _ = nix::unistd::write(&f, &reply);
+            }
+        }
     }
 }
 
@@ -519,6 +539,10 @@ fn scratch(base: &Path, name: &str) -> PathBuf {
 // ---------------------------------------------------------------------------
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--floor-server") {
+        floor_server(Path::new(&argv[i + 1]), argv[i + 2] == "checked");
+    }
     let a = args();
     eprintln!("setting up a private MariaDB with {} users", a.users);
     let site = Site::new();
@@ -553,9 +577,14 @@ fn main() {
                     c,
                     secs,
                     vec![
-                        ("floor", load(floor.client()), None),
-                        ("floor, checked reply path", load(checked.client()), None),
-                        ("daemon cached PWD", load(d.client()), Some((&d, &server))),
+                        ("floor", load(floor.client()), floor.pid(), None),
+                        (
+                            "floor, checked reply path",
+                            load(checked.client()),
+                            checked.pid(),
+                            None,
+                        ),
+                        ("daemon cached PWD", load(d.client()), d.pid(), Some(&server)),
                     ],
                 );
                 for f in &figs {
@@ -746,17 +775,18 @@ fn daemon_run(
 /// A load for `run_load`.
 type Load = Arc<dyn Fn(usize, u64) -> bool + Send + Sync>;
 
-/// A contender in an interleaved comparison: its name, its load, and its
-/// daemon with the database it asks, if it has one.
-type Contender<'a> = (&'a str, Load, Option<(&'a Daemon, &'a harness::Server)>);
+/// A contender in an interleaved comparison: its name, its load, the
+/// process that answers (for its CPU time and RSS), and the database it
+/// asks, if any.
+type Contender<'a> = (&'a str, Load, u32, Option<&'a harness::Server>);
 
 /// Rounds of an interleaved comparison.
 const ROUNDS: usize = 6;
 
 /// Run each contender for `secs` in all, in `ROUNDS` slices taken in turn
-/// (the order rotating each round), and give the figures of each. A
-/// contender with a daemon also gets the daemon's CPU time and SQL
-/// statements per query, counted over its own slices only.
+/// (the order rotating each round), and give the figures of each, with the
+/// answering process's CPU time (and SQL statements, with a database) per
+/// query counted over its own slices only.
 fn interleaved(
     fs_name: &str,
     clients: usize,
@@ -771,12 +801,12 @@ fn interleaved(
     let mut sql = vec![0u64; n];
     for round in 0..ROUNDS {
         for k in (0..n).map(|k| (k + round) % n) {
-            let (_, f, daemon) = &contenders[k];
-            let before = daemon.map(|(d, s)| (cpu_seconds(d.pid()), sql_count(s)));
+            let (_, f, pid, server) = &contenders[k];
+            let (cpu0, sql0) = (cpu_seconds(*pid), server.map(sql_count));
             let f = f.clone();
             let (l, e, el) = run_load(clients, secs / ROUNDS as f64, move |t, i| f(t, i));
-            if let (Some((d, s)), Some((c0, s0))) = (daemon, before) {
-                cpu[k] += cpu_seconds(d.pid()) - c0;
+            cpu[k] += cpu_seconds(*pid) - cpu0;
+            if let (Some(s), Some(s0)) = (server, sql0) {
                 sql[k] += sql_count(s) - s0;
             }
             lat[k].extend(l);
@@ -787,14 +817,14 @@ fn interleaved(
     contenders
         .iter()
         .enumerate()
-        .map(|(k, (name, _, daemon))| {
+        .map(|(k, (name, _, pid, server))| {
             lat[k].sort_unstable();
             let mut fig = figures(name, fs_name, clients, &lat[k], errors[k], elapsed[k]);
-            if let Some((d, _)) = daemon {
-                let q = lat[k].len().max(1) as f64;
-                fig.cpu_us_per_query = Some(cpu[k] * 1e6 / q);
+            let q = lat[k].len().max(1) as f64;
+            fig.cpu_us_per_query = Some(cpu[k] * 1e6 / q);
+            fig.rss_mb = Some(rss_mb(*pid));
+            if server.is_some() {
                 fig.sql_per_lookup = Some(sql[k] as f64 / q);
-                fig.rss_mb = Some(rss_mb(d.pid()));
             }
             fig
         })
