@@ -116,6 +116,8 @@ struct Figures {
     cpu_us_per_query: Option<f64>,
     sql_per_lookup: Option<f64>,
     rss_mb: Option<f64>,
+    /// CPU time of the client threads (this process) per query.
+    client_cpu_us_per_query: Option<f64>,
 }
 
 /// Run `f(thread, i)` on `clients` threads for `seconds`; latencies in µs.
@@ -798,14 +800,17 @@ fn interleaved(
     let mut errors = vec![0u64; n];
     let mut elapsed = vec![0f64; n];
     let mut cpu = vec![0f64; n];
+    let mut own = vec![0f64; n];
     let mut sql = vec![0u64; n];
     for round in 0..ROUNDS {
         for k in (0..n).map(|k| (k + round) % n) {
             let (_, f, pid, server) = &contenders[k];
             let (cpu0, sql0) = (cpu_seconds(*pid), server.map(sql_count));
+            let own0 = cpu_seconds(std::process::id());
             let f = f.clone();
             let (l, e, el) = run_load(clients, secs / ROUNDS as f64, move |t, i| f(t, i));
             cpu[k] += cpu_seconds(*pid) - cpu0;
+            own[k] += cpu_seconds(std::process::id()) - own0;
             if let (Some(s), Some(s0)) = (server, sql0) {
                 sql[k] += sql_count(s) - s0;
             }
@@ -822,6 +827,7 @@ fn interleaved(
             let mut fig = figures(name, fs_name, clients, &lat[k], errors[k], elapsed[k]);
             let q = lat[k].len().max(1) as f64;
             fig.cpu_us_per_query = Some(cpu[k] * 1e6 / q);
+            fig.client_cpu_us_per_query = Some(own[k] * 1e6 / q);
             fig.rss_mb = Some(rss_mb(*pid));
             if server.is_some() {
                 fig.sql_per_lookup = Some(sql[k] as f64 / q);
@@ -966,6 +972,15 @@ fn print_ratios(r: &[Figures]) {
             "  uncached daemon / persistent direct     {}",
             ratio(uncached, persistent)
         );
+        let us = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        let cpu = |name: &str| find(r, name, fs_name, 16).and_then(|f| f.cpu_us_per_query);
+        println!(
+            "  CPU µs/query, server: floor {}, checked floor {}, cached daemon {}; clients {}",
+            us(cpu("floor")),
+            us(cpu("floor, checked reply path")),
+            us(cpu("daemon cached PWD")),
+            us(find(r, "daemon cached PWD", fs_name, 16).and_then(|f| f.client_cpu_us_per_query)),
+        );
     }
 }
 
@@ -987,6 +1002,7 @@ fn write_json(path: &Path, r: &[Figures]) {
                 "cpu_us_per_query": f.cpu_us_per_query,
                 "sql_per_lookup": f.sql_per_lookup,
                 "rss_mb": f.rss_mb,
+                "client_cpu_us_per_query": f.client_cpu_us_per_query,
             })
         })
         .collect();
