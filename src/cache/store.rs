@@ -551,6 +551,7 @@ mod tests {
         // Same length, other bytes: not the key.
         for other in [
             &b"jo@example.org"[..],
+            b"jo.example.com",
             b"Jo@example.com",
             b"jo@example.co",
             b"joe@example.com",
