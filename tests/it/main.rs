@@ -4,6 +4,7 @@ mod applets;
 mod authindi;
 mod daemon;
 mod docs;
+mod fuzz;
 mod harness;
 mod inquerytest;
 mod lookups;
