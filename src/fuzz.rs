@@ -44,7 +44,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("vchkpass", vchkpass),
     ("authindi", authindi),
     ("control", control),
-    ("auth", auth_secrets),
+    ("auth", auth),
 ];
 
 // ---------------------------------------------------------------------------
@@ -1165,7 +1165,7 @@ fn check_domain_lists(text: &str) {
 
 /// The password field of an account and the challenge-response checks. The
 /// first byte picks one.
-pub fn auth_secrets(data: &[u8]) {
+pub fn auth(data: &[u8]) {
     let Some((&which, data)) = data.split_first() else {
         return;
     };

@@ -164,3 +164,25 @@ macro_rules! targets {
 }
 
 targets!(request, frames, reply, pwstruct, vchkpass, authindi, control, auth);
+
+/// The cargo-fuzz crate has a target of the same name for every body, and
+/// that target calls it.
+#[test]
+fn every_target_has_a_cargo_fuzz_binary() {
+    let fuzz = Path::new(ROOT).join("fuzz");
+    let manifest = fs::read_to_string(fuzz.join("Cargo.toml")).expect("fuzz/Cargo.toml");
+    for (name, _) in TARGETS {
+        assert!(
+            manifest.contains(&format!(
+                "name = \"{name}\"\npath = \"fuzz_targets/{name}.rs\""
+            )),
+            "no [[bin]] {name} in fuzz/Cargo.toml"
+        );
+        let source = fs::read_to_string(fuzz.join("fuzz_targets").join(format!("{name}.rs")))
+            .expect("the target's source");
+        assert!(
+            source.contains(&format!("indilookup::fuzz::{name}(data)")),
+            "fuzz_targets/{name}.rs does not call indilookup::fuzz::{name}"
+        );
+    }
+}
