@@ -22,9 +22,10 @@ use crate::auth::{
     Verdict,
 };
 use crate::authlib::{self, AuthType, RecordError, ServiceClass, ServiceMap};
+use crate::cache::PackedRow;
 use crate::checkpassword::{self, ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
-use crate::db::{domain, Address};
+use crate::db::{domain, Address, PasswdRow};
 use crate::fifo::{self, ReplyDirs};
 use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
@@ -537,6 +538,7 @@ pub fn pwstruct(data: &[u8]) {
         }
         Err(_) => assert!(!writable(&pw), "refused a record the C client reads"),
     }
+    check_packed_row(&pw, flags);
     let absent = PasswordReply::NoSuchUser(pw.name.clone());
     match absent.to_text() {
         Ok(text) => assert_eq!(PasswordReply::parse_text(&text), Ok(absent)),
@@ -548,6 +550,39 @@ pub fn pwstruct(data: &[u8]) {
     }
     if let Some(raw) = rest.first_chunk::<{ VLimits::SIZE }>() {
         check_limits(raw);
+    }
+}
+
+/// The cache keeps a password row packed into one allocation: unpacking
+/// gives back the row; a field too long for its 16-bit length is cut, not
+/// misread, and the other fields stay whole.
+fn check_packed_row(pw: &PwStruct, flags: u8) {
+    let row = PasswdRow {
+        name: pw.name.clone(),
+        domain: pw.domain.clone(),
+        passwd: pw.passwd.clone(),
+        uid: pw.uid,
+        gid: pw.gid,
+        gecos: pw.gecos.clone(),
+        dir: pw.dir.clone(),
+        shell: pw.shell.clone(),
+        inactive: pw.inactive,
+    };
+    assert_eq!(PackedRow::pack(&row).unpack(), row);
+    if flags & 2 != 0 && !row.gecos.is_empty() {
+        let long = PasswdRow {
+            gecos: row
+                .gecos
+                .repeat(usize::from(u16::MAX) / row.gecos.len() + 1),
+            ..row.clone()
+        };
+        let back = PackedRow::pack(&long).unpack();
+        assert_eq!(back.gecos, long.gecos[..usize::from(u16::MAX)]);
+        let others = PasswdRow {
+            gecos: row.gecos.clone(),
+            ..back
+        };
+        assert_eq!(others, row);
     }
 }
 
