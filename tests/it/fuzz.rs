@@ -15,7 +15,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Mutated inputs per target. Small enough for a debug build to finish in
 /// seconds; the fuzzer proper does the long search.
-const MUTATIONS: usize = 3000;
+const MUTATIONS: usize = 20_000;
 
 /// Values that parsers compare with: separators, NULs, length boundaries.
 const BYTES: &[u8] = b"\0\x01\x7f\x80\xff\n\t :@%,=$/.{}#";
