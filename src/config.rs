@@ -43,7 +43,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Longest first line accepted from a control file or envdir file. Real
 /// values are tiny; the cap only keeps a stray huge file from eating memory.
-const MAX_LINE: u64 = 1 << 20;
+pub(crate) const MAX_LINE: u64 = 1 << 20;
 /// Longest SQL identifier MySQL accepts.
 const MAX_IDENT_LEN: usize = 64;
 
@@ -288,20 +288,7 @@ impl Env {
                 // Removed while we were reading the directory.
                 continue;
             };
-            let value = match first_line_of(file, &path)? {
-                None => None,
-                Some(mut line) => {
-                    while matches!(line.last(), Some(b' ' | b'\t')) {
-                        line.pop();
-                    }
-                    for b in &mut line {
-                        if *b == 0 {
-                            *b = b'\n';
-                        }
-                    }
-                    Some(OsString::from_vec(line))
-                }
-            };
+            let value = first_line_of(file, &path)?.map(envdir_value);
             changes.push((name.to_string(), value));
         }
         for (name, value) in changes {
@@ -312,6 +299,20 @@ impl Env {
         }
         Ok(())
     }
+}
+
+/// The value an envdir file's first line gives its variable: trailing spaces
+/// and tabs removed, NUL bytes turned into newlines.
+pub(crate) fn envdir_value(mut line: Vec<u8>) -> OsString {
+    while matches!(line.last(), Some(b' ' | b'\t')) {
+        line.pop();
+    }
+    for b in &mut line {
+        if *b == 0 {
+            *b = b'\n';
+        }
+    }
+    OsString::from_vec(line)
 }
 
 /// The value of `name` as text, treating an empty value as unset.
@@ -325,7 +326,7 @@ fn nonempty_os<'a>(env: &'a Env, name: &str) -> Option<&'a OsStr> {
 }
 
 /// Strict decimal parse: ASCII digits only, no sign, no blanks, no overflow.
-fn parse_decimal(s: &str) -> Option<u64> {
+pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -416,7 +417,8 @@ fn open_regular(path: &Path) -> Result<Option<File>, ConfigError> {
 
 /// The first line of an open file without its newline; `None` if the file
 /// is empty (zero bytes), which envdir treats differently from an empty line.
-fn first_line_of(file: File, path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
+/// `path` only names the file in errors.
+pub(crate) fn first_line_of(file: impl Read, path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
     let mut reader = BufReader::new(file.take(MAX_LINE + 1));
     let mut line = Vec::new();
     let n = reader
@@ -488,23 +490,28 @@ fn timeout_file(path: &Path) -> Result<Duration, ConfigError> {
     let Some(line) = read_first_line(path)? else {
         return Ok(DEFAULT_TIMEOUT);
     };
-    let digits = line.trim_ascii();
-    if digits.is_empty() {
-        return Ok(DEFAULT_TIMEOUT);
-    }
-    let secs = std::str::from_utf8(digits)
-        .ok()
-        .filter(|s| s.len() <= 10)
-        .and_then(parse_decimal)
-        .filter(|n| (1..=MAX_TIMEOUT_SECS).contains(n));
-    match secs {
-        Some(n) => Ok(Duration::from_secs(n)),
-        None => Err(ConfigError::invalid_line(
+    timeout_line(&line).ok_or_else(|| {
+        ConfigError::invalid_line(
             path,
             &line,
             format!("a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
-        )),
+        )
+    })
+}
+
+/// The timeout a timeout file's first line sets: the default for a blank
+/// line, `None` for a line that is not a valid number of seconds.
+pub(crate) fn timeout_line(line: &[u8]) -> Option<Duration> {
+    let digits = line.trim_ascii();
+    if digits.is_empty() {
+        return Some(DEFAULT_TIMEOUT);
     }
+    std::str::from_utf8(digits)
+        .ok()
+        .filter(|s| s.len() <= 10)
+        .and_then(parse_decimal)
+        .filter(|n| (1..=MAX_TIMEOUT_SECS).contains(n))
+        .map(Duration::from_secs)
 }
 
 /// How to reach the local MySQL database (`host.mysql`, spec §10.1).
@@ -769,7 +776,7 @@ impl FifoConfig {
 }
 
 /// Octal digits only (leading zeros allowed), at most 0o777.
-fn parse_mode(s: &str) -> Option<u32> {
+pub(crate) fn parse_mode(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
     }

@@ -563,7 +563,7 @@ pub enum Refusal {
 }
 
 /// Check the syntax of a reply path; return the allowed directory it is in and its file name.
-fn check_reply_path<'a>(
+pub(crate) fn check_reply_path<'a>(
     path: &'a [u8],
     dirs: &'a ReplyDirs,
 ) -> Result<(&'a Path, &'a OsStr), Refusal> {

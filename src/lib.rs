@@ -12,6 +12,8 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod fifo;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod load;
 pub mod private_server;
 pub mod protocol;

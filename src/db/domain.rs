@@ -126,7 +126,7 @@ impl Database {
 /// The port of the best line of a smtproutes/qmtproutes file: an exact
 /// domain line first, else the wildcard (`:relay[:port]`). `None` when no
 /// line matches or the matching line names no port.
-fn routes_port(text: &[u8], domain: &str) -> Option<u16> {
+pub(crate) fn routes_port(text: &[u8], domain: &str) -> Option<u16> {
     let mut wildcard = None;
     for line in text.split(|&b| b == b'\n') {
         let line = String::from_utf8_lossy(line);
@@ -208,12 +208,17 @@ fn cdb_lookup(db: &cdb::CDB, path: &Path, domain: &str) -> Result<Option<Vec<u8>
     match db.get(key.as_bytes()) {
         None => Ok(None),
         Some(Err(e)) => Err(file_err(e)),
-        Some(Ok(value)) => Ok(value
-            .split(|&b| b == 0)
-            .nth(CDB_DIR_FIELD)
-            .map(<[u8]>::to_vec)
-            .filter(|d| !d.is_empty())),
+        Some(Ok(value)) => Ok(cdb_dir_field(&value).map(<[u8]>::to_vec)),
     }
+}
+
+/// The domain directory of a users/cdb value (`user\0uid\0gid\0dir\0...`);
+/// `None` when the field is missing or empty.
+pub(crate) fn cdb_dir_field(value: &[u8]) -> Option<&[u8]> {
+    value
+        .split(|&b| b == 0)
+        .nth(CDB_DIR_FIELD)
+        .filter(|d| !d.is_empty())
 }
 
 /// A domain directory that is a symlink belongs to an alias domain: the real
@@ -259,11 +264,16 @@ fn listed_in(path: &Path, domain: &str) -> Result<bool, DbError> {
             })
         }
     };
-    Ok(text.split(|&b| b == b'\n').any(|line| {
+    Ok(lists(&text, domain))
+}
+
+/// Does the text of an rcpthosts-style file list `domain`?
+pub(crate) fn lists(text: &[u8], domain: &str) -> bool {
+    text.split(|&b| b == b'\n').any(|line| {
         let line = String::from_utf8_lossy(line);
         let line = line.trim();
         !line.starts_with('#') && line.eq_ignore_ascii_case(domain)
-    }))
+    })
 }
 
 /// This host's first IPv4 address, from its host name.

@@ -7,7 +7,7 @@
 //! validated configuration.
 
 pub mod auth;
-mod domain;
+pub(crate) mod domain;
 mod lookups;
 pub mod pool;
 

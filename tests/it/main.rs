@@ -5,6 +5,7 @@ mod authindi;
 mod daemon;
 mod docs;
 mod faults;
+mod fuzz;
 mod harness;
 mod inquerytest;
 mod lookups;
