@@ -586,7 +586,12 @@ fn main() {
                             checked.pid(),
                             None,
                         ),
-                        ("daemon cached PWD", load(d.client()), d.pid(), Some(&server)),
+                        (
+                            "daemon cached PWD",
+                            load(d.client()),
+                            d.pid(),
+                            Some(&server),
+                        ),
                     ],
                 );
                 for f in &figs {
