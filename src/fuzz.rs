@@ -33,6 +33,24 @@ use crate::protocol::{
 };
 use crate::server::framing::{self, Frame};
 
+/// xorshift64*: a deterministic generator for seeded mutations and
+/// generated inputs, so that a failure reproduces exactly.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
 /// A fuzz target body: panics when a property does not hold for the input.
 pub type Body = fn(&[u8]);
 

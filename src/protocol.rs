@@ -2085,30 +2085,16 @@ mod tests {
 
     // --- totality ----------------------------------------------------------------------
 
-    /// xorshift64*: a deterministic generator, so a failure reproduces exactly.
-    struct XorShift(u64);
+    use crate::fuzz::Rng as XorShift;
 
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        /// Mostly bytes that matter to the parsers, sometimes any byte.
-        fn byte(&mut self) -> u8 {
-            const INTERESTING: &[u8] =
-                b"\x00\x01\x02\x03\x07\x08:@\n01{SCRAM-SHA-}PWSTRUCT=No such user ";
-            if self.below(4) == 0 {
-                self.next() as u8
-            } else {
-                INTERESTING[self.below(INTERESTING.len())]
-            }
+    /// Mostly bytes that matter to the parsers, sometimes any byte.
+    fn byte(rng: &mut XorShift) -> u8 {
+        const INTERESTING: &[u8] =
+            b"\x00\x01\x02\x03\x07\x08:@\n01{SCRAM-SHA-}PWSTRUCT=No such user ";
+        if rng.below(4) == 0 {
+            rng.next_u64() as u8
+        } else {
+            INTERESTING[rng.below(INTERESTING.len())]
         }
     }
 
@@ -2142,7 +2128,7 @@ mod tests {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..100_000 {
             let len = rng.below(64);
-            let mut bytes: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
+            let mut bytes: Vec<u8> = (0..len).map(|_| byte(&mut rng)).collect();
             // Half the time make the leading int a plausible count, so that the body and
             // payload parsers are reached rather than the length check.
             if len >= 4 && rng.below(2) == 0 {
@@ -2189,14 +2175,14 @@ mod tests {
                 match rng.below(4) {
                     0 if !bytes.is_empty() => {
                         let at = rng.below(bytes.len());
-                        bytes[at] = rng.byte();
+                        bytes[at] = byte(&mut rng);
                     }
                     1 if !bytes.is_empty() => {
                         bytes.remove(rng.below(bytes.len()));
                     }
                     2 => {
                         let at = rng.below(bytes.len() + 1);
-                        bytes.insert(at, rng.byte());
+                        bytes.insert(at, byte(&mut rng));
                     }
                     _ => bytes.truncate(rng.below(bytes.len() + 1)),
                 }

@@ -9,7 +9,7 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
-use indilookup::fuzz::{Body, TARGETS};
+use indilookup::fuzz::{Body, Rng, TARGETS};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -34,22 +34,6 @@ const INTS: &[i32] = &[
     i32::MIN,
 ];
 
-/// xorshift64*: deterministic and good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
     for _ in 0..=rng.below(4) {
         let len = input.len();
@@ -57,7 +41,7 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
         match rng.below(8) {
             0 if len > 0 => input[at.min(len - 1)] ^= 1 << rng.below(8),
             1 if len > 0 => input[at.min(len - 1)] = BYTES[rng.below(BYTES.len())],
-            2 => input.insert(at, rng.next() as u8),
+            2 => input.insert(at, rng.next_u64() as u8),
             3 => {
                 let end = (at + 1 + rng.below(8)).min(len);
                 input.drain(at..end);
