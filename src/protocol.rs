@@ -499,14 +499,30 @@ impl PwStruct {
     /// The record text after `PWSTRUCT=`:
     /// `name@domain:passwd:uid:gid:gecos:dir:shell:0|1`.
     fn write_record(&self, out: &mut Vec<u8>) {
+        // Room for the whole record (and the NUL a reply adds), so that it
+        // is written without growing the buffer: a daemon writes one for
+        // every cached password answer.
+        out.reserve(
+            self.name.len()
+                + self.domain.len()
+                + self.passwd.len()
+                + self.gecos.len()
+                + self.dir.len()
+                + self.shell.len()
+                + 2 * 10
+                + 10,
+        );
         out.extend_from_slice(&self.name);
         out.push(b'@');
         out.extend_from_slice(&self.domain);
+        out.push(b':');
+        out.extend_from_slice(&self.passwd);
+        for n in [self.uid, self.gid] {
+            out.push(b':');
+            decimal(n, out);
+        }
         for field in [
-            &self.passwd[..],
-            self.uid.to_string().as_bytes(),
-            self.gid.to_string().as_bytes(),
-            &self.gecos,
+            &self.gecos[..],
             &self.dir,
             &self.shell,
             if self.inactive { b"1" } else { b"0" },
@@ -977,6 +993,22 @@ fn bounded_int(len: usize) -> i32 {
 /// A reply that is only its first int.
 fn int_only(value: i32) -> Vec<u8> {
     value.to_ne_bytes().to_vec()
+}
+
+/// Append `n` in decimal.
+fn decimal(n: u32, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A reply of a byte count followed by that many payload bytes.
@@ -2081,6 +2113,27 @@ mod tests {
             DecodeError::BadSeparator(7).to_string(),
             "the byte after the query type must be 0x00, found 0x07"
         );
+    }
+
+    #[test]
+    fn decimal_writes_what_to_string_writes() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            555,
+            65_535,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ] {
+            let mut out = b"x".to_vec();
+            decimal(n, &mut out);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
     }
 
     // --- totality ----------------------------------------------------------------------
