@@ -465,39 +465,53 @@ pub fn authenticate(record: &Record, query: &Query, s: &Settings) -> Outcome {
 // ---------------------------------------------------------------------------
 // After success
 
-/// `MAILDIRQUOTA` from the quota field (pw_shell): `<bytes>S,<count>C`, as IndiMail's
-/// parse_quota reads it: `NOQUOTA` is 0; otherwise a decimal size with an optional
-/// k/m/g suffix, then optionally `,<message count>`.
+/// `MAILDIRQUOTA` from the quota field (pw_shell), `<bytes>S,<count>C`, for every form
+/// IndiMail's tools write and its `parse_quota` reads:
 ///
-/// C's strtoll also took hex and octal and let a suffix anywhere in the field (even in
-/// the count) multiply the size; here the size is decimal and its suffix follows it.
-/// `None` for a value that is not of this form or overflows.
+/// * `NOQUOTA` (size 0), optionally followed by `,<count>`;
+/// * a decimal size, optionally followed by `k`/`m`/`g` (either case: KiB, MiB, GiB)
+///   or by `S` (bytes, as vsetuserquota and vmoduser store it: `5242880S`);
+/// * optionally `,<count>` or `,<count>C` (`5242880S,1000C`);
+/// * an empty size or count is 0, as C's strtoll reads it.
+///
+/// Blanks around the parts are ignored. C's strtoll also took hex and octal (so `010`
+/// was 8) and a suffix anywhere in the field, even in the count, multiplied the size;
+/// here numbers are decimal and a suffix follows its number. Values past
+/// `i64::MAX`, which C refused as well, are `None`, as is anything else.
 pub fn maildir_quota(shell: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(shell).ok()?.trim();
     let (size, count) = match text.split_once(',') {
         Some((s, c)) => (s.trim(), Some(c.trim())),
         None => (text, None),
     };
-    let count: u64 = match count {
+    let count = match count {
         None => 0,
-        Some(c) => c.parse().ok()?,
+        Some(c) => quota_number(c, |suffix| matches!(suffix, "" | "c" | "C").then_some(1))?,
     };
-    let bytes: u64 = if size == "NOQUOTA" {
+    let bytes = if size == "NOQUOTA" {
         0
     } else {
-        let digits = size.len() - size.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let (number, suffix) = size.split_at(digits);
-        let number: u64 = number.parse().ok()?;
-        let factor: u64 = match suffix {
-            "" => 1,
-            "k" | "K" => 1 << 10,
-            "m" | "M" => 1 << 20,
-            "g" | "G" => 1 << 30,
-            _ => return None,
-        };
-        number.checked_mul(factor)?
+        quota_number(size, |suffix| match suffix {
+            "" | "s" | "S" => Some(1),
+            "k" | "K" => Some(1 << 10),
+            "m" | "M" => Some(1 << 20),
+            "g" | "G" => Some(1 << 30),
+            _ => None,
+        })?
     };
     Some(format!("{bytes}S,{count}C"))
+}
+
+/// A decimal number (empty is 0) times the factor `unit` gives for what follows it.
+fn quota_number(text: &str, unit: impl Fn(&str) -> Option<i64>) -> Option<i64> {
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, suffix) = text.split_at(digits);
+    let number: i64 = if number.is_empty() {
+        0
+    } else {
+        number.parse().ok()?
+    };
+    number.checked_mul(unit(suffix)?)
 }
 
 /// A path component from account data (domain, gecos, service), if it is one: not
@@ -985,7 +999,29 @@ mod tests {
         assert_eq!(maildir_quota(b"10M").as_deref(), Some("10485760S,0C"));
         assert_eq!(maildir_quota(b"2k,50").as_deref(), Some("2048S,50C"));
         assert_eq!(maildir_quota(b"1g").as_deref(), Some("1073741824S,0C"));
+        // The forms IndiMail's own tools store.
+        assert_eq!(maildir_quota(b"5242880S").as_deref(), Some("5242880S,0C"));
+        assert_eq!(
+            maildir_quota(b"5242880S,1000C").as_deref(),
+            Some("5242880S,1000C")
+        );
+        assert_eq!(maildir_quota(b"5242880,1000").as_deref(), Some("5242880S,1000C"));
+        assert_eq!(maildir_quota(b"NOQUOTA,25C").as_deref(), Some("0S,25C"));
+        assert_eq!(maildir_quota(b"0S").as_deref(), Some("0S,0C"));
+        // Empty parts are 0, as strtoll reads them.
+        assert_eq!(maildir_quota(b"").as_deref(), Some("0S,0C"));
+        assert_eq!(maildir_quota(b"100S,").as_deref(), Some("100S,0C"));
+        assert_eq!(
+            maildir_quota(b"9223372036854775807S").as_deref(),
+            Some("9223372036854775807S,0C")
+        );
         for bad in [
+            &b"5242880SS"[..],
+            b"5242880kS",
+            b"100S,10CC",
+            b"100S,10S",
+            b"9223372036854775808",
+            b"9223372036854775807k",
             &b"abc"[..],
             b"10x",
             b"-5",

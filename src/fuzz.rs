@@ -847,8 +847,9 @@ fn check_quota(input: &mut Input<'_>) {
     }
     let number = u64::from(input.u32()) << (input.byte() % 40);
     let count = input.u32();
-    let (suffix, factor) = match input.byte() % 5 {
-        0 => ("", 1u64),
+    let (suffix, factor) = match input.byte() % 6 {
+        0 => ("", 1i64),
+        5 => ("S", 1),
         1 => ("k", 1 << 10),
         2 => ("M", 1 << 20),
         3 => ("g", 1 << 30),
@@ -857,7 +858,11 @@ fn check_quota(input: &mut Input<'_>) {
     let shell = format!(" {number}{suffix} , {count}");
     let expected = match factor {
         0 => None,
-        f => number.checked_mul(f).map(|b| format!("{b}S,{count}C")),
+        // parse_quota's limit: C's strtoll (and so IndiMail) stops at i64::MAX.
+        f => i64::try_from(number)
+            .ok()
+            .and_then(|n| n.checked_mul(f))
+            .map(|b| format!("{b}S,{count}C")),
     };
     assert_eq!(
         authlib::maildir_quota(shell.as_bytes()),

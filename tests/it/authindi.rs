@@ -805,3 +805,65 @@ fn login_interval_nolastauth_and_relay() {
         0
     );
 }
+
+/// Every quota form IndiMail's tools store reaches the application as MAILDIRQUOTA,
+/// for every service: `NNNNS` and `NNNNS,MMMMC` locked users out before.
+#[test]
+fn every_stored_quota_form_logs_in() {
+    let site = site();
+    let chain = Chain::new();
+    let forms = [
+        ("5242880S", "5242880S,0C"),
+        ("5242880S,1000C", "5242880S,1000C"),
+        ("5242880", "5242880S,0C"),
+        ("5242880,1000", "5242880S,1000C"),
+        ("NOQUOTA", "0S,0C"),
+        ("NOQUOTA,50C", "0S,50C"),
+        ("10M", "10485760S,0C"),
+        ("2k,7", "2048S,7C"),
+        ("1G", "1073741824S,0C"),
+    ];
+    let services = ["imap", "pop3", "webmail", "imaps", "pop3s", "smtp"];
+    for (i, (stored, want)) in forms.iter().enumerate() {
+        site.sql_params(
+            "UPDATE indimail SET pw_shell = ? WHERE pw_name = 'alice'",
+            (*stored,),
+        );
+        let service = services[i % services.len()];
+        chain.reset();
+        let r = chain
+            .start(
+                &site,
+                &login_rec(service, "alice@example.com", "alice pw 6"),
+                false,
+            )
+            .run();
+        assert_eq!(
+            (r.code, chain.which()),
+            (Some(42), "app"),
+            "{stored} ({service}): {r:?}"
+        );
+        assert_eq!(
+            chain.app.env_var("MAILDIRQUOTA").as_deref(),
+            Some(*want),
+            "{stored}"
+        );
+    }
+    // Each service with the form that locked users out.
+    site.sql("UPDATE indimail SET pw_shell = '5242880S' WHERE pw_name = 'alice'");
+    for service in services {
+        chain.reset();
+        let r = chain
+            .start(
+                &site,
+                &login_rec(service, "alice@example.com", "alice pw 6"),
+                false,
+            )
+            .run();
+        assert_eq!((r.code, chain.which()), (Some(42), "app"), "{service}: {r:?}");
+        assert_eq!(
+            chain.app.env_var("MAILDIRQUOTA").as_deref(),
+            Some("5242880S,0C")
+        );
+    }
+}
