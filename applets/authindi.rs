@@ -112,6 +112,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
+    // As in vchkpass: the stored hash is a CRAM key only when the administrator says so.
+    policy.cram_from_hash = env.is_set("ENABLE_CRAM");
     policy.dummy_hash =
         indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
     let settings = Settings {

@@ -304,7 +304,7 @@ impl ServiceMap {
 /// What the environment decides about an authindi run.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// `DISABLE_*`; `cram_from_hash` is always set for authindi.
+    /// `DISABLE_*`, and `cram_from_hash` from `ENABLE_CRAM`.
     pub policy: Policy,
     /// `DOMAIN_LIMITS`.
     pub domain_limits: bool,
@@ -406,26 +406,25 @@ pub fn authenticate(record: &Record, query: &Query, s: &Settings) -> Outcome {
         return Outcome::NextModule(Reject::PasswordChange);
     }
     let attempt = record.attempt();
-    let mut policy = s.policy;
-    policy.cram_from_hash = true;
+    let policy = &s.policy;
     if !plausible_login(&record.login) {
-        spend_like_verify(&attempt, &policy);
+        spend_like_verify(&attempt, policy);
         return Outcome::NextModule(Reject::NoSuchUser);
     }
     let address = lookup_address(&record.login, s.default_domain.as_deref());
     let pw = match query.password(&address) {
         Ok(Some(pw)) => pw,
         Ok(None) => {
-            spend_like_verify(&attempt, &policy);
+            spend_like_verify(&attempt, policy);
             return Outcome::NextModule(Reject::NoSuchUser);
         }
         Err(e) => return Outcome::FailCompletely(Failure::Lookup(e)),
     };
-    match auth::verify(&pw.passwd, &attempt, &policy) {
+    match auth::verify(&pw.passwd, &attempt, policy) {
         Ok(Verdict::Match { .. }) => {}
         Ok(Verdict::Mismatch) => return Outcome::NextModule(Reject::WrongPassword),
         Err(e) => {
-            spend_like_verify(&attempt, &policy);
+            spend_like_verify(&attempt, policy);
             return Outcome::NextModule(Reject::Unverifiable(e));
         }
     }

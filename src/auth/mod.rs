@@ -171,8 +171,8 @@ impl fmt::Debug for Attempt<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Use the crypt hash (or a plain stored value) as the CRAM secret when the account
-    /// has no stored clear text. vchkpass sets this from env `ENABLE_CRAM`; authindi
-    /// always does.
+    /// has no stored clear text: env `ENABLE_CRAM`, for vchkpass and authindi alike.
+    /// It makes the stored hash a password of its own.
     pub cram_from_hash: bool,
     /// `DISABLE_CRYPT`: a password without a challenge never matches.
     pub disable_crypt: bool,
@@ -237,13 +237,23 @@ impl Policy {
 
 /// Checks an attempt against an account's stored password field, as vchkpass and
 /// authindi do: parse, choose the secret for the method, compare.
+///
+/// An unspecified method with a challenge can match only in a challenge-response
+/// branch, so it is keyed as those are: with the stored clear text, and with the crypt
+/// hash only under `cram_from_hash`. IndiMail keyed it with the crypt hash whatever
+/// was stored, so whoever could read a hash could log in with it, without the
+/// password and without `ENABLE_CRAM`.
 pub fn verify(stored: &[u8], attempt: &Attempt<'_>, policy: &Policy) -> Result<Verdict, AuthError> {
     let stored = StoredSecret::parse(stored)?;
-    let secret = stored
-        .secret_for(attempt.method, policy.cram_from_hash)
-        .ok_or(AuthError::NoClearText {
-            method: attempt.method,
-        })?;
+    let challenged = !c_str(attempt.challenge).is_empty();
+    let secret = if attempt.method == Method::Unspecified && challenged {
+        stored.challenge_secret(policy.cram_from_hash)
+    } else {
+        stored.secret_for(attempt.method, policy.cram_from_hash)
+    };
+    let secret = secret.ok_or(AuthError::NoClearText {
+        method: attempt.method,
+    })?;
     check_secret(secret, attempt, policy)
 }
 
@@ -383,7 +393,7 @@ mod tests {
             verify(&stored_cram("tanstaaftanstaa"), &attempt, &policy()),
             Ok(Verdict::Mismatch)
         );
-        // A plain value is used as the key only when allowed (ENABLE_CRAM / authindi).
+        // A plain value is used as the key only when allowed (ENABLE_CRAM).
         assert_eq!(
             verify(b"tanstaaftanstaaf", &attempt, &policy()),
             Err(AuthError::NoClearText {
@@ -395,6 +405,63 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(verify(b"tanstaaftanstaaf", &attempt, &allow), matched());
+    }
+
+    #[test]
+    fn a_stored_hash_is_no_cram_key_without_enable_cram() {
+        // An HMAC keyed with the stored hash itself: whoever read the hash can make it.
+        let allow = Policy {
+            cram_from_hash: true,
+            ..Policy::default()
+        };
+        for stored in [MD5_HASH.to_vec(), stored_cram("tanstaaftanstaaf")] {
+            let key = StoredSecret::parse(&stored).unwrap().crypt_hash().to_vec();
+            for alg in CramAlgorithm::ALL {
+                let response = alg.response(&key, RFC2195_CHALLENGE);
+                for method in [alg.method(), Method::Unspecified] {
+                    let attempt = Attempt::challenge_response(
+                        method,
+                        b"tim",
+                        RFC2195_CHALLENGE,
+                        &response,
+                    );
+                    let refused = verify(&stored, &attempt, &policy());
+                    assert!(!refused.is_ok_and(|v| v.is_match()), "{alg:?} {method}");
+                    // With ENABLE_CRAM, a hash-only account takes the hash as its key.
+                    let with = verify(&stored, &attempt, &allow);
+                    let clear_text_stored = stored.starts_with(b"{CRAM}");
+                    assert_eq!(
+                        with.is_ok_and(|v| v.is_match()),
+                        !clear_text_stored,
+                        "{alg:?} {method}"
+                    );
+                }
+            }
+            // Without ENABLE_CRAM a hash-only account has no CRAM secret at all.
+            if stored == MD5_HASH {
+                let any = Attempt::challenge_response(
+                    Method::Unspecified,
+                    b"tim",
+                    RFC2195_CHALLENGE,
+                    b"00",
+                );
+                assert_eq!(
+                    verify(&stored, &any, &policy()),
+                    Err(AuthError::NoClearText {
+                        method: Method::Unspecified
+                    })
+                );
+            }
+        }
+        // The clear text of a {CRAM} value keys an unspecified method.
+        let stored = stored_cram("tanstaaftanstaaf");
+        let any = Attempt::challenge_response(
+            Method::Unspecified,
+            b"tim",
+            RFC2195_CHALLENGE,
+            RFC2195_RESPONSE,
+        );
+        assert_eq!(verify(&stored, &any, &policy()), matched());
     }
 
     #[test]
@@ -465,14 +532,15 @@ mod tests {
         let verdict = verify(stored, &attempt, &policy()).unwrap();
         assert!(verdict.is_match());
         assert_eq!(verdict.rspauth().unwrap().as_bytes(), RFC2831_RSPAUTH);
-        // An unspecified method is not of the CRAM class, so it gets the crypt hash as
-        // its secret, as in IndiMail...
+        // An unspecified method with a challenge is keyed like the CRAM class, with
+        // the clear text (IndiMail keyed it with the crypt hash), and tries
+        // DIGEST-MD5 too, unless disabled.
         let any = Attempt {
             method: Method::Unspecified,
             ..attempt
         };
-        assert_eq!(verify(stored, &any, &policy()), Ok(Verdict::Mismatch));
-        // ... but given the clear text, it tries DIGEST-MD5 too, unless disabled.
+        let verdict = verify(stored, &any, &policy()).unwrap();
+        assert_eq!(verdict.rspauth().unwrap().as_bytes(), RFC2831_RSPAUTH);
         let verdict = check_secret(b"secret", &any, &policy()).unwrap();
         assert_eq!(verdict.rspauth().unwrap().as_bytes(), RFC2831_RSPAUTH);
         let off = Policy::from_env_with(|n| n == "DISABLE_DIGEST_MD5");

@@ -146,13 +146,20 @@ impl<'a> StoredSecret<'a> {
     ///
     /// The CRAM class (CRAM-* and DIGEST-MD5) uses the stored clear text. Without one, it
     /// uses the crypt hash of a SCRAM value or the whole plain value only if
-    /// `cram_from_hash` is set (vchkpass: env `ENABLE_CRAM`; authindi: always), and
+    /// `cram_from_hash` is set (env `ENABLE_CRAM`, in vchkpass and authindi alike), and
     /// otherwise gets `None`, which sends the client to the next module. Every other
     /// method uses the crypt hash, or the plain value.
     pub fn secret_for(&self, method: Method, cram_from_hash: bool) -> Option<&'a [u8]> {
         if !method.is_cram_class() {
             return Some(self.crypt_hash());
         }
+        self.challenge_secret(cram_from_hash)
+    }
+
+    /// The key of a challenge-response check: the stored clear text, else the crypt
+    /// hash (or plain value) only when `cram_from_hash` allows a hash to serve as a
+    /// password, else `None`.
+    pub fn challenge_secret(&self, cram_from_hash: bool) -> Option<&'a [u8]> {
         match self.clear_text() {
             Some(clear) => Some(clear),
             None if cram_from_hash => Some(self.crypt_hash()),

@@ -148,6 +148,16 @@ fn lastauth(site: &Site, user: &str, domain: &str) -> Vec<(String, String)> {
     .unwrap()
 }
 
+fn stored_hash(site: &Site, user: &str) -> String {
+    let mut c = site.server.connect(Some(&site.db)).unwrap();
+    c.exec_first(
+        "SELECT pw_passwd FROM indimail WHERE pw_name = ? AND pw_domain = 'example.com'",
+        (user,),
+    )
+    .unwrap()
+    .unwrap()
+}
+
 fn count(site: &Site, sql: &str) -> u64 {
     let mut c = site.server.connect(Some(&site.db)).unwrap();
     c.query_first(sql).unwrap().unwrap()
@@ -279,19 +289,28 @@ fn cram_methods() {
         );
         assert!(chain.next.got_exactly(&input));
     }
-    // authindi keys CRAM with the hash when no clear text is stored.
-    let hash = "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/";
-    let mac = hmac_hex("md5", hash, RFC2195_CHALLENGE);
-    chain.reset();
-    let input = cram_rec(
-        "imap",
-        "cram-md5",
-        RFC2195_CHALLENGE,
-        "hashonly@example.com",
-        &mac,
-    );
-    let r = chain.start(&site, &input, false).run();
-    assert_eq!(chain.which(), "app", "{r:?}");
+    // With no clear text stored, CRAM is keyed with the hash only with ENABLE_CRAM
+    // (C authindi always did so: the hash was a password of its own).
+    for (user, hash) in [
+        ("hashonly", "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/".to_string()),
+        ("alice", stored_hash(&site, "alice")),
+    ] {
+        for (kind, alg) in [("cram-md5", "md5"), ("cram-sha256", "sha256")] {
+            let mac = hmac_hex(alg, &hash, RFC2195_CHALLENGE);
+            let login = format!("{user}@example.com");
+            let input = cram_rec("imap", kind, RFC2195_CHALLENGE, &login, &mac);
+            chain.reset();
+            let r = chain.start(&site, &input, false).run();
+            assert_eq!(chain.which(), "next", "{user} {kind}: {r:?}");
+            assert!(chain.next.got_exactly(&input));
+            chain.reset();
+            let r = chain
+                .start(&site, &input, false)
+                .env(&[("ENABLE_CRAM", "")])
+                .run();
+            assert_eq!(chain.which(), "app", "{user} {kind} ENABLE_CRAM: {r:?}");
+        }
+    }
     // Bad base64: no other module may try.
     chain.reset();
     let r = chain

@@ -548,10 +548,10 @@ fn cram_methods_rfc2195_and_every_hmac() {
             )
             .run();
             assert_eq!(r.code, Some(0), "{login} {alg} upper case: {r:?}");
-            // Method 0 is no CRAM method: its secret is the crypt hash, so a {CRAM} or
-            // SCRAM clear text does not serve it (IndiMail's secret selection).
+            // Method 0 with a challenge is keyed as the CRAM methods are: with the
+            // stored clear text (IndiMail keyed it with the crypt hash).
             let r = vchkpass(&site, &fd3(login, challenge, &mac, 0), &["/bin/false"]).run();
-            assert_eq!(r.code, Some(1), "{login} {alg} method 0: {r:?}");
+            assert_eq!(r.code, Some(0), "{login} {alg} method 0: {r:?}");
             // Wrong key, and the right MAC under another method number.
             let bad = hmac_hex(alg, "not the secret", challenge);
             let r = vchkpass(&site, &fd3(login, challenge, &bad, method), &["/bin/false"]).run();
@@ -561,13 +561,18 @@ fn cram_methods_rfc2195_and_every_hmac() {
             assert_eq!(r.code, Some(1), "{login} {alg} as method {other}: {r:?}");
         }
     }
-    // A legacy clear-text password is the secret of method 0, which tries every
-    // variant (unless switched off).
+    // A legacy clear-text password (a plain stored value) is the secret of method 0,
+    // which tries every variant (unless switched off), only with ENABLE_CRAM: a plain
+    // value may as well be a hash.
     for (_, alg) in algs {
         let mac = hmac_hex(alg, "tanstaaftanstaaf", challenge);
         let input = fd3("legacy@example.com", challenge, &mac, 0);
         let r = vchkpass(&site, &input, &["/bin/false"]).run();
-        assert_eq!(r.code, Some(0), "legacy {alg} method 0: {r:?}");
+        assert_eq!(r.code, Some(1), "legacy {alg} method 0: {r:?}");
+        let r = vchkpass(&site, &input, &["/bin/false"])
+            .env(&[("ENABLE_CRAM", "")])
+            .run();
+        assert_eq!(r.code, Some(0), "legacy {alg} method 0, ENABLE_CRAM: {r:?}");
     }
 }
 
@@ -598,15 +603,20 @@ fn digest_md5_rfc2831_realm_and_rspauth_on_fd6() {
         .env(&[("DISABLE_DIGEST_MD5", "")])
         .run();
     assert_eq!(r.code, Some(0));
-    // Method 0 tries DIGEST-MD5 too; its secret is the stored string, so this works
-    // for a legacy clear-text password (chris@example.com, the default domain: the
-    // realm is used only for method 10).
+    // Method 0 tries DIGEST-MD5 too. A plain stored value is a challenge key only
+    // with ENABLE_CRAM, as for method 10, so a legacy clear-text password
+    // (chris@example.com, the default domain: the realm is used only for method 10)
+    // needs it.
     let any = fd3("chris", RFC2831_RESPONSE, RFC2831_DIRECTIVES, 0);
     let r = vchkpass(&site, &any, &["/bin/false"]).run();
+    assert_eq!(r.code, Some(1), "no ENABLE_CRAM: {r:?}");
+    let r = vchkpass(&site, &any, &["/bin/false"])
+        .env(&[("ENABLE_CRAM", "")])
+        .run();
     assert_eq!(r.code, Some(0), "method 0 tries DIGEST-MD5: {r:?}");
     assert_eq!(r.fd6, RFC2831_RSPAUTH);
     let r = vchkpass(&site, &any, &["/bin/false"])
-        .env(&[("DISABLE_DIGEST_MD5", "1")])
+        .env(&[("ENABLE_CRAM", ""), ("DISABLE_DIGEST_MD5", "1")])
         .run();
     assert_eq!(r.code, Some(1));
 }
@@ -644,6 +654,41 @@ fn enable_cram_and_the_disable_switches() {
     .env(&[("DISABLE_CRYPT", "")])
     .run();
     assert_eq!(r.code, Some(1));
+}
+
+/// Whoever can read a stored hash (any member of the FIFO group can ask for a
+/// PWSTRUCT) must not log in with it: an HMAC keyed with the hash is refused, with
+/// an explicit CRAM method and with method 0, unless ENABLE_CRAM is set.
+#[test]
+fn the_stored_hash_is_no_password_without_enable_cram() {
+    let site = auth_site();
+    let hash: String = {
+        let mut c = site.server.connect(Some(&site.db)).unwrap();
+        use mysql::prelude::Queryable;
+        c.query_first("SELECT pw_passwd FROM indimail WHERE pw_name = 'alice'")
+            .unwrap()
+            .unwrap()
+    };
+    assert!(hash.starts_with("$6$"), "{hash}");
+    let challenge = "<12345.1700000000@mail.example.com>";
+    for (alg, method) in [("md5", 0), ("md5", 3), ("sha256", 6), ("sha1", 0)] {
+        let mac = hmac_hex(alg, &hash, challenge);
+        let input = fd3("alice@example.com", challenge, &mac, method);
+        let r = vchkpass(&site, &input, &["/bin/false"]).run();
+        assert_eq!(r.code, Some(1), "{alg} method {method}: {r:?}");
+        let r = vchkpass(&site, &input, &["/bin/false"])
+            .env(&[("ENABLE_CRAM", "1")])
+            .run();
+        assert_eq!(r.code, Some(0), "{alg} method {method} with ENABLE_CRAM: {r:?}");
+    }
+    // The password itself still works, without a challenge.
+    let r = vchkpass(
+        &site,
+        &password("alice@example.com", "alice pw 6", 0),
+        &["/bin/false"],
+    )
+    .run();
+    assert_eq!(r.code, Some(0), "{r:?}");
 }
 
 #[test]
