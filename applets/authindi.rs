@@ -51,7 +51,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         eprintln!(
             "authindi: fatal: execv: {}: {}",
             app.to_string_lossy(),
-            chain::strerror(&e)
+            chain::error_str(&e)
         );
         return EXIT_TEMPFAIL;
     }
@@ -76,7 +76,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return EXIT_MISUSE;
         }
         Err(ReadError::Io(e)) => {
-            eprintln!("authindi: fatal: read: {}", chain::strerror(&e));
+            eprintln!("authindi: fatal: read: {}", chain::error_str(&e));
             return EXIT_TEMPFAIL;
         }
     };
@@ -158,7 +158,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             eprintln!(
                 "authindi: fatal: pipe_exec: {}: {}",
                 args[0].to_string_lossy(),
-                chain::strerror(&e)
+                chain::error_str(&e)
             );
             EXIT_TEMPFAIL
         }
@@ -223,7 +223,7 @@ fn fail_completely(env: &Env) -> u8 {
     eprintln!(
         "authindi: fatal: execv {}: {}",
         user.to_string_lossy(),
-        chain::strerror(&e)
+        chain::error_str(&e)
     );
     EXIT_TEMPFAIL
 }
@@ -305,7 +305,7 @@ fn exec_local(
         eprintln!(
             "authindi: fatal: chdir: {}: {}",
             base.display(),
-            chain::strerror(&e)
+            chain::error_str(&e)
         );
         return EXIT_TEMPFAIL;
     }
@@ -314,7 +314,7 @@ fn exec_local(
     eprintln!(
         "authindi: fatal: exec: {}: {}",
         app.to_string_lossy(),
-        chain::strerror(&e)
+        chain::error_str(&e)
     );
     EXIT_TEMPFAIL
 }

@@ -48,7 +48,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Ok(d) => d,
         Err(ReadError::TooLong) => return EXIT_MISUSE,
         Err(ReadError::Io(e)) => {
-            let err = chain::strerror(&e);
+            let err = chain::error_str(&e);
             return temp_fail(
                 &format!("454-read error: {err} (#4.3.0)\r\n"),
                 &format!("read: {err}"),
@@ -94,7 +94,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
             }
             if native {
-                exec_native(&args, &env, &success)
+                exec_native(&args, &env, child_env, &success)
             } else {
                 finish_default(&env, child_env, &success)
             }
@@ -146,7 +146,7 @@ fn send_rspauth(rspauth: &[u8]) -> Result<(), u8> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
         Err(e) => {
-            let err = chain::strerror(&e);
+            let err = chain::error_str(&e);
             Err(temp_fail(
                 &format!("454-DIGEST-MD5: {err} (#4.3.0)\r\n"),
                 &format!("DIGEST-MD5: write rspauth: {err}"),
@@ -155,33 +155,43 @@ fn send_rspauth(rspauth: &[u8]) -> Result<(), u8> {
     }
 }
 
+/// Runs POSTAUTH, when it names an executable file, as `POSTAUTH login` with HOME set
+/// to the user's home: `None` when there is none to run, else how it ended.
+fn run_postauth(
+    env: &Env,
+    child_env: &mut ChildEnv,
+    s: &Success,
+) -> Option<(OsString, std::io::Result<std::process::ExitStatus>)> {
+    let postauth = env.get("POSTAUTH").filter(|p| chain::is_executable(p))?;
+    child_env.set("HOME", OsStr::from_bytes(&s.home));
+    // The login is one argument: C built a command line and split it again,
+    // so a login with blanks or `$NAME` words could add arguments.
+    let ended = chain::run(postauth, &[OsStr::from_bytes(&s.login)], child_env);
+    Some((postauth.to_os_string(), ended))
+}
+
 /// Default mode after a success: POSTAUTH, then 0, 3 (NO_RELAY) or POSTAUTH's status.
 fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
-    let status = match env.get("POSTAUTH").filter(|p| chain::is_executable(p)) {
+    let status = match run_postauth(env, &mut child_env, s) {
         None => 0,
-        Some(postauth) => {
-            child_env.set("HOME", OsStr::from_bytes(&s.home));
-            // The login is one argument: C built a command line and split it again,
-            // so a login with blanks or `$NAME` words could add arguments.
-            match chain::run(postauth, &[OsStr::from_bytes(&s.login)], &child_env) {
-                Ok(st) => match st.code() {
-                    Some(code) => code as u8,
-                    None => {
-                        return temp_fail(
-                            "454-POSTAUTH: killed by a signal (#4.3.0)\r\n",
-                            &format!("POSTAUTH {}: {st}", postauth.to_string_lossy()),
-                        )
-                    }
-                },
-                Err(e) => {
-                    let err = chain::strerror(&e);
+        Some((postauth, ended)) => match ended {
+            Ok(st) => match st.code() {
+                Some(code) => code as u8,
+                None => {
                     return temp_fail(
-                        &format!("454-POSTAUTH: {err} (#4.3.0)\r\n"),
-                        &format!("POSTAUTH {}: {err}", postauth.to_string_lossy()),
-                    );
+                        "454-POSTAUTH: killed by a signal (#4.3.0)\r\n",
+                        &format!("POSTAUTH {}: {st}", postauth.to_string_lossy()),
+                    )
                 }
+            },
+            Err(e) => {
+                let err = chain::error_str(&e);
+                return temp_fail(
+                    &format!("454-POSTAUTH: {err} (#4.3.0)\r\n"),
+                    &format!("POSTAUTH {}: {err}", postauth.to_string_lossy()),
+                );
             }
-        }
+        },
     };
     // A failing POSTAUTH is a failure even for a NO_RELAY account (C let exit 3 win).
     if status == 0 && s.no_relay {
@@ -191,10 +201,21 @@ fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
     }
 }
 
-/// Native (DJB / Dovecot) mode after a success: exec the program with HOME and the
-/// Dovecot userdb variables.
-fn exec_native(args: &[OsString], env: &Env, s: &Success) -> u8 {
-    let mut child_env = ChildEnv::new();
+/// Native (DJB / Dovecot) mode after a success: POSTAUTH as in the default mode, its
+/// status ignored (as C ignored it), then exec the program with HOME and the Dovecot
+/// userdb variables.
+fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
+    if let Some((postauth, ended)) = run_postauth(env, &mut child_env, s) {
+        let shown = postauth.to_string_lossy();
+        match ended {
+            Ok(st) if st.success() => {}
+            Ok(st) => eprintln!("vchkpass: POSTAUTH {shown}: {st} (ignored in native mode)"),
+            Err(e) => eprintln!(
+                "vchkpass: POSTAUTH {shown}: {} (ignored in native mode)",
+                chain::error_str(&e)
+            ),
+        }
+    }
     // C unset EXTRA before reading it; the value the caller gave is kept here.
     let extra = match env.get("EXTRA").filter(|v| !v.is_empty()) {
         Some(old) => {
@@ -210,7 +231,7 @@ fn exec_native(args: &[OsString], env: &Env, s: &Success) -> u8 {
         .set("userdb_gid", "indimail")
         .set("EXTRA", extra);
     let e = chain::execv(&args[0], args, &child_env);
-    let err = chain::strerror(&e);
+    let err = chain::error_str(&e);
     temp_fail(
         &format!("454-exec: {err} (#4.3.0)\r\n"),
         &format!("exec: {}: {err}", args[0].to_string_lossy()),
@@ -226,7 +247,7 @@ fn next_module(args: &[OsString], data: &[u8], env: &Env, child_env: &ChildEnv, 
         );
     }
     let e = chain::pipe_exec(args, data, child_env);
-    let err = chain::strerror(&e);
+    let err = chain::error_str(&e);
     temp_fail(
         &format!("454-exec: {err} (#4.3.0)\r\n"),
         &format!("pipe_exec: {}: {err}", args[0].to_string_lossy()),

@@ -1004,7 +1004,10 @@ mod tests {
             maildir_quota(b"5242880S,1000C").as_deref(),
             Some("5242880S,1000C")
         );
-        assert_eq!(maildir_quota(b"5242880,1000").as_deref(), Some("5242880S,1000C"));
+        assert_eq!(
+            maildir_quota(b"5242880,1000").as_deref(),
+            Some("5242880S,1000C")
+        );
         assert_eq!(maildir_quota(b"NOQUOTA,25C").as_deref(), Some("0S,25C"));
         assert_eq!(maildir_quota(b"0S").as_deref(), Some("0S,0C"));
         // Empty parts are 0, as strtoll reads them.

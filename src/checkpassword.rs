@@ -264,7 +264,7 @@ pub enum TempFailure {
 
 impl TempFailure {
     /// The SMTP continuation line, CRLF included. It names what failed and the system
-    /// error, as C's strerror text did; the rest of the story goes to the log only (the
+    /// error, in libqmail's words as C's text did; the rest of the story goes to the log only (the
     /// client does not need to learn the database's address or user).
     pub fn smtp_line(&self) -> String {
         match self {
@@ -301,7 +301,7 @@ fn is_connect_error(e: &QueryError) -> bool {
     matches!(e, QueryError::Database(crate::db::DbError::Connect(_)))
 }
 
-/// The system error at the root of a failure, as strerror prints it, or a few words
+/// The system error at the root of a failure, as libqmail's error_str words it, or a few words
 /// that name the kind of failure.
 fn brief_reason(e: &QueryError) -> String {
     use crate::client::ClientError;
@@ -311,12 +311,12 @@ fn brief_reason(e: &QueryError) -> String {
         _ => None,
     };
     match mysql_error {
-        Some(mysql::Error::IoError(io)) => return crate::chain::strerror(io),
+        Some(mysql::Error::IoError(io)) => return crate::chain::error_str(io),
         Some(mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((
             _,
             desc,
             _,
-        ))))) => return strip_os_error(desc).to_string(),
+        ))))) => return os_error_text(desc),
         Some(mysql::Error::DriverError(mysql::DriverError::ConnectTimeout)) => {
             return "timed out".to_string()
         }
@@ -325,7 +325,7 @@ fn brief_reason(e: &QueryError) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
-            return crate::chain::strerror(io);
+            return crate::chain::error_str(io);
         }
         source = err.source();
     }
@@ -337,11 +337,16 @@ fn brief_reason(e: &QueryError) -> String {
     }
 }
 
-/// `text` without Rust's ` (os error N)` suffix.
-fn strip_os_error(text: &str) -> &str {
-    match text.rfind(" (os error ") {
-        Some(i) if text.ends_with(')') => &text[..i],
-        _ => text,
+/// The system error a connection error's text names (Rust's `... (os error N)`),
+/// worded as IndiMail words it; the text itself when it names none.
+fn os_error_text(text: &str) -> String {
+    let code = text
+        .rfind(" (os error ")
+        .filter(|_| text.ends_with(')'))
+        .and_then(|i| text[i + " (os error ".len()..text.len() - 1].parse().ok());
+    match code {
+        Some(code) => crate::chain::error_str(&io::Error::from_raw_os_error(code)),
+        None => text.to_string(),
     }
 }
 
@@ -470,6 +475,20 @@ fn limits_key(login: &[u8], pw: &PwStruct) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_errors_in_libqmail_words() {
+        assert_eq!(
+            os_error_text("No such file or directory (os error 2)"),
+            "file does not exist"
+        );
+        assert_eq!(
+            os_error_text("Connection refused (os error 111)"),
+            "connection refused"
+        );
+        assert_eq!(os_error_text("no route"), "no route");
+        assert_eq!(os_error_text("odd (os error x)"), "odd (os error x)");
+    }
 
     struct Chunks<'a>(Vec<&'a [u8]>);
     impl Read for Chunks<'_> {

@@ -419,12 +419,8 @@ mod tests {
             for alg in CramAlgorithm::ALL {
                 let response = alg.response(&key, RFC2195_CHALLENGE);
                 for method in [alg.method(), Method::Unspecified] {
-                    let attempt = Attempt::challenge_response(
-                        method,
-                        b"tim",
-                        RFC2195_CHALLENGE,
-                        &response,
-                    );
+                    let attempt =
+                        Attempt::challenge_response(method, b"tim", RFC2195_CHALLENGE, &response);
                     let refused = verify(&stored, &attempt, &policy());
                     assert!(!refused.is_ok_and(|v| v.is_match()), "{alg:?} {method}");
                     // With ENABLE_CRAM, a hash-only account takes the hash as its key.

@@ -534,7 +534,7 @@ fn misuse_exit_codes() {
     assert_eq!(r.code, Some(111));
     assert!(r
         .stderr
-        .contains("authindi: fatal: read: Bad file descriptor"));
+        .contains("authindi: fatal: read: file descriptor not open"));
 }
 
 #[test]
@@ -879,7 +879,11 @@ fn every_stored_quota_form_logs_in() {
                 false,
             )
             .run();
-        assert_eq!((r.code, chain.which()), (Some(42), "app"), "{service}: {r:?}");
+        assert_eq!(
+            (r.code, chain.which()),
+            (Some(42), "app"),
+            "{service}: {r:?}"
+        );
         assert_eq!(
             chain.app.env_var("MAILDIRQUOTA").as_deref(),
             Some("5242880S,0C")

@@ -679,7 +679,11 @@ fn the_stored_hash_is_no_password_without_enable_cram() {
         let r = vchkpass(&site, &input, &["/bin/false"])
             .env(&[("ENABLE_CRAM", "1")])
             .run();
-        assert_eq!(r.code, Some(0), "{alg} method {method} with ENABLE_CRAM: {r:?}");
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{alg} method {method} with ENABLE_CRAM: {r:?}"
+        );
     }
     // The password itself still works, without a challenge.
     let r = vchkpass(
@@ -882,7 +886,12 @@ fn chain_gets_exactly_the_original_bytes() {
     )
     .run();
     assert_eq!(r.code, Some(111));
-    assert!(r.stdout_text().starts_with("454-exec: "), "{r:?}");
+    // In libqmail's words, as C says it to the SMTP client.
+    assert_eq!(
+        r.stdout_text(),
+        "454-exec: file does not exist (#4.3.0)\r\n",
+        "{r:?}"
+    );
     // DEBUG names the module.
     rec.reset();
     let r = vchkpass(
@@ -931,9 +940,11 @@ fn malformed_input_is_exit_2() {
     assert_eq!(r.code, Some(111));
     assert_eq!(
         r.stdout_text(),
-        "454-read error: Bad file descriptor (#4.3.0)\r\n"
+        "454-read error: file descriptor not open (#4.3.0)\r\n"
     );
-    assert!(r.stderr.contains("vchkpass: read: Bad file descriptor"));
+    assert!(r
+        .stderr
+        .contains("vchkpass: read: file descriptor not open"));
 }
 
 #[test]
@@ -1036,7 +1047,7 @@ fn native_mode_execs_on_success_only() {
         .env(&[(var, "1")])
         .run();
         assert_eq!((r.code, r.stdout.len()), (Some(1), 0));
-        // NO_RELAY and POSTAUTH do not apply.
+        // NO_RELAY and POSTAUTH's status do not apply.
         rec.reset();
         let r = vchkpass(
             &site,
@@ -1051,6 +1062,70 @@ fn native_mode_execs_on_success_only() {
             Some("userdb_uid userdb_gid")
         );
     }
+}
+
+/// Native mode runs POSTAUTH as C does (`POSTAUTH login`, HOME set), ignores its
+/// status, then runs the program; a POSTAUTH that cannot run does not stop the login.
+#[test]
+fn native_mode_runs_postauth_then_the_program() {
+    let site = auth_site();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let script = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, format!("#!/bin/sh\nd='{d}'\n{body}")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    };
+    let post = script(
+        "postauth",
+        "printf '%s\\n' \"$@\" > \"$d/args\"\necho \"$HOME\" > \"$d/home\"\n\
+         if [ -e /proc/self/fd/3 ]; then echo open > \"$d/fd3\"; else echo closed > \"$d/fd3\"; fi\n\
+         exit 5\n",
+    );
+    // The program sees what POSTAUTH left: it ran first.
+    let prog = script(
+        "prog",
+        "if [ -e \"$d/args\" ]; then echo after > \"$d/order\"; else echo before > \"$d/order\"; fi\n\
+         exit 42\n",
+    );
+    for var in ["NATIVE_CHECKPASSWORD", "DOVECOT_VERSION"] {
+        for f in ["args", "home", "fd3", "order"] {
+            let _ = fs::remove_file(dir.path().join(f));
+        }
+        let r = vchkpass(
+            &site,
+            &password("alice@example.com", "alice pw 6", 0),
+            &[&prog],
+        )
+        .env(&[(var, "1"), ("POSTAUTH", &post)])
+        .run();
+        assert_eq!(r.code, Some(42), "{var}: POSTAUTH's 5 is ignored: {r:?}");
+        let read = |f: &str| fs::read_to_string(dir.path().join(f)).unwrap();
+        assert_eq!(read("args"), "alice@example.com\n");
+        assert_eq!(read("home"), "/home/mail/example.com/alice\n");
+        assert_eq!(read("fd3"), "closed\n");
+        assert_eq!(read("order"), "after\n");
+        // Not for a wrong password.
+        fs::remove_file(dir.path().join("args")).unwrap();
+        let r = vchkpass(&site, &password("alice@example.com", "wrong", 0), &[&prog])
+            .env(&[(var, "1"), ("POSTAUTH", &post)])
+            .run();
+        assert_eq!(r.code, Some(1));
+        assert!(!dir.path().join("args").exists());
+    }
+    // A POSTAUTH that cannot be run is logged and the program still runs.
+    let broken = script("broken", "");
+    fs::write(&broken, "#!/nonexistent/interpreter\n").unwrap();
+    let r = vchkpass(
+        &site,
+        &password("alice@example.com", "alice pw 6", 0),
+        &[&prog],
+    )
+    .env(&[("NATIVE_CHECKPASSWORD", "1"), ("POSTAUTH", &broken)])
+    .run();
+    assert_eq!(r.code, Some(42), "{r:?}");
+    assert!(r.stderr.contains("POSTAUTH"), "{r:?}");
 }
 
 #[test]
@@ -1139,7 +1214,7 @@ fn database_unreachable_is_a_temporary_failure() {
         assert_eq!(r.code, Some(111), "{r:?}");
         assert_eq!(
             r.stdout_text(),
-            "454-failed to connect to database: No such file or directory (#4.3.0)\r\n"
+            "454-failed to connect to database: file does not exist (#4.3.0)\r\n"
         );
         assert!(
             r.stderr.starts_with("vchkpass: sql_getpw: "),
