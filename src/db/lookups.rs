@@ -174,7 +174,7 @@ impl Statements {
             // The pre-cache: users who logged in by IMAP, POP3 or webmail
             // lately, oldest login first (read along the lastauth timestamp
             // index, so rows flow at once), with the domain-limit flags of
-            // their own limits row, else of their domain's.
+            // their domain's limits row and of their own, OR-ed.
             active: format!(
                 "SELECT 0, i.pw_name, i.pw_domain, i.pw_passwd, i.scram, i.pw_uid, i.pw_gid, i.pw_gecos, \
                    i.pw_dir, i.pw_shell, {flags} \
@@ -186,7 +186,7 @@ impl Statements {
                  ORDER BY a.timestamp",
                 flags = FLAG_COLUMNS
                     .iter()
-                    .map(|c| format!("IF(lu.domain IS NULL, ld.{c}, lu.{c})"))
+                    .map(|c| format!("(COALESCE(lu.{c}, 0) <> 0 OR COALESCE(ld.{c}, 0) <> 0)"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -300,9 +300,7 @@ impl Database {
             return Ok(None);
         };
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
-            if let Some(lim) = self.limits_of_user(&addr, d)? {
-                pw.gid |= limit_flags(&lim);
-            }
+            pw.gid |= self.limit_flags_of_user(&addr, d)?;
         }
         Ok(Some(pw))
     }
@@ -444,6 +442,27 @@ impl Database {
 }
 
 impl Database {
+    /// The pw_gid flags DOMAIN_LIMITS adds to a user's password answer: those of the
+    /// domain's limits row OR-ed with those of the user's own row. A per-user row,
+    /// given for a quota or an expiry, never lifts a restriction of the domain (C took
+    /// the domain's flags alone; a user's row can only add to them here).
+    fn limit_flags_of_user(&self, addr: &Address, domain: &str) -> Result<u32, DbError> {
+        let u = addr.user.as_str();
+        let key = format!("{u}@{domain}");
+        let rows = self.rows(
+            "user limits",
+            &self.sql.user_limits,
+            (u, domain, u, domain, key.as_str(), domain),
+        )?;
+        let mut flags = 0;
+        for row in &rows {
+            if same(row, 2, &key)? || same(row, 2, domain)? {
+                flags |= limit_flags(&limits_from_row(row, 3, 0)?);
+            }
+        }
+        Ok(flags)
+    }
+
     /// The password rows of users active (IMAP, POP3 or webmail login,
     /// from `lastauth`) in the last `secs` seconds, oldest login first (so
     /// that a bounded cache keeps the most recent), each given to `each`

@@ -601,6 +601,25 @@ fn domain_limits() {
         )
         .run();
     assert_eq!(chain.which(), "app", "without DOMAIN_LIMITS: {r:?}");
+    // A user's own limits row (for a quota, say) does not lift the domain's closed
+    // IMAP: the user's and the domain's flags together.
+    site.sql(
+        "UPDATE vlimits SET disable_imap = 1, disable_pop = 0 WHERE domain = 'example.com'; \
+         INSERT INTO vlimits (domain, disable_pop, disable_dialup, disable_webmail) \
+           VALUES ('alice@example.com', 1, 1, 1)",
+    );
+    for (service, which) in [("imap", "login"), ("pop3", "login"), ("smtp", "app")] {
+        chain.reset();
+        let r = chain
+            .start(
+                &site,
+                &login_rec(service, "alice@example.com", "alice pw 6"),
+                false,
+            )
+            .env(&limits)
+            .run();
+        assert_eq!(chain.which(), which, "{service}: {r:?}");
+    }
 }
 
 #[test]

@@ -136,8 +136,11 @@ fn password_with_domain_limits_flags() {
     // ann has no own limits: the domain's disable_imap and disable_dialup.
     let pw = db.password(b"ann@example.com").unwrap().unwrap();
     assert_eq!(pw.gid, gid::NO_IMAP | gid::NO_DIALUP);
-    // joe's own row disables nothing.
-    assert_eq!(db.password(b"joe@example.com").unwrap().unwrap().gid, 0);
+    // joe's own row disables nothing, and does not lift the domain's flags.
+    assert_eq!(
+        db.password(b"joe@example.com").unwrap().unwrap().gid,
+        gid::NO_IMAP | gid::NO_DIALUP
+    );
     // V_OVERRIDE users are not subject to limits.
     site.add_user("indimail", "boss", "example.com", "p", gid::V_OVERRIDE);
     assert_eq!(

@@ -254,8 +254,11 @@ fn precache_of_active_users() {
     let q = remote(&site, &d);
     let pw = q.password(b"joe@example.com").unwrap().unwrap();
     // The domain-limit flags are on pre-cached entries too (joe's own row
-    // disables nothing, so none).
-    assert_eq!(pw.gid, 0);
+    // disables nothing; the domain's disable IMAP and dial-up).
+    assert_eq!(
+        pw.gid,
+        indilookup::db::gid::NO_IMAP | indilookup::db::gid::NO_DIALUP
+    );
     d.wait_for(
         |l| l.ends_with(", cache hit"),
         1,
@@ -385,5 +388,81 @@ fn stale_answers_while_the_database_is_down() {
         1,
         "stale counted",
     );
+    assert!(d.stop().success());
+}
+
+/// DOMAIN_LIMITS: the password answer carries the domain's flags OR-ed with the
+/// user's own row's, so a per-user row (given for a quota or an expiry) never lifts
+/// a restriction of the domain. Both rows, each alone and neither; through the
+/// database directly, the daemon with and without its cache, and `-c` pre-caching.
+#[test]
+fn domain_limit_flags_are_the_domain_s_and_the_user_s() {
+    use indilookup::db::gid;
+    let site = Site::new();
+    site.sql(
+        "INSERT INTO vlimits (domain, disable_imap) VALUES ('lim.test', 1); \
+         INSERT INTO vlimits (domain, disable_pop, disable_dialup, disable_webmail) \
+           VALUES ('both@lim.test', 1, 1, 1), ('own@free.test', 1, 1, 1)",
+    );
+    site.control("rcpthosts", "lim.test\nfree.test\n");
+    for (user, domain) in [
+        ("both", "lim.test"),
+        ("domonly", "lim.test"),
+        ("own", "free.test"),
+        ("none", "free.test"),
+    ] {
+        site.add_user("indimail", user, domain, "x", 0);
+    }
+    site.sql(
+        "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES \
+         ('both', 'lim.test', 'imap', '10.0.0.1', 0, 'x', NOW()), \
+         ('domonly', 'lim.test', 'imap', '10.0.0.1', 0, 'x', NOW()), \
+         ('own', 'free.test', 'pop3', '10.0.0.1', 0, 'x', NOW()), \
+         ('none', 'free.test', 'imap', '10.0.0.1', 0, 'x', NOW())",
+    );
+    let own = gid::NO_POP | gid::NO_DIALUP | gid::NO_WEBMAIL;
+    let want = [
+        ("both@lim.test", gid::NO_IMAP | own),
+        ("domonly@lim.test", gid::NO_IMAP),
+        ("own@free.test", own),
+        ("none@free.test", 0),
+    ];
+    let check = |q: &Query, how: &str| {
+        for (addr, flags) in want {
+            let pw = q.password(addr.as_bytes()).unwrap().unwrap();
+            assert_eq!(pw.gid, flags, "{addr} {how}");
+        }
+    };
+    let mut c = site.config();
+    c.lookup.domain_limits = true;
+    check(
+        &Query::new(Arc::new(Database::new(c.mysql, c.lookup, c.paths, 1))),
+        "direct",
+    );
+    let env = [("DOMAIN_LIMITS", "1")];
+    let d = Daemon::start(&site, &["-i", "1"], &env);
+    check(&remote(&site, &d), "uncached daemon");
+    assert!(d.stop().success());
+    let env = [("DOMAIN_LIMITS", "1"), ("USE_BTREE", "1")];
+    let d = Daemon::start(&site, &["-i", "1", "-c", "86400", "-v"], &env);
+    d.wait_for(|l| l == "cached 4 records", 1, "pre-cache");
+    let q = remote(&site, &d);
+    check(&q, "pre-cached");
+    d.wait_for(
+        |l| l.ends_with(", cache hit"),
+        4,
+        "every answer from the pre-cache",
+    );
+    // Without DOMAIN_LIMITS: the stored gid alone.
+    assert!(d.stop().success());
+    let d = Daemon::start(&site, &["-i", "1"], &[]);
+    let q = remote(&site, &d);
+    for (addr, _) in want {
+        assert_eq!(
+            q.password(addr.as_bytes()).unwrap().unwrap().gid,
+            0,
+            "{addr}"
+        );
+    }
     assert!(d.stop().success());
 }
