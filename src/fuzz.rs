@@ -1457,11 +1457,23 @@ fn check_cram(data: &[u8]) {
     let attempt = Attempt::challenge_response(algorithm.method(), b"u@x", challenge, &wrong);
     let verdict = auth::verify(&stored, &attempt, &policy);
     assert!(matches!(verdict, Ok(Verdict::Mismatch)));
-    // Without a method the secret is the crypt hash, not the clear text
-    // (spec table "secret selection"); every CRAM variant is tried on it.
+    // Without a method, a challenge is keyed as the CRAM methods are: with the
+    // clear text (IndiMail took the crypt hash); every CRAM variant is tried.
     let unspecified = Attempt::challenge_response(Method::Unspecified, b"u@x", challenge, &right);
     let verdict = auth::verify(&stored, &unspecified, &policy);
-    assert!(matches!(verdict, Ok(Verdict::Mismatch)), "{verdict:?}");
+    assert!(
+        matches!(verdict, Ok(Verdict::Match { rspauth: None })),
+        "{verdict:?}"
+    );
+    // The stored hash is no key without ENABLE_CRAM.
+    let from_hash = algorithm.response(b"$1$x$", challenge);
+    if from_hash != right {
+        for method in [algorithm.method(), Method::Unspecified] {
+            let attempt = Attempt::challenge_response(method, b"u@x", challenge, &from_hash);
+            let verdict = auth::verify(&stored, &attempt, &policy);
+            assert!(matches!(verdict, Ok(Verdict::Mismatch)), "{verdict:?}");
+        }
+    }
     let verdict = auth::check_secret(secret, &unspecified, &policy);
     assert!(
         matches!(verdict, Ok(Verdict::Match { rspauth: None })),
