@@ -12,6 +12,7 @@
 
 pub mod framing;
 mod stats;
+mod unsendable;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -28,10 +29,11 @@ use crate::cache::{Cache, Key, PackedRow, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
-use crate::protocol::{FlushRequest, QueryType, Reply, Request};
+use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
 use framing::Frame;
 pub use stats::Stats;
+use unsendable::Unsendable;
 
 /// Directories reply FIFOs may always be in, besides FIFOTMPDIR: the C
 /// client's default and the directory IndiMail's service scripts give
@@ -79,6 +81,8 @@ struct Shared {
     cache: Option<Arc<Cache>>,
     precache_secs: u64,
     stats: Stats,
+    /// Which addresses' unsendable password rows were logged (until HUP).
+    unsendable: Unsendable,
     debug: AtomicBool,
     stop: AtomicBool,
 }
@@ -158,6 +162,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
         cache,
         precache_secs: settings.precache_secs,
         stats: Stats::new(),
+        unsendable: Unsendable::default(),
         debug: AtomicBool::new(settings.debug),
         stop: AtomicBool::new(false),
     });
@@ -227,6 +232,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
             }
             Signal::SIGHUP => {
                 log::info!("{pid} INFIFO {first}, Reconfiguring");
+                shared.unsendable.clear();
                 if let Some(cache) = &shared.cache {
                     let n = cache.clear();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
@@ -597,10 +603,14 @@ fn write_reply(shared: &Shared, out: &mut ReplyFifo, answer: &Reply, qtype: Opti
     let bytes = match answer.encode() {
         Ok(b) => b,
         Err(e) => {
-            log::warn!(
-                "InLookup: cannot send the answer to {}: {e}; answering -1",
-                String::from_utf8_lossy(out.path())
-            );
+            match answer {
+                // A broken row: logged once, not at every query for it.
+                Reply::Password(PasswordReply::Found(pw)) => shared.unsendable.report(pw, &e),
+                _ => log::warn!(
+                    "InLookup: cannot send the answer to {}: {e}; answering -1",
+                    String::from_utf8_lossy(out.path())
+                ),
+            }
             shared.stats.error();
             Reply::Error.encode().unwrap_or_default()
         }

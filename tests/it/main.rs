@@ -3,6 +3,7 @@
 mod applets;
 mod authindi;
 mod daemon;
+mod differences;
 mod docs;
 mod faults;
 mod fuzz;
