@@ -381,6 +381,22 @@ fn the_reactivation_row_records_the_client_address() {
         lastauth_ip(&site, "dozy", "pop3").as_deref(),
         Some("2001:db8::9")
     );
+    // Nothing tells the address (no variable, standard input no socket): recorded
+    // as "unknown", where C wrote 127.0.0.1.
+    add_user_with_home(&site, "indibak", "drowsy", "example.com", "drowsy pw");
+    let r = courier.run(
+        &site,
+        &login_rec("imap", "drowsy", "drowsy pw"),
+        &[("TCPREMOTEIP", "")],
+    );
+    assert_eq!(courier.which(), "app", "{r:?}");
+    for service in ["ACTI", "imap"] {
+        assert_eq!(
+            lastauth_ip(&site, "drowsy", service).as_deref(),
+            Some("unknown"),
+            "{service}"
+        );
+    }
 }
 
 /// The program vchkpass executes in native mode does not inherit the drained fd 3
