@@ -413,12 +413,7 @@ impl Database {
     /// `None` when the user is in neither user table.
     fn limits_of_user(&self, addr: &Address, domain: &str) -> Result<Option<VLimits>, DbError> {
         let u = addr.user.as_str();
-        let key = format!("{u}@{domain}");
-        let rows = self.rows(
-            "user limits",
-            &self.sql.user_limits,
-            (u, domain, u, domain, key.as_str(), domain),
-        )?;
+        let (key, rows) = self.user_limit_rows(addr, domain)?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -442,11 +437,9 @@ impl Database {
 }
 
 impl Database {
-    /// The pw_gid flags DOMAIN_LIMITS adds to a user's password answer: those of the
-    /// domain's limits row OR-ed with those of the user's own row. A per-user row,
-    /// given for a quota or an expiry, never lifts a restriction of the domain (C took
-    /// the domain's flags alone; a user's row can only add to them here).
-    fn limit_flags_of_user(&self, addr: &Address, domain: &str) -> Result<u32, DbError> {
+    /// The user's `user@domain` key and the rows of `user_limits`: the user's
+    /// presence, then the user's own limits row and the domain's, where they exist.
+    fn user_limit_rows(&self, addr: &Address, domain: &str) -> Result<(String, Vec<Row>), DbError> {
         let u = addr.user.as_str();
         let key = format!("{u}@{domain}");
         let rows = self.rows(
@@ -454,6 +447,15 @@ impl Database {
             &self.sql.user_limits,
             (u, domain, u, domain, key.as_str(), domain),
         )?;
+        Ok((key, rows))
+    }
+
+    /// The pw_gid flags DOMAIN_LIMITS adds to a user's password answer: those of the
+    /// domain's limits row OR-ed with those of the user's own row. A per-user row,
+    /// given for a quota or an expiry, never lifts a restriction of the domain (C took
+    /// the domain's flags alone; a user's row can only add to them here).
+    fn limit_flags_of_user(&self, addr: &Address, domain: &str) -> Result<u32, DbError> {
+        let (key, rows) = self.user_limit_rows(addr, domain)?;
         let mut flags = 0;
         for row in &rows {
             if same(row, 2, &key)? || same(row, 2, domain)? {
