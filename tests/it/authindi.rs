@@ -86,9 +86,9 @@ fn cram_rec(service: &str, kind: &str, challenge: &str, user: &str, digest: &str
 
 /// A courier chain: the next module, the application, the login program.
 pub struct Chain {
-    next: Recorder,
-    app: Recorder,
-    login: Recorder,
+    pub next: Recorder,
+    pub app: Recorder,
+    pub login: Recorder,
 }
 
 impl Chain {
@@ -127,6 +127,12 @@ impl Chain {
         ])
     }
 
+    /// Runs `authindi NEXT APP Maildir` afresh with `input` on fd 3 and `env` added.
+    pub fn run(&self, site: &Site, input: &[u8], env: &[(&str, &str)]) -> Run {
+        self.reset();
+        self.start(site, input, false).env(env).run()
+    }
+
     /// Which program ran: "app", "next", "login" or "none".
     pub fn which(&self) -> &'static str {
         match (self.app.ran(), self.next.ran(), self.login.ran()) {
@@ -148,7 +154,7 @@ fn lastauth(site: &Site, user: &str, domain: &str) -> Vec<(String, String)> {
     .unwrap()
 }
 
-fn stored_hash(site: &Site, user: &str) -> String {
+pub fn stored_hash(site: &Site, user: &str) -> String {
     let mut c = site.server.connect(Some(&site.db)).unwrap();
     c.exec_first(
         "SELECT pw_passwd FROM indimail WHERE pw_name = ? AND pw_domain = 'example.com'",

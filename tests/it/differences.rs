@@ -12,10 +12,11 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
+use crate::authindi::{login_rec, Chain as Courier};
 use crate::daemon::{int, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
-use crate::vchkpass::{fd3, openssl_hash, password, Recorder, Run, Start};
+use crate::vchkpass::{fd3, openssl_hash, password, Recorder, Start};
 
 /// `vchkpass NEXT` with `input` on fd 3, through the daemon when one is given.
 fn vchkpass<'a>(
@@ -30,62 +31,6 @@ fn vchkpass<'a>(
         Some(d) => s.daemon(d),
         None => s,
     }
-}
-
-/// A courier chain for authindi: the next module, the application, the login program,
-/// each a recorder.
-struct Courier {
-    next: Recorder,
-    app: Recorder,
-    login: Recorder,
-}
-
-impl Courier {
-    fn new() -> Courier {
-        Courier {
-            next: Recorder::new(),
-            app: Recorder::new(),
-            login: Recorder::new(),
-        }
-    }
-
-    /// `authindi NEXT APP Maildir` with `record` on fd 3, as imaplogin starts it.
-    fn run(&self, site: &Site, record: &[u8], env: &[(&str, &str)]) -> Run {
-        for r in [&self.next, &self.app, &self.login] {
-            r.reset();
-        }
-        let (next, app, login) = (self.next.path(), self.app.path(), self.login.path());
-        Start::new(
-            site,
-            "authindi",
-            &[next.as_str(), app.as_str(), "Maildir"],
-            record,
-        )
-        .env(&[
-            ("AUTHUSER", &login),
-            ("AUTHARGC", "1"),
-            ("AUTHARGV0", "imaplogin"),
-            ("AUTHENTICATED", ""),
-            ("TCPREMOTEIP", "192.0.2.9"),
-        ])
-        .env(env)
-        .run()
-    }
-
-    /// "app", "next", "login" or "none".
-    fn which(&self) -> &'static str {
-        match (self.app.ran(), self.next.ran(), self.login.ran()) {
-            (true, false, false) => "app",
-            (false, true, false) => "next",
-            (false, false, true) => "login",
-            (false, false, false) => "none",
-            _ => "several",
-        }
-    }
-}
-
-fn login_rec(service: &str, login: &str, pw: &str) -> Vec<u8> {
-    format!("{service}\nlogin\n{login}\n{pw}\n").into_bytes()
 }
 
 /// A user of `table` with a home under the site's directory (authindi makes its

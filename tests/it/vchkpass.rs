@@ -662,13 +662,7 @@ fn enable_cram_and_the_disable_switches() {
 #[test]
 fn the_stored_hash_is_no_password_without_enable_cram() {
     let site = auth_site();
-    let hash: String = {
-        let mut c = site.server.connect(Some(&site.db)).unwrap();
-        use mysql::prelude::Queryable;
-        c.query_first("SELECT pw_passwd FROM indimail WHERE pw_name = 'alice'")
-            .unwrap()
-            .unwrap()
-    };
+    let hash = crate::authindi::stored_hash(&site, "alice");
     assert!(hash.starts_with("$6$"), "{hash}");
     let challenge = "<12345.1700000000@mail.example.com>";
     for (alg, method) in [("md5", 0), ("md5", 3), ("sha256", 6), ("sha1", 0)] {
@@ -1228,13 +1222,7 @@ fn database_unreachable_is_a_temporary_failure() {
 #[test]
 fn no_secret_in_the_log_whatever_debug_says() {
     let site = auth_site();
-    let hash: String = {
-        let mut c = site.server.connect(Some(&site.db)).unwrap();
-        use mysql::prelude::Queryable;
-        c.query_first("SELECT pw_passwd FROM indimail WHERE pw_name = 'alice'")
-            .unwrap()
-            .unwrap()
-    };
+    let hash = crate::authindi::stored_hash(&site, "alice");
     let env = [("DEBUG", "1"), ("DEBUG_LOGIN", "9")];
     let cram = hmac_hex("sha256", "tanstaaftanstaaf", RFC2195_CHALLENGE);
     let inputs = [
