@@ -305,15 +305,10 @@ fn cram_methods() {
             let mac = hmac_hex(alg, &hash, RFC2195_CHALLENGE);
             let login = format!("{user}@example.com");
             let input = cram_rec("imap", kind, RFC2195_CHALLENGE, &login, &mac);
-            chain.reset();
-            let r = chain.start(&site, &input, false).run();
+            let r = chain.run(&site, &input, &[]);
             assert_eq!(chain.which(), "next", "{user} {kind}: {r:?}");
             assert!(chain.next.got_exactly(&input));
-            chain.reset();
-            let r = chain
-                .start(&site, &input, false)
-                .env(&[("ENABLE_CRAM", "")])
-                .run();
+            let r = chain.run(&site, &input, &[("ENABLE_CRAM", "")]);
             assert_eq!(chain.which(), "app", "{user} {kind} ENABLE_CRAM: {r:?}");
         }
     }
