@@ -15,6 +15,8 @@ pub mod exit;
 pub mod fifo;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod infifo;
+pub mod jobs;
 pub mod load;
 pub mod private_server;
 pub mod protocol;
