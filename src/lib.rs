@@ -8,6 +8,7 @@ pub mod authlib;
 pub mod cache;
 pub mod chain;
 pub mod checkpassword;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
