@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser};
 
-use super::{problem, Parsed, Problem};
+use super::{clap_sentence, problem, Parsed, Problem};
 use crate::exit;
 
 /// `--help`.
@@ -64,12 +64,22 @@ pub struct Options {
     #[arg(short = 'f', value_name = "infifo", allow_hyphen_values = true)]
     pub infifo: Option<OsString>,
     /// -i: how many FIFOs (0 counts as 1).
-    #[arg(short = 'i', value_name = "instances", default_value = "1",
-          allow_hyphen_values = true, value_parser = instances)]
+    #[arg(
+        short = 'i',
+        value_name = "instances",
+        default_value = "1",
+        allow_hyphen_values = true,
+        value_parser = instances
+    )]
     pub instances: u32,
     /// -c: pre-cache the users active in the last so many seconds.
-    #[arg(short = 'c', value_name = "activeSecs", default_value = "0",
-          allow_hyphen_values = true, value_parser = number)]
+    #[arg(
+        short = 'c',
+        value_name = "activeSecs",
+        default_value = "0",
+        allow_hyphen_values = true,
+        value_parser = number
+    )]
     pub active_secs: u64,
     /// -v: log every query.
     #[arg(short, long)]
@@ -99,6 +109,7 @@ fn number(s: &str) -> Result<u64, String> {
     s.parse().map_err(|_| format!("{s:?} is not a number"))
 }
 
+/// `-i`: a number that fits the FIFO numbering.
 fn instances(s: &str) -> Result<u32, String> {
     u32::try_from(number(s)?).map_err(|_| "too large".to_string())
 }
@@ -163,13 +174,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Options>, exit::Error> {
                 Problem::Unknown(o) if o.starts_with("--") => format!("unknown option {o:?}"),
                 Problem::Unknown(o) => format!("unknown option {o}"),
                 Problem::NoValue(o) => format!("option {o} needs a value"),
-                Problem::Invalid { option, reason, .. } => format!("option {option}: {reason}"),
+                Problem::Invalid { option, reason } => format!("option {option}: {reason}"),
                 Problem::Other(s) => s,
             };
             return Err(usage_error(&message));
         }
     };
-    let mut o = Options::from_arg_matches(&matches).map_err(|e| usage_error(&e.to_string()))?;
+    let mut o = Options::from_arg_matches(&matches).map_err(|e| usage_error(&clap_sentence(&e)))?;
     o.workers = o.workers.filter(|&n| n > 0);
     o.queue = o.queue.filter(|&n| n > 0);
     Ok(Parsed::Run(o))

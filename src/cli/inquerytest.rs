@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use super::{positive, problem, Parsed, Problem};
+use super::{clap_sentence, positive, problem, Parsed, Problem};
 use crate::exit;
 use crate::protocol::QueryType;
 
@@ -126,14 +126,9 @@ impl Options {
     }
 }
 
-/// A usage error: the message line (if any), then the usage text; exit 100.
+/// A usage error: the message line, then the usage text; exit 100.
 pub fn usage_error(message: &str) -> exit::Error {
-    let message = if message.is_empty() {
-        String::new()
-    } else {
-        format!("{message}\n")
-    };
-    exit::Error::new(exit::USAGE, format!("{message}{USAGE}"))
+    exit::Error::new(exit::USAGE, format!("{message}\n{USAGE}"))
 }
 
 /// inquerytest's command line, checked as the C tool checks it.
@@ -154,7 +149,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Options>, exit::Error> {
                     "inquerytest: option requires an argument -- {}",
                     o.trim_start_matches('-')
                 ),
-                Problem::Invalid { option, reason, .. } => {
+                Problem::Invalid { option, reason } => {
                     format!("inquerytest: {option}: {reason}")
                 }
                 Problem::Other(s) => format!("inquerytest: {s}"),
@@ -162,7 +157,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Options>, exit::Error> {
             return Err(usage_error(&message));
         }
     };
-    let mut o = Options::from_arg_matches(&matches).map_err(|e| usage_error(&e.to_string()))?;
+    let mut o = Options::from_arg_matches(&matches)
+        .map_err(|e| usage_error(&format!("inquerytest: {}", clap_sentence(&e))))?;
     check(&mut o)?;
     Ok(Parsed::Run(o))
 }
@@ -212,4 +208,35 @@ fn check_modes(o: &Options) -> Result<(), exit::Error> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Options {
+        match parse(args.iter().map(OsString::from).collect()) {
+            Ok(Parsed::Run(o)) => o,
+            Ok(Parsed::Help(_)) => panic!("{args:?}: help"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn getopts_conventions() {
+        // Bundled, attached, mixed with operands, the last -q counts,
+        // --flush adds up, a value may start with '-', `--` ends options.
+        let o = run(&["joe", "-vq3", "-q", "1", "--flush", "a", "--flush=b"]);
+        assert!(o.verbose);
+        assert_eq!(o.qtype, Some(QueryType::User));
+        assert_eq!(o.flush, ["a", "b"]);
+        assert_eq!(o.operands, ["joe"]);
+        let o = run(&["-i", "-x", "-q7", "--", "-d.example"]);
+        assert_eq!(o.infifo.as_deref(), Some(std::ffi::OsStr::new("-x")));
+        assert_eq!(o.operands, ["-d.example"]);
+        assert!(matches!(
+            parse(vec!["-vh".into()]),
+            Ok(Parsed::Help(h)) if h == format!("{USAGE}{HELP}")
+        ));
+    }
 }

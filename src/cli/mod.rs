@@ -4,10 +4,10 @@
 //! They live in the library, not beside the applets, so that the tests can
 //! hold every option clap knows against the man pages.
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
 use std::error::Error as _;
 use std::ffi::OsString;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, Command, Parser};
 
 use crate::exit;
@@ -34,13 +34,9 @@ enum Problem {
     Unknown(String),
     /// An option given without its value, by its shortest name (`-q`).
     NoValue(String),
-    /// A value its parser refused: the option's shortest name, the value
-    /// and the parser's reason.
-    Invalid {
-        option: String,
-        value: String,
-        reason: String,
-    },
+    /// A value its parser refused: the option's shortest name and the
+    /// parser's reason (which names the value).
+    Invalid { option: String, reason: String },
     /// Anything else: clap's own sentence.
     Other(String),
 }
@@ -93,7 +89,6 @@ fn problem(cmd: &Command, e: &clap::Error) -> Problem {
         }
         (ErrorKind::ValueValidation, Some(arg)) => Problem::Invalid {
             option: shortest_name(cmd, &arg),
-            value: value.unwrap_or_default(),
             reason: e.source().map(ToString::to_string).unwrap_or_default(),
         },
         _ => Problem::Other(clap_sentence(e)),
@@ -154,7 +149,6 @@ mod tests {
             problem_of(&["--count", "0"]),
             Problem::Invalid {
                 option: "-n".into(),
-                value: "0".into(),
                 reason: "\"0\" is not a positive number".into()
             }
         );

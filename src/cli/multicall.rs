@@ -98,7 +98,8 @@ pub fn parse(
             };
         }
     };
-    let o = Options::from_arg_matches(&matches).map_err(|e| usage_error(e.to_string()))?;
+    let o = Options::from_arg_matches(&matches)
+        .map_err(|e| usage_error(format!("indilookup: {}", clap_sentence(&e))))?;
     if let (true, Some(Applet::Run(rest))) = (o.list || o.install.is_some(), &o.applet) {
         let first = rest
             .first()
