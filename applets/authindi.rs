@@ -25,11 +25,8 @@ use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::db::Database;
+use indilookup::exit;
 use indilookup::query::Query;
-
-const EXIT_MISUSE: u8 = 2;
-const EXIT_FATAL: u8 = 100;
-const EXIT_TEMPFAIL: u8 = 111;
 
 /// The application and its argument: always the last two arguments.
 fn app(args: &[OsString]) -> (&OsStr, &OsStr) {
@@ -37,9 +34,15 @@ fn app(args: &[OsString]) -> (&OsStr, &OsStr) {
     (&args[n - 2], &args[n - 1])
 }
 
-pub fn main(args: Vec<OsString>) -> u8 {
+/// A failure of authindi: `authindi: ` and the message.
+fn fail(code: u8, message: impl std::fmt::Display) -> exit::Error {
+    exit::Error::new(code, format!("authindi: {message}"))
+}
+
+pub fn main(args: Vec<OsString>) -> exit::Result {
+    let args = indilookup::cli::authindi::parse(args)?.chain;
     if args.is_empty() {
-        return EXIT_MISUSE;
+        return Err(exit::MISUSE.into());
     }
     let env = Env::from_process();
     let pid = std::process::id();
@@ -48,16 +51,20 @@ pub fn main(args: Vec<OsString>) -> u8 {
     if args.len() >= 2 && env.get("AUTHENTICATED").is_some_and(|v| !v.is_empty()) {
         let (app, apparg) = app(&args);
         let e = chain::execv(app, &[app.to_owned(), apparg.to_owned()], &ChildEnv::new());
-        eprintln!(
-            "authindi: fatal: execv: {}: {}",
-            app.to_string_lossy(),
-            chain::error_str(&e)
-        );
-        return EXIT_TEMPFAIL;
+        return Err(fail(
+            exit::TEMPORARY,
+            format_args!(
+                "fatal: execv: {}: {}",
+                app.to_string_lossy(),
+                chain::error_str(&e)
+            ),
+        ));
     }
     if args.len() < 2 {
-        eprintln!("authindi: fatal: no more modules will be tried");
-        return EXIT_FATAL;
+        return Err(fail(
+            exit::PERMANENT,
+            "fatal: no more modules will be tried",
+        ));
     }
     let debug = env.is_set("DEBUG");
     if debug {
@@ -71,21 +78,17 @@ pub fn main(args: Vec<OsString>) -> u8 {
     }
     let data = match read_auth_data(RawFdReader(AUTH_FD)) {
         Ok(d) => d,
-        Err(ReadError::TooLong) => {
-            eprintln!("authindi: fatal: auth data too long");
-            return EXIT_MISUSE;
-        }
+        Err(ReadError::TooLong) => return Err(fail(exit::MISUSE, "fatal: auth data too long")),
         Err(ReadError::Io(e)) => {
-            eprintln!("authindi: fatal: read: {}", chain::error_str(&e));
-            return EXIT_TEMPFAIL;
+            return Err(fail(
+                exit::TEMPORARY,
+                format_args!("fatal: read: {}", chain::error_str(&e)),
+            ))
         }
     };
     let record = match authlib::parse_record(&data) {
         Ok(r) => r,
-        Err(RecordError::TooShort) => {
-            eprintln!("authindi: fatal: auth data too short");
-            return EXIT_MISUSE;
-        }
+        Err(RecordError::TooShort) => return Err(fail(exit::MISUSE, "fatal: auth data too short")),
         Err(RecordError::BadBase64) => {
             eprintln!("authindi: warn: the CRAM data is not valid base64");
             return fail_completely(&env);
@@ -155,12 +158,14 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 );
             }
             let e = chain::pipe_exec(&args, &data, &ChildEnv::new());
-            eprintln!(
-                "authindi: fatal: pipe_exec: {}: {}",
-                args[0].to_string_lossy(),
-                chain::error_str(&e)
-            );
-            EXIT_TEMPFAIL
+            Err(fail(
+                exit::TEMPORARY,
+                format_args!(
+                    "fatal: pipe_exec: {}: {}",
+                    args[0].to_string_lossy(),
+                    chain::error_str(&e)
+                ),
+            ))
         }
         Outcome::FailCompletely(failure) => {
             eprintln!(
@@ -214,18 +219,20 @@ fn log_request(env: &Env, pid: u32, r: &Record) {
 /// courier's authmod_fail_completely: `AUTHFAILURE` on stderr, then the login program
 /// again (it says "login failed" and asks anew). C ran a fixed imaplogin/pop3login
 /// path with authindi's own arguments instead.
-fn fail_completely(env: &Env) -> u8 {
+fn fail_completely(env: &Env) -> exit::Result {
     let _ = std::io::stderr().write_all(b"AUTHFAILURE\n");
     let Some((user, argv)) = authlib::login_program(env) else {
-        return 1;
+        return Err(exit::FAILURE.into());
     };
     let e = chain::execv(&user, &argv, &ChildEnv::new());
-    eprintln!(
-        "authindi: fatal: execv {}: {}",
-        user.to_string_lossy(),
-        chain::error_str(&e)
-    );
-    EXIT_TEMPFAIL
+    Err(fail(
+        exit::TEMPORARY,
+        format_args!(
+            "fatal: execv {}: {}",
+            user.to_string_lossy(),
+            chain::error_str(&e)
+        ),
+    ))
 }
 
 /// Success: nologin check, the session's environment, Login_Tasks, then the
@@ -238,7 +245,7 @@ fn exec_local(
     account: &Account,
     db: &Database,
     now: i64,
-) -> u8 {
+) -> exit::Result {
     let (app, apparg) = app(args);
     let pw = &account.pw;
     let service = String::from_utf8_lossy(&record.service);
@@ -250,15 +257,19 @@ fn exec_local(
     ) {
         // C also wrote this to stdout, the IMAP/POP3 client's stream, where it is no
         // valid protocol line.
-        eprintln!("Login not permitted for {service}");
-        return 1;
+        return Err(exit::Error::new(
+            exit::FAILURE,
+            format!("Login not permitted for {service}"),
+        ));
     }
     let Some(quota) = authlib::maildir_quota(&pw.shell) else {
-        eprintln!(
-            "authindi: fatal: unable to parse_quota [{}]",
-            chain::visible(&pw.shell)
-        );
-        return EXIT_FATAL;
+        return Err(fail(
+            exit::PERMANENT,
+            format_args!(
+                "fatal: unable to parse_quota [{}]",
+                chain::visible(&pw.shell)
+            ),
+        ));
     };
     let home = OsString::from_vec(pw.dir.clone());
     let mut child_env = ChildEnv::new();
@@ -294,27 +305,26 @@ fn exec_local(
                     let _ = out.flush();
                 }
             }
-            eprintln!("authindi: fatal: POSTAUTH: Error on Exit");
-            return EXIT_FATAL;
+            return Err(fail(exit::PERMANENT, "fatal: POSTAUTH: Error on Exit"));
         }
         3 => tmp_or_home(),
         _ => home,
     };
     let base = PathBuf::from(base);
     if let Err(e) = std::env::set_current_dir(&base) {
-        eprintln!(
-            "authindi: fatal: chdir: {}: {}",
-            base.display(),
-            chain::error_str(&e)
-        );
-        return EXIT_TEMPFAIL;
+        return Err(fail(
+            exit::TEMPORARY,
+            format_args!("fatal: chdir: {}: {}", base.display(), chain::error_str(&e)),
+        ));
     }
     child_env.set("MAILDIR", base.join("Maildir"));
     let e = chain::execv(app, &[app.to_owned(), apparg.to_owned()], &child_env);
-    eprintln!(
-        "authindi: fatal: exec: {}: {}",
-        app.to_string_lossy(),
-        chain::error_str(&e)
-    );
-    EXIT_TEMPFAIL
+    Err(fail(
+        exit::TEMPORARY,
+        format_args!(
+            "fatal: exec: {}: {}",
+            app.to_string_lossy(),
+            chain::error_str(&e)
+        ),
+    ))
 }

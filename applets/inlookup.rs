@@ -2,127 +2,14 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use indilookup::cli::inlookup::Options as Args;
+use indilookup::cli::Parsed;
 use indilookup::config::{Config, Env};
+use indilookup::exit;
 use indilookup::fifo::Owner;
 use indilookup::server::{self, Settings, DEFAULT_REPLY_DIRS};
-
-const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] [-v]
-       [--envdir DIR] [--workers N] [--queue N] [--reply-dir DIR]...
-       [--fifo-owner USER] [--fifo-group GROUP]
-
-  -f infifo          FIFO name (in INFIFODIR) or path; overrides INFIFO [infifo]
-  -i instances       number of FIFOs, INFIFODIR/infifo.1 .. infifo.N, all served
-                     by this one process (C clients pick one at random) [1]
-  -c activeSecs      pre-cache the password entries of users who logged in
-                     (IMAP, POP3, webmail) in the last activeSecs seconds;
-                     again after every HUP [0 = none]
-  -v, --verbose      log every query (as DEBUG does)
-  --envdir DIR       load variables from a daemontools envdir (one file per
-                     variable), also re-read on HUP
-  --workers N        lookup threads and database connections
-                     [INLOOKUP_WORKERS, 8]
-  --queue N          requests waiting for a thread before new ones are
-                     answered -1 at once [INLOOKUP_QUEUE, 1024]
-  --reply-dir DIR    also accept reply FIFOs in DIR (repeatable)
-                     [INLOOKUP_REPLY_DIRS, colon-separated]
-  --fifo-owner USER  owner of the FIFOs it creates
-  --fifo-group GROUP group of the FIFOs it creates
-
-The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
-INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES,
-INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
-INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
-RELAY answers too).
-
-Signals: HUP empties the cache, re-reads the configuration, reconnects and
-pre-caches again; INT closes the database connections; USR1 prints the
-stats; USR2 toggles per-query logging; TERM prints the stats, removes the
-FIFOs and exits 0.
-";
-
-struct Args {
-    infifo: Option<OsString>,
-    instances: u32,
-    active_secs: u64,
-    verbose: bool,
-    envdir: Option<PathBuf>,
-    workers: Option<usize>,
-    queue: Option<usize>,
-    reply_dirs: Vec<PathBuf>,
-    owner: Option<String>,
-    group: Option<String>,
-}
-
-fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
-    let mut a = Args {
-        infifo: None,
-        instances: 1,
-        active_secs: 0,
-        verbose: false,
-        envdir: None,
-        workers: None,
-        queue: None,
-        reply_dirs: Vec::new(),
-        owner: None,
-        group: None,
-    };
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let flag = arg.to_string_lossy().into_owned();
-        let mut value = |name: &str| -> anyhow::Result<OsString> {
-            it.next()
-                .with_context(|| format!("option {name} needs a value"))
-        };
-        let number = |name: &str, v: OsString| -> anyhow::Result<u64> {
-            v.to_string_lossy()
-                .parse()
-                .with_context(|| format!("option {name}: {:?} is not a number", v))
-        };
-        if let Some(long) = flag.strip_prefix("--") {
-            match long {
-                "help" => return Ok(None),
-                "verbose" => a.verbose = true,
-                "envdir" => a.envdir = Some(value("--envdir")?.into()),
-                "workers" => {
-                    let v = value("--workers")?;
-                    a.workers = Some(number("--workers", v)? as usize);
-                }
-                "queue" => {
-                    let v = value("--queue")?;
-                    a.queue = Some(number("--queue", v)? as usize);
-                }
-                "reply-dir" => a.reply_dirs.push(value("--reply-dir")?.into()),
-                "fifo-owner" => a.owner = Some(value("--fifo-owner")?.to_string_lossy().into()),
-                "fifo-group" => a.group = Some(value("--fifo-group")?.to_string_lossy().into()),
-                _ => bail!("unknown option {flag:?}"),
-            }
-            continue;
-        }
-        // As the C daemon: an argument that is not an option is skipped, and
-        // only the letter after the '-' counts (-vx is -v).
-        let Some(letter) = flag.strip_prefix('-').and_then(|f| f.chars().next()) else {
-            continue;
-        };
-        match letter {
-            'h' => return Ok(None),
-            'v' => a.verbose = true,
-            'f' => a.infifo = Some(value("-f")?),
-            'i' => {
-                let v = value("-i")?;
-                a.instances = u32::try_from(number("-i", v)?).context("option -i: too large")?;
-            }
-            'c' => {
-                let v = value("-c")?;
-                a.active_secs = number("-c", v)?;
-            }
-            _ => bail!("unknown option -{letter}"),
-        }
-    }
-    Ok(Some(a))
-}
 
 fn init_logging(filters: Option<&str>) {
     let mut b = env_logger::Builder::new();
@@ -196,12 +83,10 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
         owner,
         workers: args
             .workers
-            .filter(|&w| w > 0)
             .or(env_count(env, "INLOOKUP_WORKERS")?)
             .unwrap_or(8),
         queue: args
             .queue
-            .filter(|&q| q > 0)
             .or(env_count(env, "INLOOKUP_QUEUE")?)
             .unwrap_or(1024),
         reply_dirs,
@@ -212,29 +97,15 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     })
 }
 
-pub fn main(args: Vec<OsString>) -> u8 {
-    let args = match parse_args(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            // The C daemon's usage line and exit status.
-            eprintln!(
-                "inlookup: {e:#}\nUSAGE: inlookup [-f infifo] [-i instance] [-c activeSecs] [-v]\n\
-                 (inlookup --help lists the long options)"
-            );
-            return 1;
+pub fn main(args: Vec<OsString>) -> exit::Result {
+    let args = match indilookup::cli::inlookup::parse(args)? {
+        Parsed::Run(a) => a,
+        Parsed::Help(text) => {
+            print!("{text}");
+            return Ok(());
         }
     };
-    match run(args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("inlookup: fatal: {e:#}");
-            111
-        }
-    }
+    run(args).map_err(|e| exit::Error::new(exit::TEMPORARY, format!("inlookup: fatal: {e:#}")))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -1,9 +1,12 @@
 //! `indilookup`: one executable, several applets, chosen by the name it was
 //! started under (argv[0]) or by its first argument.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::ExitCode;
+
+use indilookup::cli::{multicall, Parsed};
+use indilookup::exit;
 
 mod authindi;
 mod inlookup;
@@ -11,9 +14,9 @@ mod inquerytest;
 mod install;
 mod vchkpass;
 
-/// An applet's entry point: the arguments after the applet name; returns
-/// the exit status.
-type Main = fn(Vec<OsString>) -> u8;
+/// An applet's entry point: the arguments after the applet name; how it
+/// ended.
+type Main = fn(Vec<OsString>) -> exit::Result;
 
 struct Applet {
     name: &'static str,
@@ -44,31 +47,8 @@ const APPLETS: &[Applet] = &[
     },
 ];
 
-/// Exit status of IndiMail tools for a temporary or system failure.
-pub const EXIT_TEMPFAIL: u8 = 111;
-
-fn find(name: &str) -> Option<&'static Applet> {
-    APPLETS.iter().find(|a| a.name == name)
-}
-
-fn usage() -> String {
-    let mut s = format!(
-        "indilookup {}: IndiMail lookup service (inlookup, inquerytest, vchkpass, authindi)\n\n\
-         usage: indilookup APPLET [ARGS...]\n\
-         \x20      APPLET [ARGS...]            (through a symlink named after the applet)\n\
-         \x20      indilookup --list\n\
-         \x20      indilookup --install DIR [--force]\n\
-         \x20      indilookup --version | --help\n\napplets:\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for a in APPLETS {
-        s.push_str(&format!("  {:<12} {}\n", a.name, a.about));
-    }
-    s.push_str(
-        "\n--install DIR creates the symlinks DIR/APPLET -> this executable. It replaces\n\
-         only symlinks that already point to an indilookup executable, unless --force.\n",
-    );
-    s
+fn find(name: &OsStr) -> Option<&'static Applet> {
+    APPLETS.iter().find(|a| name == a.name)
 }
 
 fn main() -> ExitCode {
@@ -78,94 +58,68 @@ fn main() -> ExitCode {
     } else {
         args.remove(0)
     };
-    let base = Path::new(&argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Some(applet) = find(&base) {
-        return ExitCode::from((applet.main)(args));
-    }
-    ExitCode::from(multicall(args))
+    let result = match Path::new(&argv0).file_name().and_then(find) {
+        Some(applet) => (applet.main)(args),
+        None => multicall(args),
+    };
+    ExitCode::from(exit::status(result))
 }
 
 /// Started as `indilookup`: the first argument is an applet or an option.
-fn multicall(mut args: Vec<OsString>) -> u8 {
-    let Some(first) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
-        eprint!("{}", usage());
-        return 100;
+fn multicall(args: Vec<OsString>) -> exit::Result {
+    let applets: Vec<(&str, &str)> = APPLETS.iter().map(|a| (a.name, a.about)).collect();
+    let options = match multicall::parse(args, &applets)? {
+        Parsed::Run(o) => o,
+        Parsed::Help(text) => {
+            print!("{text}");
+            return Ok(());
+        }
     };
-    match first.as_str() {
-        "--help" | "-h" => {
-            print!("{}", usage());
-            0
+    if options.list {
+        for a in APPLETS {
+            println!("{}", a.name);
         }
-        "--version" | "-V" => {
-            println!("indilookup {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        "--list" => {
-            for a in APPLETS {
-                println!("{}", a.name);
-            }
-            0
-        }
-        "--install" => {
-            args.remove(0);
-            install_cmd(args)
-        }
-        name => match find(name) {
-            Some(applet) => {
-                args.remove(0);
-                (applet.main)(args)
-            }
-            None => {
-                eprintln!("indilookup: unknown applet or option '{name}' (try --list or --help)");
-                100
-            }
-        },
+        return Ok(());
+    }
+    if let Some(dir) = options.install {
+        return install_cmd(&dir, options.force);
+    }
+    let Some(multicall::Applet::Run(mut args)) = options.applet else {
+        return Err(exit::Error::new(exit::USAGE, multicall::usage(&applets)));
+    };
+    let name = args.remove(0);
+    match find(&name) {
+        Some(applet) => (applet.main)(args),
+        None => Err(exit::Error::new(
+            exit::USAGE,
+            format!(
+                "indilookup: unknown applet or option '{}' (try --list or --help)",
+                name.to_string_lossy()
+            ),
+        )),
     }
 }
 
-fn install_cmd(args: Vec<OsString>) -> u8 {
-    let mut dir = None;
-    let mut force = false;
-    for a in args {
-        if a == "--force" {
-            force = true;
-        } else if dir.is_none() && !a.to_string_lossy().starts_with('-') {
-            dir = Some(PathBuf::from(a));
-        } else {
-            eprintln!(
-                "indilookup --install: unexpected argument '{}'",
-                a.to_string_lossy()
-            );
-            return 100;
-        }
-    }
-    let Some(dir) = dir else {
-        eprintln!("usage: indilookup --install DIR [--force]");
-        return 100;
-    };
-    let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("indilookup --install: cannot find this executable: {e}");
-            return EXIT_TEMPFAIL;
-        }
-    };
+fn install_cmd(dir: &Path, force: bool) -> exit::Result {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            exit::Error::new(
+                exit::TEMPORARY,
+                format!("indilookup --install: cannot find this executable: {e}"),
+            )
+        })?;
     let names: Vec<&str> = APPLETS.iter().map(|a| a.name).collect();
-    match install::install(&dir, &exe, &names, force) {
-        Ok(report) => {
-            let mut refused = false;
-            for line in &report {
-                refused |= matches!(line.action, install::Action::Refused(_));
-                println!("{line}");
-            }
-            u8::from(refused)
-        }
-        Err(e) => {
-            eprintln!("indilookup --install: {e}");
-            EXIT_TEMPFAIL
-        }
+    let report = install::install(dir, &exe, &names, force)
+        .map_err(|e| exit::Error::new(exit::TEMPORARY, format!("indilookup --install: {e}")))?;
+    let mut refused = false;
+    for line in &report {
+        refused |= matches!(line.action, install::Action::Refused(_));
+        println!("{line}");
+    }
+    if refused {
+        Err(exit::FAILURE.into())
+    } else {
+        Ok(())
     }
 }

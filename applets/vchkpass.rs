@@ -17,12 +17,8 @@ use indilookup::checkpassword::{
     self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
 };
 use indilookup::config::{Config, Env};
+use indilookup::exit;
 use indilookup::query::Query;
-
-const EXIT_MISUSE: u8 = 2;
-const EXIT_NO_RELAY: u8 = 3;
-const EXIT_FAILED: u8 = 1;
-const EXIT_TEMPFAIL: u8 = 111;
 
 /// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
 const RSPAUTH_FD: i32 = 6;
@@ -34,30 +30,31 @@ fn client(line: &str) {
     let _ = out.flush();
 }
 
-fn temp_fail(line: &str, log: &str) -> u8 {
-    eprintln!("vchkpass: {log}");
+/// A temporary failure: `line` for the client, `log` for the log.
+fn temp_fail(line: &str, log: &str) -> exit::Error {
     client(line);
-    EXIT_TEMPFAIL
+    exit::Error::new(exit::TEMPORARY, format!("vchkpass: {log}"))
 }
 
-pub fn main(args: Vec<OsString>) -> u8 {
+pub fn main(args: Vec<OsString>) -> exit::Result {
+    let args = indilookup::cli::vchkpass::parse(args)?.program;
     if args.is_empty() {
-        return EXIT_MISUSE;
+        return Err(exit::MISUSE.into());
     }
     let data = match checkpassword::read_auth_data(checkpassword::RawFdReader(AUTH_FD)) {
         Ok(d) => d,
-        Err(ReadError::TooLong) => return EXIT_MISUSE,
+        Err(ReadError::TooLong) => return Err(exit::MISUSE.into()),
         Err(ReadError::Io(e)) => {
             let err = chain::error_str(&e);
-            return temp_fail(
+            return Err(temp_fail(
                 &format!("454-read error: {err} (#4.3.0)\r\n"),
                 &format!("read: {err}"),
-            );
+            ));
         }
     };
     checkpassword::close_input_on_exec(AUTH_FD);
     let Some(fields) = checkpassword::parse_fields(&data) else {
-        return EXIT_MISUSE;
+        return Err(exit::MISUSE.into());
     };
     let env = Env::from_process();
     let native = env.is_set("NATIVE_CHECKPASSWORD") || env.is_set("DOVECOT_VERSION");
@@ -69,7 +66,12 @@ pub fn main(args: Vec<OsString>) -> u8 {
 
     let config = match Config::load(&env) {
         Ok(c) => c,
-        Err(e) => return temp_fail("454-configuration error (#4.3.0)\r\n", &e.to_string()),
+        Err(e) => {
+            return Err(temp_fail(
+                "454-configuration error (#4.3.0)\r\n",
+                &e.to_string(),
+            ))
+        }
     };
     let remote = env.is_set("QUERY_CACHE");
     let query = Query::for_client(&env, &config);
@@ -89,9 +91,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
     match authenticate(&fields, &query, remote, &settings) {
         Outcome::Success(success) => {
             if let Some(rspauth) = &success.rspauth {
-                if let Err(code) = send_rspauth(rspauth.as_bytes()) {
-                    return code;
-                }
+                send_rspauth(rspauth.as_bytes())?;
             }
             if native {
                 exec_native(&args, &env, child_env, &success)
@@ -107,15 +107,15 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 );
             }
             if native {
-                return EXIT_FAILED;
+                return Err(exit::FAILURE.into());
             }
-            next_module(&args, &data, &env, &child_env, pid)
+            Err(next_module(&args, &data, &env, &child_env, pid))
         }
         Outcome::Refused(refusal) => {
             client(refusal.smtp_line());
-            EXIT_FAILED
+            Err(exit::FAILURE.into())
         }
-        Outcome::TempFail(t) => temp_fail(&t.smtp_line(), &t.log_line()),
+        Outcome::TempFail(t) => Err(temp_fail(&t.smtp_line(), &t.log_line())),
     }
 }
 
@@ -141,7 +141,7 @@ fn log_request(env: &Env, pid: u32, f: &Fields<'_>) {
 
 /// DIGEST-MD5: the `rspauth` for qmail-smtpd on fd 6. With fd 6 not open nobody
 /// waits for it (a caller other than qmail-smtpd), which is no failure.
-fn send_rspauth(rspauth: &[u8]) -> Result<(), u8> {
+fn send_rspauth(rspauth: &[u8]) -> exit::Result {
     match chain::write_fd(RSPAUTH_FD, rspauth) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
@@ -171,40 +171,40 @@ fn run_postauth(
 }
 
 /// Default mode after a success: POSTAUTH, then 0, 3 (NO_RELAY) or POSTAUTH's status.
-fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
+fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> exit::Result {
     let status = match run_postauth(env, &mut child_env, s) {
         None => 0,
         Some((postauth, ended)) => match ended {
             Ok(st) => match st.code() {
                 Some(code) => code as u8,
                 None => {
-                    return temp_fail(
+                    return Err(temp_fail(
                         "454-POSTAUTH: killed by a signal (#4.3.0)\r\n",
                         &format!("POSTAUTH {}: {st}", postauth.to_string_lossy()),
-                    )
+                    ))
                 }
             },
             Err(e) => {
                 let err = chain::error_str(&e);
-                return temp_fail(
+                return Err(temp_fail(
                     &format!("454-POSTAUTH: {err} (#4.3.0)\r\n"),
                     &format!("POSTAUTH {}: {err}", postauth.to_string_lossy()),
-                );
+                ));
             }
         },
     };
     // A failing POSTAUTH is a failure even for a NO_RELAY account (C let exit 3 win).
-    if status == 0 && s.no_relay {
-        EXIT_NO_RELAY
-    } else {
-        status
+    match status {
+        0 if s.no_relay => Err(exit::NO_RELAY.into()),
+        0 => Ok(()),
+        status => Err(status.into()),
     }
 }
 
 /// Native (DJB / Dovecot) mode after a success: POSTAUTH as in the default mode, its
 /// status ignored (as C ignored it), then exec the program with HOME and the Dovecot
 /// userdb variables.
-fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Success) -> u8 {
+fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Success) -> exit::Result {
     if let Some((postauth, ended)) = run_postauth(env, &mut child_env, s) {
         let shown = postauth.to_string_lossy();
         match ended {
@@ -232,14 +232,21 @@ fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Succes
         .set("EXTRA", extra);
     let e = chain::execv(&args[0], args, &child_env);
     let err = chain::error_str(&e);
-    temp_fail(
+    Err(temp_fail(
         &format!("454-exec: {err} (#4.3.0)\r\n"),
         &format!("exec: {}: {err}", args[0].to_string_lossy()),
-    )
+    ))
 }
 
-/// Default mode after a failure: the next module gets exactly the bytes read.
-fn next_module(args: &[OsString], data: &[u8], env: &Env, child_env: &ChildEnv, pid: u32) -> u8 {
+/// Default mode after a failure: the next module gets exactly the bytes read;
+/// the error when it cannot be run.
+fn next_module(
+    args: &[OsString],
+    data: &[u8],
+    env: &Env,
+    child_env: &ChildEnv,
+    pid: u32,
+) -> exit::Error {
     if env.is_set("DEBUG") {
         eprintln!(
             "vchkpass: pid [{pid}], executing authmodule [{}]",

@@ -8,12 +8,16 @@ pub mod authlib;
 pub mod cache;
 pub mod chain;
 pub mod checkpassword;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod exit;
 pub mod fifo;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod infifo;
+pub mod jobs;
 pub mod load;
 pub mod private_server;
 pub mod protocol;

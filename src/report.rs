@@ -4,10 +4,15 @@
 //!
 //! Everything here is a pure function of the question and the answer, so
 //! the daemon's answer and the database's can be printed (and compared) the
-//! same way.
+//! same way; only [`Printer`] writes them out.
+
+use std::io::Write;
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::client::ClientError;
+use crate::load::{Job, LoadReport, Progress};
 use crate::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
 };
@@ -514,6 +519,146 @@ fn limits_json(l: &VLimits) -> Value {
         "perm_quota": l.perm_quota,
         "perm_defaultquota": l.perm_defaultquota,
     })
+}
+
+/// The flush request's answer for `name`: one JSON object.
+pub fn flush_json(name: &[u8], result: &Result<i32, ClientError>) -> Value {
+    let address = String::from_utf8_lossy(name);
+    match result {
+        Ok(n) => json!({
+            "type": 32, "query": "flush", "address": address, "outcome": "ok",
+            "answer": {"removed": n}
+        }),
+        Err(e) => json!({
+            "type": 32, "query": "flush", "address": address, "outcome": "error",
+            "answer": null, "error": e.to_string()
+        }),
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A load run's figures: one JSON object.
+pub fn load_json(r: &LoadReport) -> Value {
+    let l = &r.latencies;
+    let outcomes: Map<String, Value> = r
+        .outcomes
+        .iter()
+        .map(|(o, n)| (o.word().to_string(), json!(n)))
+        .collect();
+    json!({
+        "mode": "load",
+        "queries": r.queries,
+        "errors": r.errors,
+        "concurrency": r.concurrency,
+        "seconds": r.elapsed.as_secs_f64(),
+        "queries_per_second": r.queries_per_second(),
+        "latency_ms": {"p50": millis(l.p50), "p90": millis(l.p90), "p99": millis(l.p99), "max": millis(l.max)},
+        "outcomes": outcomes,
+    })
+}
+
+/// A load run's figures: three lines of text.
+pub fn load_text(r: &LoadReport) -> String {
+    let l = &r.latencies;
+    let outcomes: Vec<String> = r
+        .outcomes
+        .iter()
+        .map(|(o, n)| format!("{} {n}", o.word()))
+        .collect();
+    format!(
+        "queries {}, errors {}, concurrency {}, time {:.3} s, {:.1} queries/s\n\
+         latency p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms\n\
+         outcomes {}\n",
+        r.queries,
+        r.errors,
+        r.concurrency,
+        r.elapsed.as_secs_f64(),
+        r.queries_per_second(),
+        millis(l.p50),
+        millis(l.p90),
+        millis(l.p99),
+        millis(l.max),
+        outcomes.join(", ")
+    )
+}
+
+/// The progress line of a load run (for stderr).
+pub fn progress_line(p: &Progress) -> String {
+    let secs = p.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        p.done as f64 / secs
+    } else {
+        0.0
+    };
+    format!(
+        "inquerytest: {}/{} queries, {rate:.0} queries/s, {} errors",
+        p.done, p.total, p.errors
+    )
+}
+
+/// Where inquerytest's answers go: the C tool's text or JSON lines, on
+/// stdout and stderr. A closed stdout (`| head`) is no panic: the exit
+/// status says how the questions went. Each method says whether it
+/// reported a failure.
+pub struct Printer<'a> {
+    pub json: bool,
+    pub show_secrets: bool,
+    pub tables: Tables<'a>,
+}
+
+/// Write `text` on stdout at once.
+pub fn say(text: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text);
+    let _ = out.flush();
+}
+
+impl Printer<'_> {
+    /// The answer to one question.
+    pub fn answer(&self, job: &Job, result: &Result<Reply, QueryError>) -> bool {
+        if self.json {
+            let v = json(
+                job.qtype,
+                &job.address,
+                &job.ip,
+                result,
+                self.tables,
+                self.show_secrets,
+            );
+            say(format!("{v}\n").as_bytes());
+            return outcome(job.qtype, &job.address, result).is_failure();
+        }
+        let t = text(job.qtype, &job.address, &job.ip, result, self.tables);
+        say(&t.stdout);
+        let _ = std::io::stderr().write_all(&t.stderr);
+        t.outcome.is_failure()
+    }
+
+    /// The answer to a flush request for `name`.
+    pub fn flush(&self, name: &[u8], result: &Result<i32, ClientError>) -> bool {
+        if self.json {
+            say(format!("{}\n", flush_json(name, result)).as_bytes());
+            return result.is_err();
+        }
+        let shown = String::from_utf8_lossy(name);
+        match result {
+            Ok(n) => say(format!("{shown}: flushed {n} cache entries\n").as_bytes()),
+            Err(e) => eprintln!("{shown}: flush failed: {e}"),
+        }
+        result.is_err()
+    }
+
+    /// A load run's figures.
+    pub fn load(&self, r: &LoadReport) {
+        if self.json {
+            say(format!("{}\n", load_json(r)).as_bytes());
+        } else {
+            say(load_text(r).as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,41 @@ fn list_version_help() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown applet"));
     let o = run(Path::new(EXE), &[]);
     assert_eq!(o.status.code(), Some(100));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--install DIR [--force]"));
+    // The short forms.
+    assert_eq!(
+        stdout(&run(Path::new(EXE), &["-V"])),
+        stdout(&run(Path::new(EXE), &["--version"]))
+    );
+    assert_eq!(
+        stdout(&run(Path::new(EXE), &["-h"])),
+        stdout(&run(Path::new(EXE), &["--help"]))
+    );
+    // Usage errors.
+    let o = run(Path::new(EXE), &["--install"]);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "usage: indilookup --install DIR [--force]\n"
+    );
+    for args in [
+        &["--force"][..],
+        &["--list", "inlookup"],
+        &["--list", "--install", "/tmp"],
+        &["--bogus"],
+    ] {
+        let o = run(Path::new(EXE), args);
+        assert_eq!(o.status.code(), Some(100), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("indilookup: "),
+            "{args:?}"
+        );
+    }
+    // What follows an applet's name is the applet's.
+    let o = run(Path::new(EXE), &["inquerytest", "--list"]);
+    assert_eq!(o.status.code(), Some(100));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("inquerytest: unknown option --list\n"));
 }
 
 #[test]

@@ -528,6 +528,27 @@ fn misuse_exit_codes() {
     assert!(r.stderr.contains("no more modules will be tried"));
     let r = Start::new(&site, "authindi", &[], &input).run();
     assert_eq!(r.code, Some(2));
+    // --help as the first argument: help on stderr, exit 100, fd 3 not read
+    // (closed here: reading it would be exit 111).
+    let mut s = Start::new(&site, "authindi", &["--help"], b"");
+    s.input = None;
+    let r = s.run();
+    assert_eq!(r.code, Some(100), "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("usage: authindi [module...] app apparg\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.is_empty(), "{r:?}");
+    // After the first module, an argument that looks like an option is the
+    // chain's: here the application's argument.
+    chain.reset();
+    let app = chain.app.path();
+    let r = Start::new(&site, "authindi", &[&app, "--help"], b"")
+        .env(&[("AUTHENTICATED", "someone@example.com")])
+        .run();
+    assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
+    assert_eq!(chain.app.args()[1..], ["--help"]);
     // fd 3 closed: a read error.
     let mut s = chain.start(&site, b"", false);
     s.input = None;

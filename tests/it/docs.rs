@@ -668,17 +668,83 @@ fn every_option_of_an_applets_help_is_on_its_page() {
         }
         let missing: Vec<String> = options
             .into_iter()
-            .filter(|o| {
-                !text.match_indices(o.as_str()).any(|(i, _)| {
-                    !text[i + o.len()..]
-                        .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
-                })
-            })
+            .filter(|o| !mentions(&text, o))
             .collect();
         assert!(
             missing.is_empty(),
             "{applet} --help shows {missing:?}, which man/{page} does not mention"
         );
+    }
+}
+
+/// Does `text` name the option `opt` (`-q`, `--json`), not only a longer
+/// one that starts with it?
+fn mentions(text: &str, opt: &str) -> bool {
+    text.match_indices(opt).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = &text[i + opt.len()..];
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// Every option an applet's clap command knows, long and short, clap's own
+/// --help and --version included.
+fn clap_options(mut cmd: clap::Command) -> Vec<String> {
+    cmd.build();
+    let mut options = Vec::new();
+    for arg in cmd.get_arguments() {
+        options.extend(arg.get_long().map(|l| format!("--{l}")));
+        options.extend(arg.get_short().map(|s| format!("-{s}")));
+    }
+    options
+}
+
+#[test]
+fn every_option_clap_knows_is_on_its_page_and_in_its_help() {
+    use clap::CommandFactory;
+    use indilookup::cli;
+    let multicall_help = cli::multicall::usage(&[]);
+    let cases = [
+        (
+            cli::inlookup::Options::command(),
+            "inlookup.8",
+            Some(cli::inlookup::USAGE),
+        ),
+        (
+            cli::inquerytest::Options::command(),
+            "inquerytest.8",
+            Some(cli::inquerytest::HELP),
+        ),
+        (
+            cli::multicall::Options::command(),
+            "indilookup.1",
+            Some(multicall_help.as_str()),
+        ),
+        // Their short help is about the module, not its one option.
+        (cli::vchkpass::Options::command(), "vchkpass.8", None),
+        (cli::authindi::Options::command(), "authindi.8", None),
+    ];
+    for (cmd, page, help) in cases {
+        let name = cmd.get_name().to_string();
+        let text = plain(&fs::read_to_string(Path::new(ROOT).join("man").join(page)).unwrap());
+        let options = clap_options(cmd);
+        assert!(
+            options.iter().any(|o| o == "--help"),
+            "{name}: no --help among {options:?}"
+        );
+        let missing: Vec<&String> = options.iter().filter(|o| !mentions(&text, o)).collect();
+        assert!(
+            missing.is_empty(),
+            "{name} has the options {missing:?}, which man/{page} does not mention"
+        );
+        if let Some(help) = help {
+            let missing: Vec<&String> = options.iter().filter(|o| !mentions(help, o)).collect();
+            assert!(
+                missing.is_empty(),
+                "{name} has the options {missing:?}, which its --help does not mention"
+            );
+        }
     }
 }
 

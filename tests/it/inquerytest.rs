@@ -411,8 +411,12 @@ fn errors_say_what_failed_and_never_the_password() {
 fn usage_errors_print_the_c_usage_and_exit_100() {
     let site = Site::new();
     let cases: &[(&[&str], &str)] = &[
-        (&[], ""),
-        (&["joe@example.com"], ""),
+        // Fixed: C printed only the usage for a missing -q.
+        (&[], "inquerytest: query_type not specified\n"),
+        (
+            &["joe@example.com"],
+            "inquerytest: query_type not specified\n",
+        ),
         (&["-q", "1"], "inquerytest: email not specified\n"),
         (
             &["-q", "2", "joe@example.com"],

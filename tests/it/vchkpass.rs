@@ -904,6 +904,36 @@ fn chain_gets_exactly_the_original_bytes() {
 }
 
 #[test]
+fn help_is_only_a_first_argument() {
+    let site = auth_site();
+    // Help on stderr, exit 100, fd 3 not read (closed here: reading it would
+    // be a 454 read error and exit 111).
+    for args in [&["--help"][..], &["--help", "/bin/true"]] {
+        let mut s = vchkpass(&site, b"", args);
+        s.input = None;
+        let r = s.run();
+        assert_eq!(r.code, Some(100), "{args:?}: {r:?}");
+        assert!(
+            r.stderr.starts_with("usage: vchkpass prog [args...]\n"),
+            "{r:?}"
+        );
+        assert!(r.stderr.contains("See vchkpass(8)."), "{r:?}");
+        assert!(r.stdout.is_empty(), "the SMTP client gets nothing: {r:?}");
+    }
+    // After the program everything is the program's, options or not.
+    let rec = Recorder::new();
+    let passed = ["--help", "-h", "--", "-x", "--version"];
+    let mut args = vec![rec.path()];
+    args.extend(passed.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let input = password("alice@example.com", "wrong", 1);
+    let r = vchkpass(&site, &input, &args).run();
+    assert_eq!(r.code, Some(42), "{r:?}");
+    assert_eq!(rec.args()[1..], passed);
+    assert!(rec.got_exactly(&input));
+}
+
+#[test]
 fn malformed_input_is_exit_2() {
     let site = auth_site();
     let over = {
