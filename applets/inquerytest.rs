@@ -347,7 +347,9 @@ fn jobs(qtype: QueryType, operands: &[OsString]) -> Result<Vec<Job>, Stop> {
 }
 
 /// The path of `-i F`: F itself if it starts with '/' or '.', else
-/// INFIFODIR/F, INFIFODIR being created (0775) if missing, as C does.
+/// INFIFODIR/F, INFIFODIR being created if missing, as C does: mode 0750
+/// and this user's, since the private daemon runs as this user and uses a
+/// FIFO directory only when nobody else may change it.
 fn infifo_path(f: &OsStr, fifo: &FifoConfig) -> Result<PathBuf, Stop> {
     let path = if matches!(f.as_bytes().first(), Some(b'/' | b'.')) {
         PathBuf::from(f)
@@ -356,10 +358,9 @@ fn infifo_path(f: &OsStr, fifo: &FifoConfig) -> Result<PathBuf, Stop> {
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o775)
+                .mode(indilookup::fifo::DIR_MODE)
                 .create(dir)
                 .map_err(|e| fatal(format!("r_mkdir: {}: {e}", dir.display())))?;
-            give_to_indimail(dir);
         }
         dir.join(f)
     };
@@ -368,16 +369,6 @@ fn infifo_path(f: &OsStr, fifo: &FifoConfig) -> Result<PathBuf, Stop> {
         Ok(path)
     } else {
         Ok(Path::new(".").join(path))
-    }
-}
-
-/// C's r_mkdir gives the FIFO directory to the indimail user when it can.
-fn give_to_indimail(dir: &Path) {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    if let Ok(Some(user)) = nix::unistd::User::from_name("indimail") {
-        let _ = nix::unistd::chown(dir, Some(user.uid), Some(user.gid));
     }
 }
 

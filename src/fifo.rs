@@ -26,8 +26,12 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{FileStat, Mode};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
-/// Mode given to directories that [`create_server_fifo`] has to create.
-const DIR_MODE: u32 = 0o775;
+mod dirs;
+pub use dirs::{open_trusted_dir, DirError, DirProblem, Trusted};
+
+/// Mode given to directories that [`create_server_fifo`] has to create: the owner (the
+/// daemon's user) writes them, the group of the FIFOs may reach the FIFOs, nobody else may.
+pub const DIR_MODE: u32 = 0o750;
 
 /// Longest file name a directory entry can have (Linux `NAME_MAX`).
 const NAME_MAX: usize = 255;
@@ -63,6 +67,16 @@ pub enum FifoError {
     /// An entry of the reply-directory list is unusable.
     #[error("reply directory {}: {reason}", .path.display())]
     BadReplyDir { path: PathBuf, reason: &'static str },
+    /// A directory on the way to a FIFO cannot be trusted (see [`open_trusted_dir`]).
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// A FIFO left at the server FIFO's path belongs to another user: it is not taken over.
+    #[error(
+        "{}: a FIFO owned by uid {uid}, not by the daemon's user (uid {want}); it is not \
+         taken over: remove it if it is a leftover",
+        .path.display()
+    )]
+    NotOurs { path: PathBuf, uid: u32, want: u32 },
 }
 
 /// Owner to give created FIFOs and directories (only applied when we are root or it is our own
@@ -93,6 +107,11 @@ fn is_fifo(st: &FileStat) -> bool {
     file_type(st) == libc::S_IFIFO
 }
 
+/// (device, inode): which file it is.
+fn file_id(st: &FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
 fn same_file(a: &FileStat, b: &FileStat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
@@ -111,16 +130,16 @@ fn kind_name(mode: u32) -> &'static str {
     }
 }
 
-fn fstat_fd(fd: BorrowedFd<'_>) -> nix::Result<FileStat> {
+pub(crate) fn fstat_fd(fd: BorrowedFd<'_>) -> nix::Result<FileStat> {
     nix::sys::stat::fstat(fd.as_raw_fd())
 }
 
-fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<FileStat> {
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<FileStat> {
     nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
 }
 
 /// `openat(dir, name, flags | O_CLOEXEC)`, returning an owned descriptor.
-fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
+pub(crate) fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
     let raw: RawFd = nix::fcntl::openat(
         Some(dir.as_raw_fd()),
         name,
@@ -199,42 +218,56 @@ fn set_owner_and_mode(
         .map_err(|e| io_err(path, "chmod", e))
 }
 
-/// Make sure `dir` is a directory, creating it and any missing parents with [`DIR_MODE`] and
-/// `owner`.
-fn ensure_dir(dir: &Path, owner: Owner) -> Result<(), FifoError> {
-    match std::fs::metadata(dir) {
-        Ok(md) if md.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(FifoError::NotADirectory {
+/// The users whose directories may hold the server FIFOs: root, the daemon (its effective
+/// uid), and the user the FIFOs are given to (the service user a root daemon becomes).
+fn trusted_for(owner: Owner) -> Trusted {
+    Trusted::new([nix::unistd::geteuid()].into_iter().chain(owner.uid))
+}
+
+/// The uid a server FIFO must have to be this daemon's: `owner`'s, else our own.
+fn fifo_owner_uid(owner: Owner) -> Uid {
+    owner.uid.unwrap_or_else(nix::unistd::geteuid)
+}
+
+/// Make sure `dir` is a trusted directory (see [`open_trusted_dir`]) and return a descriptor
+/// of it; missing directories are made, each below a parent that was checked first, with
+/// [`DIR_MODE`] and `owner`. Nothing is made below a directory that is not trusted.
+fn ensure_dir(dir: &Path, owner: Owner, trusted: &Trusted) -> Result<OwnedFd, FifoError> {
+    match open_trusted_dir(dir, trusted) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.problem == DirProblem::Missing => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (parent, name) = match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => (parent, name),
+        _ => {
+            return Err(FifoError::BadPath {
                 path: dir.to_path_buf(),
+                reason: "cannot make a directory on a path with '..'",
             })
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(dir, "stat", e)),
-    }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() && parent != dir {
-            ensure_dir(parent, owner)?;
+    };
+    let parent_fd = ensure_dir(parent, owner, trusted)?;
+    match nix::sys::stat::mkdirat(
+        Some(parent_fd.as_raw_fd()),
+        name,
+        Mode::from_bits_truncate(DIR_MODE),
+    ) {
+        Ok(()) => {
+            log::debug!("created directory {}", dir.display());
+            let fd = open_at(
+                parent_fd.as_fd(),
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            )
+            .map_err(|e| io_err(dir, "open directory", e))?;
+            set_owner_and_mode(fd.as_fd(), dir, DIR_MODE, owner)?;
         }
-    }
-    match nix::unistd::mkdir(dir, Mode::from_bits_truncate(DIR_MODE)) {
-        Ok(()) => {}
-        Err(Errno::EEXIST) => {
-            // Created by someone else meanwhile: use it if it is a directory, but leave its
-            // attributes alone since it is not ours.
-            return match std::fs::metadata(dir) {
-                Ok(md) if md.is_dir() => Ok(()),
-                Ok(_) => Err(FifoError::NotADirectory {
-                    path: dir.to_path_buf(),
-                }),
-                Err(e) => Err(io_err(dir, "stat", e)),
-            };
-        }
+        // Made by someone else meanwhile: it is checked like any other below.
+        Err(Errno::EEXIST) => {}
         Err(e) => return Err(io_err(dir, "mkdir", e)),
     }
-    log::debug!("created directory {}", dir.display());
-    let fd = open_dir(dir, libc::O_NOFOLLOW).map_err(|e| io_err(dir, "open directory", e))?;
-    set_owner_and_mode(fd.as_fd(), dir, DIR_MODE, owner)
+    Ok(open_trusted_dir(dir, trusted)?)
 }
 
 /// Open the FIFO `name` in `dir` only to change its attributes: a non-blocking read-only open
@@ -283,6 +316,16 @@ fn take_over(
             what: kind_name(st.st_mode),
         });
     }
+    // Somebody else's FIFO would stay theirs to open, rename or replace: root's (a root daemon
+    // of before) is taken over, nobody else's.
+    let want = fifo_owner_uid(owner);
+    if st.st_uid != want.as_raw() && st.st_uid != 0 {
+        return Err(FifoError::NotOurs {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+            want: want.as_raw(),
+        });
+    }
     // A non-blocking open for writing succeeds only if somebody holds the FIFO open for reading.
     match open_at(
         dir,
@@ -318,13 +361,17 @@ fn take_over(
 }
 
 /// Create the server FIFO at `path`, or take over a stale one.
-/// - Missing parent directories are created (mode 0775, then chown to `owner` if given).
+/// - Its directory must be trusted (see [`open_trusted_dir`]: it and every directory above
+///   belong to root, the daemon or `owner`'s user, and nobody else may write them unless they
+///   are sticky), else [`FifoError::Dir`]; missing directories are created (mode
+///   [`DIR_MODE`], then chown to `owner` if given).
 /// - mkfifo with `mode`; then chmod to exactly `mode` (the umask does not change it) and chown
 ///   to `owner` if given.
-/// - If `path` exists: lstat it. A FIFO is taken over (chmod to `mode`, chown) — unless a live
-///   server holds it, detected by opening it `O_WRONLY|O_NONBLOCK`: success means someone has it
-///   open for reading -> [`FifoError::InUse`]. Anything else (regular file, symlink — even to a
-///   FIFO —, directory, socket) -> [`FifoError::NotAFifo`], untouched.
+/// - If `path` exists: lstat it. A FIFO is taken over (chmod to `mode`, chown) — unless it
+///   belongs to another user than `owner`'s (or ours) and root -> [`FifoError::NotOurs`], or a
+///   live server holds it, detected by opening it `O_WRONLY|O_NONBLOCK`: success means someone
+///   has it open for reading -> [`FifoError::InUse`]. Anything else (regular file, symlink —
+///   even to a FIFO —, directory, socket) -> [`FifoError::NotAFifo`], untouched.
 ///
 /// `mode` may only hold permission bits (`0o777`).
 pub fn create_server_fifo(path: &Path, mode: u32, owner: Owner) -> Result<(), FifoError> {
@@ -335,8 +382,14 @@ pub fn create_server_fifo(path: &Path, mode: u32, owner: Owner) -> Result<(), Fi
         });
     }
     let (dir, name) = split_server_path(path)?;
-    ensure_dir(dir, owner)?;
-    let dirfd = open_dir(dir, 0).map_err(|e| io_err(dir, "open directory", e))?;
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| io_err(dir, "getcwd", e))?
+            .join(dir)
+    };
+    let dirfd = ensure_dir(&dir, owner, &trusted_for(owner))?;
     match nix::unistd::mkfifoat(
         Some(dirfd.as_raw_fd()),
         name,
@@ -390,7 +443,7 @@ pub fn open_server_fifo(path: &Path) -> Result<OwnedFd, FifoError> {
 pub fn remove_server_fifo(path: &Path, fd: BorrowedFd<'_>) -> Result<(), FifoError> {
     let ours = fstat_fd(fd).map_err(|e| io_err(path, "fstat", e))?;
     let (dir, name) = split_server_path(path)?;
-    let dirfd = open_dir(dir, 0).map_err(|e| io_err(dir, "open directory", e))?;
+    let dirfd = open_dir(dir, libc::O_PATH).map_err(|e| io_err(dir, "open directory", e))?;
     let st = match lstat_at(dirfd.as_fd(), name) {
         Ok(st) => st,
         Err(Errno::ENOENT) => {
@@ -459,12 +512,17 @@ pub struct ReplyDirs {
     /// server FIFOs, which pass every other check (they are FIFOs with a
     /// reader) and must not be unlinked.
     forbidden: Vec<(u64, u64)>,
+    /// The user the daemon serves as: its FIFOs are its clients', and its directories are
+    /// trusted.
+    serving_uid: Uid,
 }
 
 impl ReplyDirs {
     /// Every entry must be absolute; duplicates are removed and trailing slashes stripped
     /// (repeated slashes and `.` components are collapsed as well). A relative entry, or one
     /// with a `..` component (which cannot be resolved without following links), is an error.
+    ///
+    /// The daemon serves as its effective uid until [`ReplyDirs::serving_as`] says otherwise.
     pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Result<ReplyDirs, FifoError> {
         let mut out: Vec<PathBuf> = Vec::new();
         for dir in dirs {
@@ -503,22 +561,52 @@ impl ReplyDirs {
             open: Arc::new(out.iter().map(|_| Mutex::new(None)).collect()),
             dirs: out,
             forbidden: Vec::new(),
+            serving_uid: nix::unistd::geteuid(),
         })
     }
 
-    /// The normalised directories, in the order first given.
-    /// The open directory `dir` (one of `dirs`); `fresh` opens it again.
-    fn dir_fd(&self, dir: &Path, fresh: bool) -> io::Result<Arc<OwnedFd>> {
+    /// The daemon will serve as `uid` (the service user a root daemon becomes).
+    pub fn serving_as(mut self, uid: Uid) -> ReplyDirs {
+        self.serving_uid = uid;
+        self
+    }
+
+    fn trusted(&self) -> Trusted {
+        Trusted::new([self.serving_uid])
+    }
+
+    /// Check every allowed directory that exists (see [`open_trusted_dir`]) and keep it open.
+    /// One that does not exist is no error (it is checked when a reply names it); one that
+    /// exists and may not be trusted is.
+    pub fn check_existing(&self) -> Result<(), FifoError> {
+        for dir in &self.dirs {
+            match self.dir_fd(dir, true) {
+                Ok(_) => {}
+                Err(e) if e.problem == DirProblem::Missing => {
+                    log::debug!("reply directory {} does not exist (yet)", dir.display());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The open directory `dir` (one of `dirs`), checked when it was opened; `fresh` opens
+    /// and checks it again.
+    fn dir_fd(&self, dir: &Path, fresh: bool) -> Result<Arc<OwnedFd>, DirError> {
         let i = self
             .dirs
             .iter()
             .position(|d| d == dir)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            .ok_or_else(|| DirError {
+                path: dir.to_path_buf(),
+                problem: DirProblem::Missing,
+            })?;
         let mut slot = self.open[i].lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
             Some(fd) if !fresh => Ok(fd.clone()),
             _ => {
-                let fd = Arc::new(open_dir(dir, 0)?);
+                let fd = Arc::new(open_trusted_dir(dir, &self.trusted())?);
                 *slot = Some(fd.clone());
                 Ok(fd)
             }
@@ -528,10 +616,11 @@ impl ReplyDirs {
     /// Never accept the file now at `path` as a reply FIFO (a server FIFO).
     pub fn forbid(&mut self, path: &Path) -> Result<(), FifoError> {
         let st = nix::sys::stat::lstat(path).map_err(|e| io_err(path, "lstat", e))?;
-        self.forbidden.push((st.st_dev as u64, st.st_ino as u64));
+        self.forbidden.push(file_id(&st));
         Ok(())
     }
 
+    /// The normalised directories, in the order first given.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
@@ -558,6 +647,9 @@ pub enum Refusal {
     Vanished,
     #[error("reply path is a server FIFO of this daemon")]
     ServerFifo,
+    /// The allowed directory is missing or cannot be trusted (any more).
+    #[error("reply directory: {0}")]
+    Dir(String),
     #[error("reply FIFO: {0}")]
     Io(String),
 }
@@ -615,6 +707,8 @@ impl ReplyFifo {
     ///    empty component (no `//`, no trailing `/`), no NUL, and fit in `PATH_MAX`;
     ///  * its parent directory is exactly one of `dirs` (byte comparison; the client's path is
     ///    not canonicalised) and the last component is a plain name;
+    ///  * the allowed directory, kept open, was checked when it was opened (see
+    ///    [`open_trusted_dir`]);
     ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` on the allowed directory kept open must
     ///    say FIFO, and not one of the daemon's own, so no regular file, device, directory or
     ///    symlink is ever opened (opening some devices has effects of its own);
@@ -632,7 +726,7 @@ impl ReplyFifo {
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
         let (dir, name) = check_reply_path(path, dirs)?;
         let shown = || String::from_utf8_lossy(path).into_owned();
-        let open_err = |e| refusal_io("open directory", dir.display(), e);
+        let open_err = |e: DirError| Refusal::Dir(e.to_string());
         let mut dirfd = dirs.dir_fd(dir, false).map_err(open_err)?;
         let before = match lstat_at(dirfd.as_fd(), name) {
             Ok(st) => st,
@@ -654,10 +748,7 @@ impl ReplyFifo {
             libc::S_IFLNK => return Err(Refusal::Symlink),
             _ => return Err(Refusal::NotAFifo),
         }
-        if dirs
-            .forbidden
-            .contains(&(before.st_dev as u64, before.st_ino as u64))
-        {
+        if dirs.forbidden.contains(&file_id(&before)) {
             return Err(Refusal::ServerFifo);
         }
 
@@ -867,7 +958,8 @@ mod tests {
         for d in ["run", "run/indimail", "run/indimail/inlookup"] {
             let d = tmp.path().join(d);
             assert!(d.is_dir());
-            assert_eq!(perm_bits(&d), 0o775, "{}", d.display());
+            assert_eq!(perm_bits(&d), DIR_MODE, "{}", d.display());
+            assert_eq!(DIR_MODE, 0o750);
         }
         let md = fs::metadata(&p).unwrap();
         assert_eq!(md.uid(), nix::unistd::geteuid().as_raw());
@@ -1114,7 +1206,7 @@ mod tests {
         // Non-UTF-8 names are fine as far as syntax goes.
         assert!(matches!(
             check(b"/nonexistent-reply-dir/\xff\xfe"),
-            Refusal::Io(_)
+            Refusal::Dir(_)
         ));
     }
 

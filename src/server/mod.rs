@@ -101,21 +101,27 @@ pub fn load_env(envdir: Option<&std::path::Path>) -> anyhow::Result<Env> {
     Ok(env)
 }
 
+/// The directories reply FIFOs are accepted in: FIFOTMPDIR, the defaults, the extra ones.
+fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::FifoError> {
+    let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
+    dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
+    dirs.extend(settings.reply_dirs.iter().cloned());
+    ReplyDirs::new(dirs)
+}
+
 fn live_from(
     config: &Config,
     settings: &Settings,
     cache: &Option<Arc<Cache>>,
 ) -> anyhow::Result<Live> {
-    let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
-    dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
-    dirs.extend(settings.reply_dirs.iter().cloned());
     let db = Database::new(
         config.mysql.clone(),
         config.lookup.clone(),
         config.paths.clone(),
         settings.workers,
     );
-    let mut dirs = ReplyDirs::new(dirs)?;
+    let mut dirs = reply_dirs(config, settings)?;
+    dirs.check_existing()?;
     for fifo in &settings.fifos {
         dirs.forbid(fifo)?;
     }
@@ -141,15 +147,48 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     // and the signals wait for `wait_signal` below.
     signals.thread_block()?;
 
+    // Checked before anything is made: a directory that others could change stops the start
+    // with a message that says how to fix it.
+    reply_dirs(&config, &settings)?.check_existing()?;
+
     let mut served = Vec::new();
     for path in &settings.fifos {
-        fifo::create_server_fifo(path, settings.fifo_mode, settings.owner)?;
-        let fd = fifo::open_server_fifo(path)?;
-        served.push(Served {
-            path: path.clone(),
-            fd,
-        });
+        let made = fifo::create_server_fifo(path, settings.fifo_mode, settings.owner)
+            .and_then(|()| fifo::open_server_fifo(path));
+        match made {
+            Ok(fd) => served.push(Served {
+                path: path.clone(),
+                fd,
+            }),
+            Err(e) => {
+                remove_fifos(&served);
+                return Err(e.into());
+            }
+        }
     }
+    let outcome = serve_fifos(config, settings, &served, &signals);
+    if outcome.is_err() {
+        remove_fifos(&served);
+    }
+    outcome
+}
+
+/// Remove the server FIFOs (at TERM, or when the start failed after making them).
+fn remove_fifos(served: &[Served]) {
+    for s in served {
+        if let Err(e) = fifo::remove_server_fifo(&s.path, s.fd.as_fd()) {
+            log::warn!("{e}");
+        }
+    }
+}
+
+/// Serve the FIFOs made by `run` until TERM.
+fn serve_fifos(
+    config: Config,
+    settings: Settings,
+    served: &[Served],
+    signals: &SigSet,
+) -> anyhow::Result<()> {
     let cache = settings
         .cache
         .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
@@ -249,11 +288,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
 
     // TERM: no new clients, answer what was already read, report, leave.
     shared.stop.store(true, Ordering::SeqCst);
-    for s in &served {
-        if let Err(e) = fifo::remove_server_fifo(&s.path, s.fd.as_fd()) {
-            log::warn!("{e}");
-        }
-    }
+    remove_fifos(served);
     let _ = reader.join();
     for w in workers {
         let _ = w.join();
@@ -263,6 +298,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// HUP: the environment, the envdir and the control files again.
 fn reload(settings: &Settings, cache: &Option<Arc<Cache>>) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
     let config = Config::load(&env)?;

@@ -132,6 +132,18 @@ impl Daemon {
         }
     }
 
+    /// Wait until the process exits (a daemon that refused to start); panics after 10 s.
+    pub fn exit_status(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "inlookup did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -6,6 +6,7 @@ mod daemon;
 mod docs;
 mod faults;
 mod fuzz;
+mod hardening;
 mod harness;
 mod inquerytest;
 mod lookups;

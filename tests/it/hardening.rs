@@ -1,0 +1,221 @@
+//! What the daemon trusts: the directories of its FIFOs and of the reply FIFOs (nobody but
+//! their owner may change them unless they are sticky, and nothing is made or followed below
+//! one that fails).
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use nix::unistd::{Gid, Uid};
+
+use crate::daemon::{c_query_raw, int, request_bytes, send_raw, Daemon};
+use crate::harness::Site;
+use crate::lookups::populate;
+
+/// nobody and nogroup: a user who is not the tests'.
+const NOBODY: u32 = 65534;
+
+fn root_or_skip(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("{test}: skipped, it needs root to give files and processes to other users");
+    }
+    root
+}
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown_nobody(p: &Path) {
+    nix::unistd::chown(p, Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY))).unwrap();
+}
+
+fn mkfifo(p: &Path, mode: u32) {
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(mode)).unwrap();
+    chmod(p, mode);
+}
+
+/// The read end of a FIFO, opened without waiting for a writer.
+fn reader(p: &Path) -> File {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p)
+        .unwrap()
+}
+
+/// Whatever a writer put into the FIFO read by `r`.
+fn drained(r: &mut File) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// The daemon's line about a reply path it refused.
+fn wait_refused(d: &Daemon, path: &Path) -> String {
+    let shown = path.display().to_string();
+    d.wait_for(
+        |l| l.contains("reply path refused") && l.contains(&shown),
+        1,
+        "refusal",
+    )
+    .pop()
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Directories
+
+/// A server FIFO directory that others than its owner may write and that is not sticky
+/// (IndiMail's own 0770): the daemon refuses to start, says which directory and what to do,
+/// and makes nothing in it. Sticky, it starts.
+#[test]
+fn a_fifo_directory_others_may_write_stops_the_start() {
+    let site = Site::new();
+    populate(&site);
+    let dir = site.dir.path().join("inlookup");
+    fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o770);
+    let mut d = Daemon::spawn(&site, &["-i", "2"], &[]);
+    assert_eq!(d.exit_status().code(), Some(111));
+    let shown = dir.display().to_string();
+    d.wait_for(
+        |l| {
+            l.contains(&shown)
+                && l.contains("mode 0770")
+                && l.contains(&format!("chmod +t {shown}"))
+                && l.contains(&format!("chmod 0750 {shown}"))
+        },
+        1,
+        "refusal naming the directory and the fix",
+    );
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing made in it");
+    drop(d);
+    chmod(&dir, 0o1770);
+    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    assert_eq!(d.c_query(1, "joe@example.com", "", "a"), int(0));
+    assert!(d.stop().success());
+}
+
+/// The same for a reply directory: others may write it and it is not sticky, so they could
+/// swap the FIFOs in it; the daemon refuses to start. A missing one is no reason not to.
+#[test]
+fn a_reply_directory_others_may_write_stops_the_start() {
+    let site = Site::new();
+    populate(&site);
+    let extra = site.dir.path().join("replies");
+    fs::create_dir(&extra).unwrap();
+    chmod(&extra, 0o775);
+    let args = ["--reply-dir", extra.to_str().unwrap()];
+    let mut d = Daemon::spawn(&site, &args, &[]);
+    assert_eq!(d.exit_status().code(), Some(111));
+    let shown = extra.display().to_string();
+    d.wait_for(
+        |l| l.contains(&shown) && l.contains("chmod +t"),
+        1,
+        "refusal",
+    );
+    drop(d);
+    chmod(&extra, 0o755);
+    let missing = site.dir.path().join("not-yet");
+    let d = Daemon::start(
+        &site,
+        &[args[0], args[1], "--reply-dir", missing.to_str().unwrap()],
+        &[],
+    );
+    let reply = extra.join("12345");
+    let got = c_query_raw(
+        &d.fifodir,
+        &reply,
+        &request_bytes(1, "joe@example.com", &reply, ""),
+    );
+    assert_eq!(got, int(0));
+    assert!(d.stop().success());
+}
+
+/// A reply directory replaced, while the daemon runs, by a symlink into another user's
+/// private directory (by somebody who may write its parent): the daemon follows no link to
+/// a directory it cannot trust, writes nothing there and removes nothing.
+#[test]
+fn a_reply_directory_swapped_for_a_link_is_not_followed() {
+    if !root_or_skip("a_reply_directory_swapped_for_a_link_is_not_followed") {
+        return;
+    }
+    let site = Site::new();
+    populate(&site);
+    let parent = site.dir.path().join("run");
+    fs::create_dir(&parent).unwrap();
+    let replies = parent.join("inquery");
+    fs::create_dir(&replies).unwrap();
+    let d = Daemon::start(&site, &["--reply-dir", replies.to_str().unwrap()], &[]);
+    let reply = replies.join("1");
+    let got = c_query_raw(
+        &d.fifodir,
+        &reply,
+        &request_bytes(1, "joe@example.com", &reply, ""),
+    );
+    assert_eq!(got, int(0));
+    // Somebody else's private directory, with a FIFO its owner reads.
+    let private = site.dir.path().join("home-of-nobody");
+    fs::create_dir(&private).unwrap();
+    chmod(&private, 0o700);
+    chown_nobody(&private);
+    let victim = private.join("fifo");
+    mkfifo(&victim, 0o600);
+    chown_nobody(&victim);
+    let mut r = reader(&victim);
+    fs::rename(&replies, parent.join("inquery.old")).unwrap();
+    std::os::unix::fs::symlink(&private, &replies).unwrap();
+    let named = replies.join("fifo");
+    send_raw(
+        &d.fifodir,
+        &request_bytes(7, "bytes.of.my.choice", &named, ""),
+    );
+    let line = wait_refused(&d, &named);
+    assert!(line.contains("uid 65534"), "{line}");
+    assert_eq!(drained(&mut r), b"", "written into the other user's FIFO");
+    assert!(victim.exists(), "the other user's FIFO was removed");
+    assert!(d.stop().success());
+}
+
+/// A FIFO at a server FIFO's path that belongs to another user is not taken over: the
+/// daemon refuses to start and leaves it as it is.
+#[test]
+fn a_stale_fifo_of_another_user_is_not_taken_over() {
+    if !root_or_skip("a_stale_fifo_of_another_user_is_not_taken_over") {
+        return;
+    }
+    let site = Site::new();
+    populate(&site);
+    let dir = site.dir.path().join("inlookup");
+    fs::create_dir(&dir).unwrap();
+    let planted = dir.join("infifo.1");
+    mkfifo(&planted, 0o666);
+    chown_nobody(&planted);
+    let before = fs::metadata(&planted).unwrap();
+    let mut d = Daemon::spawn(&site, &[], &[]);
+    assert_eq!(d.exit_status().code(), Some(111));
+    d.wait_for(
+        |l| {
+            l.contains("infifo.1")
+                && l.contains("owned by uid 65534")
+                && l.contains("not taken over")
+        },
+        1,
+        "refusal",
+    );
+    let after = fs::metadata(&planted).unwrap();
+    assert_eq!(
+        (after.ino(), after.uid(), after.gid(), after.mode()),
+        (before.ino(), before.uid(), before.gid(), before.mode())
+    );
+}
