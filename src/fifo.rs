@@ -515,6 +515,8 @@ pub struct ReplyDirs {
     /// The user the daemon serves as: its FIFOs are its clients', and its directories are
     /// trusted.
     serving_uid: Uid,
+    /// The group of the server FIFOs: a reply FIFO that this group may write is a client's.
+    client_group: Option<Gid>,
 }
 
 impl ReplyDirs {
@@ -522,7 +524,8 @@ impl ReplyDirs {
     /// (repeated slashes and `.` components are collapsed as well). A relative entry, or one
     /// with a `..` component (which cannot be resolved without following links), is an error.
     ///
-    /// The daemon serves as its effective uid until [`ReplyDirs::serving_as`] says otherwise.
+    /// The daemon serves as its effective uid, and no group's FIFOs count as its clients'
+    /// until [`ReplyDirs::serving_as`] and [`ReplyDirs::set_client_group`] say otherwise.
     pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Result<ReplyDirs, FifoError> {
         let mut out: Vec<PathBuf> = Vec::new();
         for dir in dirs {
@@ -562,6 +565,7 @@ impl ReplyDirs {
             dirs: out,
             forbidden: Vec::new(),
             serving_uid: nix::unistd::geteuid(),
+            client_group: None,
         })
     }
 
@@ -569,6 +573,11 @@ impl ReplyDirs {
     pub fn serving_as(mut self, uid: Uid) -> ReplyDirs {
         self.serving_uid = uid;
         self
+    }
+
+    /// Reply FIFOs that `gid` (the group of the server FIFOs) may write are clients'.
+    pub fn set_client_group(&mut self, gid: Gid) {
+        self.client_group = Some(gid);
     }
 
     fn trusted(&self) -> Trusted {
@@ -647,6 +656,13 @@ pub enum Refusal {
     Vanished,
     #[error("reply path is a server FIFO of this daemon")]
     ServerFifo,
+    /// Neither the daemon's user's nor writable by the FIFO group, nor in a private
+    /// directory of its owner: somebody else's FIFO, which gets no bytes from the daemon.
+    #[error("reply FIFO belongs to neither the daemon's user nor its FIFO group")]
+    NotAClientFifo,
+    /// The subdirectory is not a private directory of the FIFO's owner.
+    #[error("reply FIFO's directory {0}")]
+    NotPrivate(&'static str),
     /// The allowed directory is missing or cannot be trusted (any more).
     #[error("reply directory: {0}")]
     Dir(String),
@@ -654,11 +670,20 @@ pub enum Refusal {
     Io(String),
 }
 
-/// Check the syntax of a reply path; return the allowed directory it is in and its file name.
+/// Where a reply path points: the allowed directory, the private subdirectory of it (if any)
+/// and the FIFO's name.
+pub(crate) struct ReplyPlace<'a> {
+    pub dir: &'a Path,
+    pub subdir: Option<&'a OsStr>,
+    pub name: &'a OsStr,
+}
+
+/// Check the syntax of a reply path; return the allowed directory it is in, the private
+/// subdirectory of that directory if it is in one, and its file name.
 pub(crate) fn check_reply_path<'a>(
     path: &'a [u8],
     dirs: &'a ReplyDirs,
-) -> Result<(&'a Path, &'a OsStr), Refusal> {
+) -> Result<ReplyPlace<'a>, Refusal> {
     if path.first() != Some(&b'/') {
         return Err(Refusal::NotAbsolute);
     }
@@ -673,25 +698,118 @@ pub(crate) fn check_reply_path<'a>(
     if comps.clone().any(|c| c.is_empty() || c == b".") {
         return Err(Refusal::BadName);
     }
-    let slash = path
-        .iter()
-        .rposition(|&b| b == b'/')
-        .ok_or(Refusal::NotAbsolute)?;
-    let name = &path[slash + 1..];
+    let (parent, name) = split_last(path).ok_or(Refusal::NotAbsolute)?;
     if name.len() > NAME_MAX {
         return Err(Refusal::BadName);
     }
+    let allowed = |p: &[u8]| {
+        dirs.dirs
+            .iter()
+            .find(|d| d.as_os_str().as_bytes() == p)
+            .map(PathBuf::as_path)
+    };
+    if let Some(dir) = allowed(parent) {
+        return Ok(ReplyPlace {
+            dir,
+            subdir: None,
+            name: OsStr::from_bytes(name),
+        });
+    }
+    // One level down: a client's private directory.
+    let (grandparent, subdir) = split_last(parent).ok_or(Refusal::NotInAllowedDir)?;
+    match allowed(grandparent) {
+        Some(dir) if subdir.len() <= NAME_MAX && !subdir.is_empty() => Ok(ReplyPlace {
+            dir,
+            subdir: Some(OsStr::from_bytes(subdir)),
+            name: OsStr::from_bytes(name),
+        }),
+        _ => Err(Refusal::NotInAllowedDir),
+    }
+}
+
+/// `/a/b/c` -> (`/a/b`, `c`); `/c` -> (`/`, `c`); `/` -> None.
+fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    if path.len() == 1 {
+        return None;
+    }
     let parent: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
-    let dir = dirs
-        .dirs
-        .iter()
-        .find(|d| d.as_os_str().as_bytes() == parent)
-        .ok_or(Refusal::NotInAllowedDir)?;
-    Ok((dir.as_path(), OsStr::from_bytes(name)))
+    Some((parent, &path[slash + 1..]))
 }
 
 fn refusal_io(op: &str, what: impl std::fmt::Display, e: impl std::fmt::Display) -> Refusal {
     Refusal::Io(format!("{op} {what}: {e}"))
+}
+
+/// A reply FIFO found by [`ReplyFifo::open`], before it is opened.
+struct Located {
+    /// The directory it is in: the allowed one, or a private subdirectory of it.
+    dir: Arc<OwnedFd>,
+    /// The owner of the private subdirectory it is in, if it is in one.
+    subdir_owner: Option<u32>,
+    /// lstat of the FIFO.
+    st: FileStat,
+}
+
+/// Open the private subdirectory `sub` of `dir`: a directory (no symbolic link) that nobody but
+/// its owner may list or change.
+fn open_private_subdir(dir: BorrowedFd<'_>, sub: &OsStr) -> Result<(OwnedFd, u32), Refusal> {
+    let shown = || sub.to_string_lossy().into_owned();
+    let st = match lstat_at(dir, sub) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("lstat", shown(), e)),
+    };
+    match file_type(&st) {
+        libc::S_IFDIR => {}
+        libc::S_IFLNK => return Err(Refusal::Symlink),
+        _ => return Err(Refusal::NotInAllowedDir),
+    }
+    // O_PATH: the daemon needs to search it, not to read it (mode 0710 lets the group do
+    // exactly that).
+    let fd = match open_at(
+        dir,
+        sub,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("open", shown(), e)),
+    };
+    let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", shown(), e))?;
+    if !same_file(&opened, &st) {
+        return Err(Refusal::Vanished);
+    }
+    // Anybody who may list it could aim at its FIFOs; anybody who may write it could swap
+    // them. Neither is a private directory.
+    if opened.st_mode & (libc::S_IRWXG | libc::S_IRWXO) & !(libc::S_IXGRP | libc::S_IXOTH) != 0 {
+        return Err(Refusal::NotPrivate(
+            "may be listed or changed by others than its owner",
+        ));
+    }
+    Ok((fd, opened.st_uid))
+}
+
+/// Find the FIFO `place` names below the allowed directory open on `dirfd` (without opening
+/// it). ENOENT anywhere is [`Refusal::Vanished`].
+fn locate(dirfd: &Arc<OwnedFd>, place: &ReplyPlace<'_>, shown: &str) -> Result<Located, Refusal> {
+    let (dir, subdir_owner) = match place.subdir {
+        None => (dirfd.clone(), None),
+        Some(sub) => {
+            let (fd, owner) = open_private_subdir(dirfd.as_fd(), sub)?;
+            (Arc::new(fd), Some(owner))
+        }
+    };
+    let st = match lstat_at(dir.as_fd(), place.name) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("lstat", shown, e)),
+    };
+    Ok(Located {
+        dir,
+        subdir_owner,
+        st,
+    })
 }
 
 /// An opened reply FIFO, ready to write the answer into.
@@ -706,12 +824,17 @@ impl ReplyFifo {
     ///  * the path bytes (not necessarily UTF-8) are absolute, contain no `..`, no `.` and no
     ///    empty component (no `//`, no trailing `/`), no NUL, and fit in `PATH_MAX`;
     ///  * its parent directory is exactly one of `dirs` (byte comparison; the client's path is
-    ///    not canonicalised) and the last component is a plain name;
+    ///    not canonicalised), or a subdirectory of one that is private: a directory, not a
+    ///    symlink, that nobody but its owner may list or write (mode 0700, 0710, 0711);
     ///  * the allowed directory, kept open, was checked when it was opened (see
     ///    [`open_trusted_dir`]);
-    ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` on the allowed directory kept open must
-    ///    say FIFO, and not one of the daemon's own, so no regular file, device, directory or
-    ///    symlink is ever opened (opening some devices has effects of its own);
+    ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` must say FIFO, and not one of the
+    ///    daemon's own, so no regular file, device, directory or symlink is ever opened
+    ///    (opening some devices has effects of its own);
+    ///  * the FIFO belongs to a client: it is in a private subdirectory of its owner, or it
+    ///    belongs to the user the daemon serves as (qmail-smtpd's `<pid><time>` FIFOs when the
+    ///    daemon runs as qmaild), or the group of the server FIFOs may write it; anybody
+    ///    else's FIFO is never opened ([`Refusal::NotAClientFifo`]);
     ///  * `openat(dirfd, name, O_WRONLY|O_NONBLOCK|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC)`: ENXIO ->
     ///    [`Refusal::NoReader`], ENOENT -> [`Refusal::Vanished`], ELOOP -> [`Refusal::Symlink`];
     ///    then `fstat` must say FIFO with the same device and inode (else `Vanished`);
@@ -724,25 +847,21 @@ impl ReplyFifo {
     /// itself: whoever swapped another file under it loses only a name of their own. Nothing on
     /// disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
-        let (dir, name) = check_reply_path(path, dirs)?;
-        let shown = || String::from_utf8_lossy(path).into_owned();
-        let open_err = |e: DirError| Refusal::Dir(e.to_string());
-        let mut dirfd = dirs.dir_fd(dir, false).map_err(open_err)?;
-        let before = match lstat_at(dirfd.as_fd(), name) {
-            Ok(st) => st,
+        let place = check_reply_path(path, dirs)?;
+        let shown = String::from_utf8_lossy(path).into_owned();
+        let dir_err = |e: DirError| Refusal::Dir(e.to_string());
+        let dirfd = dirs.dir_fd(place.dir, false).map_err(dir_err)?;
+        let found = match locate(&dirfd, &place, &shown) {
             // The directory kept open may have been replaced (a service
             // script recreating /run/indimail/inquery): look once more in
             // the directory now at that path.
-            Err(Errno::ENOENT) => {
-                dirfd = dirs.dir_fd(dir, true).map_err(open_err)?;
-                match lstat_at(dirfd.as_fd(), name) {
-                    Ok(st) => st,
-                    Err(Errno::ENOENT) => return Err(Refusal::Vanished),
-                    Err(e) => return Err(refusal_io("lstat", shown(), e)),
-                }
+            Err(Refusal::Vanished) => {
+                let dirfd = dirs.dir_fd(place.dir, true).map_err(dir_err)?;
+                locate(&dirfd, &place, &shown)?
             }
-            Err(e) => return Err(refusal_io("lstat", shown(), e)),
+            other => other?,
         };
+        let before = found.st;
         match file_type(&before) {
             libc::S_IFIFO => {}
             libc::S_IFLNK => return Err(Refusal::Symlink),
@@ -751,29 +870,43 @@ impl ReplyFifo {
         if dirs.forbidden.contains(&file_id(&before)) {
             return Err(Refusal::ServerFifo);
         }
+        let a_clients = match found.subdir_owner {
+            Some(owner) => before.st_uid == owner,
+            None => {
+                before.st_uid == dirs.serving_uid.as_raw()
+                    || (dirs.client_group.map(Gid::as_raw) == Some(before.st_gid)
+                        && before.st_mode & libc::S_IWGRP != 0)
+            }
+        };
+        if !a_clients {
+            return Err(Refusal::NotAClientFifo);
+        }
 
         let fd = match open_at(
-            dirfd.as_fd(),
-            name,
+            found.dir.as_fd(),
+            place.name,
             OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY,
         ) {
             Ok(fd) => fd,
             Err(Errno::ENXIO) => return Err(Refusal::NoReader),
             Err(Errno::ENOENT) => return Err(Refusal::Vanished),
             Err(Errno::ELOOP) => return Err(Refusal::Symlink),
-            Err(e) => return Err(refusal_io("open", shown(), e)),
+            Err(e) => return Err(refusal_io("open", &shown, e)),
         };
-        let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", shown(), e))?;
+        let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", &shown, e))?;
         if !is_fifo(&opened) || !same_file(&opened, &before) {
             // Swapped between the check and the open; nothing has been written.
             return Err(Refusal::Vanished);
         }
 
-        // Remove the name now that we hold the FIFO, as C clients expect.
-        if let Err(e) =
-            nix::unistd::unlinkat(Some(dirfd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
-        {
-            log::debug!("unlink {}: {}", shown(), e);
+        // Remove the name now that we hold the FIFO, as C clients expect. (In a private
+        // directory the daemon usually may not; its client removes it.)
+        if let Err(e) = nix::unistd::unlinkat(
+            Some(found.dir.as_raw_fd()),
+            place.name,
+            UnlinkatFlags::NoRemoveDir,
+        ) {
+            log::debug!("unlink {shown}: {e}");
         }
 
         Ok(ReplyFifo {
@@ -1208,6 +1341,15 @@ mod tests {
             check(b"/nonexistent-reply-dir/\xff\xfe"),
             Refusal::Dir(_)
         ));
+        // One level of subdirectory passes the syntax check, two do not.
+        assert!(matches!(
+            check(b"/nonexistent-reply-dir/sub/x"),
+            Refusal::Dir(_)
+        ));
+        assert_eq!(
+            check(b"/nonexistent-reply-dir/sub/sub/x"),
+            Refusal::NotInAllowedDir
+        );
     }
 
     #[test]
@@ -1285,15 +1427,153 @@ mod tests {
     }
 
     #[test]
-    fn reply_refuses_fifo_in_subdirectory() {
+    fn reply_fifo_in_a_private_subdirectory_is_accepted() {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = dirs_of(&[tmp.path()]);
-        let sub = tmp.path().join("sub");
-        fs::create_dir(&sub).unwrap();
-        let p = sub.join("x");
+        for mode in [0o700, 0o710, 0o711, 0o2710] {
+            let sub = tmp.path().join(format!("inquery-{mode:o}"));
+            fs::create_dir(&sub).unwrap();
+            fs::set_permissions(&sub, fs::Permissions::from_mode(mode)).unwrap();
+            let p = sub.join("inquery.1.0123456789abcdef");
+            mkfifo(&p, 0o600);
+            let mut r = reader(&p);
+            let mut reply = ReplyFifo::open(bytes(&p), &dirs).unwrap();
+            reply.write_now(b"\x01\0\0\0").unwrap();
+            drop(reply);
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"\x01\0\0\0", "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn reply_refuses_subdirectory_others_may_list_or_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        for mode in [0o750, 0o730, 0o755, 0o704, 0o702, 0o1777, 0o2770] {
+            let sub = tmp.path().join(format!("sub-{mode:o}"));
+            fs::create_dir(&sub).unwrap();
+            fs::set_permissions(&sub, fs::Permissions::from_mode(mode)).unwrap();
+            let p = sub.join("x");
+            mkfifo(&p, 0o660);
+            let _r = reader(&p);
+            let Err(Refusal::NotPrivate(_)) = ReplyFifo::open(bytes(&p), &dirs) else {
+                panic!("a subdirectory of mode {mode:o} was taken as private");
+            };
+            assert!(is_fifo_path(&p));
+        }
+    }
+
+    #[test]
+    fn reply_refuses_deeper_subdirectories_and_linked_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        let deep = tmp.path().join("a/b");
+        fs::create_dir_all(&deep).unwrap();
+        for d in [tmp.path().join("a"), deep.clone()] {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let p = deep.join("x");
         mkfifo(&p, 0o660);
         let _r = reader(&p);
-        assert_refused(bytes(&p), &dirs, Refusal::NotInAllowedDir, &[&p, &sub]);
+        assert_refused(bytes(&p), &dirs, Refusal::NotInAllowedDir, &[&p]);
+        // A symlink to a private directory elsewhere is not one.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let q = elsewhere.path().join("x");
+        mkfifo(&q, 0o660);
+        let _r2 = reader(&q);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        assert_refused(
+            bytes(&link.join("x")),
+            &dirs,
+            Refusal::Symlink,
+            &[&q, &link],
+        );
+    }
+
+    /// Run as root, to give files to other users.
+    fn other_users_or_skip(test: &str) -> Option<(Uid, Gid)> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("{test}: skipped, giving files to other users needs root");
+            return None;
+        }
+        Some((Uid::from_raw(65534), Gid::from_raw(65534)))
+    }
+
+    #[test]
+    fn reply_refuses_fifos_of_users_who_are_not_clients() {
+        let Some((nobody, nogroup)) =
+            other_users_or_skip("reply_refuses_fifos_of_users_who_are_not_clients")
+        else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dirs = dirs_of(&[tmp.path()]);
+        let fifo = |name: &str, mode: u32, uid: Uid, gid: Gid| {
+            let p = tmp.path().join(name);
+            mkfifo(&p, mode);
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            nix::unistd::chown(&p, Some(uid), Some(gid)).unwrap();
+            p
+        };
+        // Another user's private FIFO, being read: never opened, never removed.
+        let private = fifo("private", 0o600, nobody, nogroup);
+        let _r1 = reader(&private);
+        assert_refused(bytes(&private), &dirs, Refusal::NotAClientFifo, &[&private]);
+        // Writable by its group, but that is not the group of the server FIFOs.
+        let other_group = fifo("other-group", 0o660, nobody, nogroup);
+        let _r2 = reader(&other_group);
+        assert_refused(
+            bytes(&other_group),
+            &dirs,
+            Refusal::NotAClientFifo,
+            &[&other_group],
+        );
+        // Once it is the server FIFOs' group, it is a client's (C clients in a set-group-ID
+        // FIFOTMPDIR).
+        dirs.set_client_group(nogroup);
+        ReplyFifo::open(bytes(&other_group), &dirs).unwrap();
+        // The group may not write it: not a client's.
+        let read_only = fifo("read-only", 0o640, nobody, nogroup);
+        let _r3 = reader(&read_only);
+        assert_refused(
+            bytes(&read_only),
+            &dirs,
+            Refusal::NotAClientFifo,
+            &[&read_only],
+        );
+        // A daemon serving as that user writes to its FIFOs (qmail-smtpd's, mode 0644).
+        let own = fifo("123451700000000", 0o644, nobody, Gid::from_raw(0));
+        let _r4 = reader(&own);
+        let as_nobody = dirs_of(&[tmp.path()]).serving_as(nobody);
+        ReplyFifo::open(bytes(&own), &as_nobody).unwrap();
+    }
+
+    #[test]
+    fn reply_in_a_subdirectory_must_be_its_owners() {
+        let Some((nobody, nogroup)) =
+            other_users_or_skip("reply_in_a_subdirectory_must_be_its_owners")
+        else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        let sub = tmp.path().join("inquery-65534");
+        fs::create_dir(&sub).unwrap();
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o710)).unwrap();
+        nix::unistd::chown(&sub, Some(nobody), Some(nogroup)).unwrap();
+        // nobody's FIFO in nobody's private directory: written, whatever its mode.
+        let theirs = sub.join("inquery.1.00");
+        mkfifo(&theirs, 0o600);
+        nix::unistd::chown(&theirs, Some(nobody), Some(nogroup)).unwrap();
+        let _r1 = reader(&theirs);
+        ReplyFifo::open(bytes(&theirs), &dirs).unwrap();
+        // Somebody else's FIFO in it is not.
+        let planted = sub.join("planted");
+        mkfifo(&planted, 0o666);
+        let _r2 = reader(&planted);
+        assert_refused(bytes(&planted), &dirs, Refusal::NotAClientFifo, &[&planted]);
     }
 
     #[test]

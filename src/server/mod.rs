@@ -13,7 +13,7 @@
 pub mod framing;
 mod stats;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -31,6 +31,7 @@ use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
 use crate::protocol::{FlushRequest, QueryType, Reply, Request};
 use crate::query::Cached;
 use framing::Frame;
+use nix::unistd::Gid;
 pub use stats::Stats;
 
 /// Directories reply FIFOs may always be in, besides FIFOTMPDIR: the C
@@ -75,6 +76,8 @@ struct Live {
 
 struct Shared {
     live: RwLock<Arc<Live>>,
+    /// The group of the server FIFOs: reply FIFOs it may write are clients'.
+    client_group: Gid,
     /// Outlives HUP (which empties it), so that its counters keep counting.
     cache: Option<Arc<Cache>>,
     precache_secs: u64,
@@ -113,6 +116,7 @@ fn live_from(
     config: &Config,
     settings: &Settings,
     cache: &Option<Arc<Cache>>,
+    client_group: Gid,
 ) -> anyhow::Result<Live> {
     let db = Database::new(
         config.mysql.clone(),
@@ -122,6 +126,7 @@ fn live_from(
     );
     let mut dirs = reply_dirs(config, settings)?;
     dirs.check_existing()?;
+    dirs.set_client_group(client_group);
     for fifo in &settings.fifos {
         dirs.forbid(fifo)?;
     }
@@ -189,11 +194,18 @@ fn serve_fifos(
     served: &[Served],
     signals: &SigSet,
 ) -> anyhow::Result<()> {
+    let client_group = Gid::from_raw(nix::sys::stat::fstat(served[0].fd.as_raw_fd())?.st_gid);
     let cache = settings
         .cache
         .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
     let shared = Arc::new(Shared {
-        live: RwLock::new(Arc::new(live_from(&config, &settings, &cache)?)),
+        live: RwLock::new(Arc::new(live_from(
+            &config,
+            &settings,
+            &cache,
+            client_group,
+        )?)),
+        client_group,
         cache,
         precache_secs: settings.precache_secs,
         stats: Stats::new(),
@@ -270,7 +282,7 @@ fn serve_fifos(
                     let n = cache.clear();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
-                match reload(&settings, &shared.cache) {
+                match reload(&settings, &shared.cache, shared.client_group) {
                     Ok((c, live)) => {
                         shared.current().backend.db.close_connections();
                         *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
@@ -299,10 +311,14 @@ fn serve_fifos(
 }
 
 /// HUP: the environment, the envdir and the control files again.
-fn reload(settings: &Settings, cache: &Option<Arc<Cache>>) -> anyhow::Result<(Config, Live)> {
+fn reload(
+    settings: &Settings,
+    cache: &Option<Arc<Cache>>,
+    client_group: Gid,
+) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
     let config = Config::load(&env)?;
-    let live = live_from(&config, settings, cache)?;
+    let live = live_from(&config, settings, cache, client_group)?;
     Ok((config, live))
 }
 

@@ -1,15 +1,16 @@
 //! What the daemon trusts: the directories of its FIFOs and of the reply FIFOs (nobody but
 //! their owner may change them unless they are sticky, and nothing is made or followed below
-//! one that fails).
+//! one that fails), and the FIFOs it writes into (its clients' only).
 
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::unistd::{Gid, Uid};
 
-use crate::daemon::{c_query_raw, int, request_bytes, send_raw, Daemon};
+use crate::daemon::{c_query_raw, int, request_bytes, send_raw, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 
@@ -57,6 +58,23 @@ fn drained(r: &mut File) -> Vec<u8> {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return got,
             Err(e) => panic!("read: {e}"),
         }
+    }
+}
+
+/// Send `request` naming the existing FIFO `fifo` and read the whole answer.
+fn ask_into(d: &Daemon, fifo: &Path, request: &[u8]) -> Vec<u8> {
+    let mut r = reader(fifo);
+    send_raw(&d.fifodir, request);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut got = Vec::new();
+    loop {
+        let more = drained(&mut r);
+        if more.is_empty() && !got.is_empty() {
+            return got;
+        }
+        got.extend(more);
+        assert!(Instant::now() < deadline, "no answer in {}", fifo.display());
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -218,4 +236,47 @@ fn a_stale_fifo_of_another_user_is_not_taken_over() {
         (after.ino(), after.uid(), after.gid(), after.mode()),
         (before.ino(), before.uid(), before.gid(), before.mode())
     );
+}
+
+// ---------------------------------------------------------------------------
+// Whose FIFOs get an answer, and what is echoed
+
+/// A root daemon in /tmp: another user's private FIFO (mode 0600, read by its owner) named
+/// in a request gets nothing, and is not removed. (The daemon of the tests keeps root.)
+#[test]
+fn another_users_fifo_gets_no_answer_from_a_root_daemon() {
+    if !root_or_skip("another_users_fifo_gets_no_answer_from_a_root_daemon") {
+        return;
+    }
+    let site = Site::new();
+    populate(&site);
+    let d = Daemon::start(&site, &["-i", "1"], &[]);
+    chmod(&d.replydir, 0o1777);
+    let victim = d.replydir.join("private-fifo");
+    mkfifo(&victim, 0o600);
+    chown_nobody(&victim);
+    let mut r = reader(&victim);
+    for name in ["bytes.of.my.choice", "\x1b]0;x\x07"] {
+        send_raw(&d.fifodir, &request_bytes(7, name, &victim, ""));
+    }
+    let line = wait_refused(&d, &victim);
+    assert!(line.contains("belongs to neither"), "{line}");
+    // Both requests were taken (one worker answers in order: the next one is answered).
+    assert_eq!(d.c_query(1, "joe@example.com", "", "after"), int(0));
+    assert_eq!(drained(&mut r), b"");
+    assert!(victim.exists(), "removed");
+    // A FIFO the group of the server FIFOs may write is a client's (C vchkpass in a
+    // set-group-ID FIFOTMPDIR).
+    let group = fs::metadata(d.fifo(1)).unwrap().gid();
+    let client = d.replydir.join("group-writable");
+    mkfifo(&client, 0o660);
+    nix::unistd::chown(
+        &client,
+        Some(Uid::from_raw(NOBODY)),
+        Some(Gid::from_raw(group)),
+    )
+    .unwrap();
+    let got = ask_into(&d, &client, &request_bytes(7, "alias.com", &client, ""));
+    assert_eq!(got, text("example.com"));
+    assert!(d.stop().success());
 }
