@@ -594,7 +594,7 @@ fn run(a: Args) -> Result<u8, Stop> {
     }
     let query = Query::new(Arc::new(Remote {
         fifo,
-        timeouts: config.timeouts,
+        ..Remote::new(&config)
     }));
     let code = ask_all(&query, &jobs, &a, &printer, private.0.as_ref());
     drop(private);

@@ -911,6 +911,7 @@ fn client_thread(shared: &Shared, n: usize, fifo: FifoConfig) {
             read: CLIENT_TIMEOUT,
             write: CLIENT_TIMEOUT,
         },
+        default_domain: Some(DOMAIN.to_string()),
     };
     let mut rng =
         Rng(0x9e37_79b9_7f4a_7c15 ^ ((n as u64 + 1) << 32) ^ u64::from(std::process::id()));

@@ -194,6 +194,30 @@ impl Drop for Daemon {
     }
 }
 
+/// The FIFOs in a reply directory, also those in the clients' private directories in it.
+pub fn reply_fifos(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_fifo() {
+            out.push(entry.path());
+        } else if kind.is_dir() {
+            if let Ok(inner) = fs::read_dir(entry.path()) {
+                out.extend(
+                    inner
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Request bytes laid out by hand as inquery.c does (not with our encoder).
 pub fn request_bytes(qtype: u8, email: &str, reply: &Path, ip: &str) -> Vec<u8> {
     let mut body = vec![qtype, 0];

@@ -5,6 +5,7 @@ mod authindi;
 mod daemon;
 mod docs;
 mod faults;
+mod forgery;
 mod fuzz;
 mod hardening;
 mod harness;
