@@ -76,7 +76,15 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
             email,
             db.lookup_config().default_domain.as_deref(),
         ))),
-        Value::Password(None) => Reply::Password(PasswordReply::NoSuchUser(email.to_vec())),
+        // "No such user <email>" echoes the request; bytes that no address has are not
+        // echoed into anybody's FIFO.
+        Value::Password(None) => {
+            Reply::Password(PasswordReply::NoSuchUser(if plausible_name(email) {
+                email.to_vec()
+            } else {
+                Vec::new()
+            }))
+        }
         Value::Host(Some(route)) => {
             let typed = db
                 .address(email)
@@ -88,10 +96,12 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
         Value::Alias(lines) => Reply::Alias(lines.as_ref().clone()),
         Value::Limits(Some(l)) => Reply::Limits(*l),
         Value::Limits(None) => Reply::NotFound,
-        // The C server echoes the input when the domain is unknown.
-        Value::Domain(d) => {
-            Reply::Domain(d.map_or_else(|| email.to_vec(), |d| d.as_bytes().to_vec()))
-        }
+        Value::Domain(Some(d)) => Reply::Domain(d.as_bytes().to_vec()),
+        // The C server echoes the input when the domain is unknown; a name that fails the
+        // check every name passes (printable ASCII, no space) is no domain, and its bytes are
+        // not echoed into anybody's FIFO.
+        Value::Domain(None) if plausible_name(email) => Reply::Domain(email.to_vec()),
+        Value::Domain(None) => Reply::NotFound,
     }
 }
 
@@ -253,7 +263,7 @@ impl Backend for Remote {
 ///   daemon's pre-cached record carries the database's domain, also when an alias domain
 ///   was asked.
 ///
-/// "No such user" echoes the request as it was sent.
+/// "No such user" echoes the request as it was sent (nothing for bytes no address has).
 /// A record that answers another question is [`ClientError::NotTheAnswer`]: the caller
 /// makes it a temporary failure and its message the log line.
 pub fn check_password_reply(
@@ -270,7 +280,8 @@ pub fn check_password_reply(
     };
     let pw = match reply {
         PasswordReply::NoSuchUser(echo) => {
-            return if echo.as_slice() == email {
+            let expected: &[u8] = if plausible_name(email) { email } else { b"" };
+            return if echo.as_slice() == expected {
                 Ok(())
             } else {
                 Err(wrong(&[b"No such user ", echo.as_slice()].concat()))
@@ -579,5 +590,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, QueryError::Server));
+    }
+
+    #[test]
+    fn a_name_that_is_no_address_is_not_echoed() {
+        let db = database();
+        // DOMAIN: an unknown domain is echoed, as C does; bytes that are no name are not.
+        assert_eq!(
+            reply(&db, Value::Domain(None), b"example.org"),
+            Reply::Domain(b"example.org".to_vec())
+        );
+        for junk in [&b"\x1b]0;x\x07"[..], b"a b", b"\xff", b""] {
+            assert_eq!(reply(&db, Value::Domain(None), junk), Reply::NotFound);
+            assert_eq!(
+                reply(&db, Value::Password(None), junk),
+                Reply::Password(PasswordReply::NoSuchUser(Vec::new()))
+            );
+        }
+        assert_eq!(
+            reply(&db, Value::Password(None), b"nobody@example.com"),
+            Reply::Password(PasswordReply::NoSuchUser(b"nobody@example.com".to_vec()))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What the daemon trusts: the directories of its FIFOs and of the reply FIFOs (nobody but
 //! their owner may change them unless they are sticky, and nothing is made or followed below
-//! one that fails), and the FIFOs it writes into (its clients' only).
+//! one that fails), the FIFOs it writes into (its clients' only) and the names it echoes.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -278,5 +278,29 @@ fn another_users_fifo_gets_no_answer_from_a_root_daemon() {
     .unwrap();
     let got = ask_into(&d, &client, &request_bytes(7, "alias.com", &client, ""));
     assert_eq!(got, text("example.com"));
+    assert!(d.stop().success());
+}
+
+/// A DOMAIN query for bytes that are no name gets "not found", not its bytes back; a PWD
+/// query's "No such user" does not repeat them either. Names are echoed as before.
+#[test]
+fn bytes_that_are_no_name_are_not_echoed() {
+    let site = Site::new();
+    populate(&site);
+    let d = Daemon::start(&site, &["-i", "1"], &[]);
+    assert_eq!(
+        d.c_query(7, "unknown.example", "", "a"),
+        text("unknown.example")
+    );
+    assert_eq!(d.c_query(7, "\x1b]0;forged\x07\nline", "", "b"), int(0));
+    assert_eq!(d.c_query(7, "a b", "", "c"), int(0));
+    assert_eq!(
+        d.c_query(3, "x\x1b[2J@example.com", "", "d"),
+        text("PWSTRUCT=No such user ")
+    );
+    assert_eq!(
+        d.c_query(3, "nobody@example.com", "", "e"),
+        text("PWSTRUCT=No such user nobody@example.com")
+    );
     assert!(d.stop().success());
 }
