@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use indilookup::config::{Config, Env};
 use indilookup::fifo::Owner;
+use indilookup::server::privileges::{PrivilegeError, ServiceUser, DEFAULT_USER};
 use indilookup::server::{self, Settings, DEFAULT_REPLY_DIRS};
 
 const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] [-v]
        [--envdir DIR] [--workers N] [--queue N] [--reply-dir DIR]...
-       [--fifo-owner USER] [--fifo-group GROUP]
+       [--user USER] [--fifo-owner USER] [--fifo-group GROUP]
 
   -f infifo          FIFO name (in INFIFODIR) or path; overrides INFIFO [infifo]
   -i instances       number of FIFOs, INFIFODIR/infifo.1 .. infifo.N, all served
@@ -28,8 +29,12 @@ const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] 
                      answered -1 at once [INLOOKUP_QUEUE, 1024]
   --reply-dir DIR    also accept reply FIFOs in DIR (repeatable)
                      [INLOOKUP_REPLY_DIRS, colon-separated]
-  --fifo-owner USER  owner of the FIFOs it creates
-  --fifo-group GROUP group of the FIFOs it creates
+  --user USER        started as root, run as USER once the FIFOs exist; the
+                     FIFOs and the directories made for them are USER's
+                     [INLOOKUP_USER, indimail; root keeps root]
+  --fifo-owner USER  owner of the FIFOs it creates [the --user]
+  --fifo-group GROUP group of the FIFOs it creates, whose members may ask
+                     [the --user's group]
 
 The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
 INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES,
@@ -37,10 +42,10 @@ INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
 INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
 RELAY answers too).
 
-Signals: HUP empties the cache, re-reads the configuration, reconnects and
-pre-caches again; INT closes the database connections; USR1 prints the
-stats; USR2 toggles per-query logging; TERM prints the stats, removes the
-FIFOs and exits 0.
+Signals: HUP empties the cache, re-reads the configuration (as the user the
+daemon runs as), reconnects and pre-caches again; INT closes the database
+connections; USR1 prints the stats; USR2 toggles per-query logging; TERM
+prints the stats, removes the FIFOs and exits 0.
 ";
 
 struct Args {
@@ -52,6 +57,7 @@ struct Args {
     workers: Option<usize>,
     queue: Option<usize>,
     reply_dirs: Vec<PathBuf>,
+    user: Option<String>,
     owner: Option<String>,
     group: Option<String>,
 }
@@ -66,6 +72,7 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
         workers: None,
         queue: None,
         reply_dirs: Vec::new(),
+        user: None,
         owner: None,
         group: None,
     };
@@ -95,6 +102,7 @@ fn parse_args(args: Vec<OsString>) -> anyhow::Result<Option<Args>> {
                     a.queue = Some(number("--queue", v)? as usize);
                 }
                 "reply-dir" => a.reply_dirs.push(value("--reply-dir")?.into()),
+                "user" => a.user = Some(value("--user")?.to_string_lossy().into()),
                 "fifo-owner" => a.owner = Some(value("--fifo-owner")?.to_string_lossy().into()),
                 "fifo-group" => a.group = Some(value("--fifo-group")?.to_string_lossy().into()),
                 _ => bail!("unknown option {flag:?}"),
@@ -171,6 +179,8 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     if let Some(list) = env.get("INLOOKUP_REPLY_DIRS") {
         reply_dirs.extend(std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty()));
     }
+    let run_as = service_user(args, env)?;
+    // A root daemon makes its FIFOs and directories for the user it becomes.
     let owner = Owner {
         uid: match &args.owner {
             Some(name) => Some(
@@ -178,7 +188,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
                     .with_context(|| format!("--fifo-owner: no user {name:?}"))?
                     .uid,
             ),
-            None => None,
+            None => run_as.as_ref().map(|u| u.uid),
         },
         gid: match &args.group {
             Some(name) => Some(
@@ -186,7 +196,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
                     .with_context(|| format!("--fifo-group: no group {name:?}"))?
                     .gid,
             ),
-            None => None,
+            None => run_as.as_ref().map(|u| u.gid),
         },
     };
     Ok(Settings {
@@ -209,7 +219,46 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
         envdir: args.envdir.clone(),
         cache: indilookup::cache::policy_from_env(env)?,
         precache_secs: args.active_secs,
+        run_as,
     })
+}
+
+/// The user to run as: started as root, `--user`, else INLOOKUP_USER, else IndiMail's
+/// service user; root there keeps root (with a warning). Not started as root, the daemon
+/// stays who it is, and a `--user` naming somebody else is an error.
+fn service_user(args: &Args, env: &Env) -> anyhow::Result<Option<ServiceUser>> {
+    let given = match &args.user {
+        Some(u) => Some(u.clone()),
+        None => env
+            .get_str("INLOOKUP_USER")?
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+    };
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        if let Some(name) = given {
+            let user = match ServiceUser::lookup(&name) {
+                Err(PrivilegeError::NoSuchUser(_)) => bail!("--user {name}: no such user"),
+                other => other?,
+            };
+            if user.uid != euid {
+                bail!(
+                    "--user {name}: only root can change the user; this process runs as uid {euid}"
+                );
+            }
+        }
+        return Ok(None);
+    }
+    let name = given.unwrap_or_else(|| DEFAULT_USER.to_string());
+    let user = ServiceUser::lookup(&name)?;
+    if user.uid.is_root() {
+        log::warn!(
+            "InLookup: keeping root (--user {name}): any FIFO of root's in a reply directory \
+             that a request names gets the answer; name an unprivileged user instead"
+        );
+        return Ok(None);
+    }
+    Ok(Some(user))
 }
 
 pub fn main(args: Vec<OsString>) -> u8 {

@@ -11,6 +11,7 @@
 //!   acts on them in normal code.
 
 pub mod framing;
+pub mod privileges;
 mod stats;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -32,6 +33,7 @@ use crate::protocol::{FlushRequest, QueryType, Reply, Request};
 use crate::query::Cached;
 use framing::Frame;
 use nix::unistd::Gid;
+use privileges::ServiceUser;
 pub use stats::Stats;
 
 /// Directories reply FIFOs may always be in, besides FIFOTMPDIR: the C
@@ -66,6 +68,9 @@ pub struct Settings {
     /// Pre-cache the password entries of users active in the last this
     /// many seconds (-c); 0 = no pre-cache.
     pub precache_secs: u64,
+    /// The user to become once the FIFOs exist (started as root); `None` keeps the user the
+    /// daemon was started as.
+    pub run_as: Option<ServiceUser>,
 }
 
 /// What a worker needs that HUP may replace.
@@ -152,9 +157,15 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     // and the signals wait for `wait_signal` below.
     signals.thread_block()?;
 
-    // Checked before anything is made: a directory that others could change stops the start
-    // with a message that says how to fix it.
-    reply_dirs(&config, &settings)?.check_existing()?;
+    // Checked before anything is made, as the user the daemon will serve as: a directory
+    // that others could change stops the start with a message that says how to fix it.
+    let serving = settings
+        .run_as
+        .as_ref()
+        .map_or_else(nix::unistd::geteuid, |u| u.uid);
+    reply_dirs(&config, &settings)?
+        .serving_as(serving)
+        .check_existing()?;
 
     let mut served = Vec::new();
     for path in &settings.fifos {
@@ -195,6 +206,11 @@ fn serve_fifos(
     signals: &SigSet,
 ) -> anyhow::Result<()> {
     let client_group = Gid::from_raw(nix::sys::stat::fstat(served[0].fd.as_raw_fd())?.st_gid);
+    // Once the FIFOs exist, root is no longer needed: become the service user before any
+    // thread starts.
+    if let Some(user) = &settings.run_as {
+        user.become_for_good(Some(client_group))?;
+    }
     let cache = settings
         .cache
         .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
@@ -310,7 +326,8 @@ fn serve_fifos(
     Ok(())
 }
 
-/// HUP: the environment, the envdir and the control files again.
+/// HUP: the environment, the envdir and the control files again, read as the user the daemon
+/// serves as (they must be readable by it).
 fn reload(
     settings: &Settings,
     cache: &Option<Arc<Cache>>,

@@ -79,7 +79,9 @@ impl Daemon {
         }
         cmd.env("INFIFODIR", &fifodir)
             .env("FIFOTMPDIR", &replydir)
-            .env("PATH", "/usr/bin:/bin");
+            .env("PATH", "/usr/bin:/bin")
+            // As the tests' own user, also when that is root: the tests' files are theirs.
+            .env("INLOOKUP_USER", own_user_name());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -919,4 +921,12 @@ fn ten_thousand_malformed_requests() {
     );
     eprintln!("10 000 malformed requests: fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} kB");
     assert!(d.stop().success());
+}
+
+/// The name of this process's user (for the daemon's INLOOKUP_USER).
+pub fn own_user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".to_string(), |u| u.name)
 }

@@ -1,18 +1,22 @@
-//! What the daemon trusts: the directories of its FIFOs and of the reply FIFOs (nobody but
-//! their owner may change them unless they are sticky, and nothing is made or followed below
-//! one that fails), the FIFOs it writes into (its clients' only) and the names it echoes.
+//! What the daemon trusts and what it keeps: the directories of its FIFOs and of the reply
+//! FIFOs (nobody but their owner may change them unless they are sticky, and nothing is made
+//! or followed below one that fails), the FIFOs it writes into (its clients' only), the user
+//! it runs as (root is given up once the FIFOs exist) and the names it echoes.
 
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
 use crate::daemon::{c_query_raw, int, request_bytes, send_raw, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
+use crate::query::remote;
 
 /// nobody and nogroup: a user who is not the tests'.
 const NOBODY: u32 = 65534;
@@ -88,6 +92,158 @@ fn wait_refused(d: &Daemon, path: &Path) -> String {
     )
     .pop()
     .unwrap()
+}
+
+/// A site whose files the user nobody may read (as a service user reads its site's).
+fn site_for_nobody() -> Site {
+    let site = Site::new();
+    populate(&site);
+    chmod(site.dir.path(), 0o755);
+    site
+}
+
+// ---------------------------------------------------------------------------
+// Root is given up
+
+/// `Uid:`, `Gid:`, `Groups:`, `CapEff:` and `CapPrm:` of /proc/PID/status.
+fn credentials(pid: u32) -> Vec<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    ["Uid:", "Gid:", "Groups:", "CapEff:", "CapPrm:"]
+        .iter()
+        .map(|k| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Started as root with `--user nobody`, the daemon makes its FIFOs and their directory for
+/// nobody (mode 0750), then becomes nobody for good: real, effective, saved and file-system
+/// ids, the groups, no capability left. It answers our clients and qmail-smtpd's kind of
+/// FIFO, re-reads its envdir on HUP and removes its FIFOs at TERM as nobody.
+#[test]
+fn a_root_daemon_becomes_its_service_user_for_good() {
+    if !root_or_skip("a_root_daemon_becomes_its_service_user_for_good") {
+        return;
+    }
+    let site = site_for_nobody();
+    let envdir = site.dir.path().join("variables");
+    fs::create_dir(&envdir).unwrap();
+    fs::write(envdir.join("DEBUG"), "").unwrap();
+    let d = Daemon::start(
+        &site,
+        &[
+            "-i",
+            "2",
+            "--user",
+            "nobody",
+            "--envdir",
+            envdir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let n = NOBODY.to_string();
+    assert_eq!(
+        credentials(d.pid()),
+        [
+            format!("{n} {n} {n} {n}"),
+            format!("{n} {n} {n} {n}"),
+            n.clone(),
+            "0000000000000000".to_string(),
+            "0000000000000000".to_string(),
+        ],
+        "the daemon's credentials"
+    );
+    d.wait_for(
+        |l| l.contains("running as nobody (uid 65534"),
+        1,
+        "user line",
+    );
+    // Its directory and FIFOs: nobody's, the directory 0750.
+    let dir = fs::metadata(&d.fifodir).unwrap();
+    assert_eq!(
+        (dir.uid(), dir.gid(), dir.mode() & 0o7777),
+        (NOBODY, NOBODY, 0o750)
+    );
+    for k in 1..=2 {
+        let f = fs::metadata(d.fifo(k)).unwrap();
+        assert_eq!(
+            (f.uid(), f.gid(), f.mode() & 0o7777),
+            (NOBODY, NOBODY, 0o660)
+        );
+    }
+    // Our client (root, here) gets its answer in its private directory.
+    let q = remote(&site, &d);
+    assert_eq!(q.real_domain(b"alias.com").unwrap(), b"example.com");
+    // qmail-smtpd's kind of reply FIFO: the daemon's user's, mode 0644, in /tmp-like place.
+    chmod(&d.replydir, 0o1777);
+    let own = d.replydir.join("123451700000000");
+    mkfifo(&own, 0o644);
+    chown_nobody(&own);
+    let got = ask_into(&d, &own, &request_bytes(7, "alias.com", &own, ""));
+    assert_eq!(got, text("example.com"));
+    // Root's FIFO of the same kind is not the daemon's (any more).
+    let roots = d.replydir.join("123461700000000");
+    mkfifo(&roots, 0o644);
+    let mut r = reader(&roots);
+    send_raw(&d.fifodir, &request_bytes(7, "alias.com", &roots, ""));
+    let line = wait_refused(&d, &roots);
+    assert!(line.contains("belongs to neither"), "{line}");
+    assert_eq!(drained(&mut r), b"");
+    // HUP re-reads the envdir as nobody.
+    let before = d.lines().len();
+    d.signal(Signal::SIGHUP);
+    d.wait_for(|l| l.contains("Reconfiguring"), 1, "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !d.lines()[before..]
+            .iter()
+            .any(|l| l.contains("reconfiguration failed")),
+        "{}",
+        d.lines().join("\n")
+    );
+    assert_eq!(q.real_domain(b"alias.com").unwrap(), b"example.com");
+    let fifodir = d.fifodir.clone();
+    assert!(d.stop().success());
+    assert!(!fifodir.join("infifo.1").exists(), "FIFOs removed at TERM");
+}
+
+/// The service user must exist, and only root can become another user.
+#[test]
+fn the_service_user_is_checked() {
+    let site = Site::new();
+    let mut d = Daemon::spawn(&site, &[], &[("INLOOKUP_USER", "no-such-user-of-inlookup")]);
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(d.exit_status().code(), Some(111));
+        d.wait_for(
+            |l| l.contains("no user \"no-such-user-of-inlookup\"") && l.contains("--user"),
+            1,
+            "refusal",
+        );
+    } else {
+        assert_eq!(d.exit_status().code(), Some(111));
+        d.wait_for(|l| l.contains("no such user"), 1, "refusal");
+    }
+    assert!(!d.fifo(1).exists());
+    if !root_or_skip("the_service_user_is_checked (not root)") {
+        return;
+    }
+    // Not root: another user is refused, by name, not ignored.
+    let site = site_for_nobody();
+    let mut d = Daemon::spawn_with(&site, &["--user", "root"], &[], |cmd| {
+        cmd.uid(NOBODY).gid(NOBODY);
+    });
+    assert_eq!(d.exit_status().code(), Some(111));
+    d.wait_for(
+        |l| l.contains("--user root: only root can change the user"),
+        1,
+        "refusal",
+    );
 }
 
 // ---------------------------------------------------------------------------
