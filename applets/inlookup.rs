@@ -43,9 +43,10 @@ INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
 RELAY answers too).
 
 Signals: HUP empties the cache, re-reads the configuration (as the user the
-daemon runs as), reconnects and pre-caches again; INT closes the database
-connections; USR1 prints the stats; USR2 toggles per-query logging; TERM
-prints the stats, removes the FIFOs and exits 0.
+daemon runs as), sets the FIFOs' pipe size back, reconnects and pre-caches
+again; INT closes the database connections; USR1 prints the stats; USR2
+toggles per-query logging; TERM prints the stats, removes the FIFOs and
+exits 0.
 ";
 
 struct Args {

@@ -499,6 +499,28 @@ pub fn read_available(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize
     Ok(total)
 }
 
+/// The capacity the kernel gives a new pipe (`F_GETPIPE_SZ` of a fresh one).
+pub fn default_pipe_capacity() -> io::Result<usize> {
+    let (read, _write) = nix::unistd::pipe()?;
+    let n = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(n as usize)
+}
+
+/// Any process that may open a server FIFO may make its pipe smaller (`F_SETPIPE_SZ`, down to
+/// one page) for as long as the daemon holds it open, so that clients wait for room: give it
+/// `want` bytes again when it holds less. Returns the smaller capacity it had.
+pub fn keep_pipe_capacity(fd: BorrowedFd<'_>, want: usize) -> io::Result<Option<usize>> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let now = fcntl(fd.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)? as usize;
+    if now >= want {
+        return Ok(None);
+    }
+    let want =
+        libc::c_int::try_from(want).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(want))?;
+    Ok(Some(now))
+}
+
 /// Directories a reply FIFO may be in.
 #[derive(Debug, Clone)]
 pub struct ReplyDirs {

@@ -14,7 +14,7 @@ pub mod framing;
 pub mod privileges;
 mod stats;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -83,6 +83,11 @@ struct Shared {
     live: RwLock<Arc<Live>>,
     /// The group of the server FIFOs: reply FIFOs it may write are clients'.
     client_group: Gid,
+    /// What the pipe of every server FIFO holds (the kernel's default for a pipe); a writer
+    /// that makes it smaller (F_SETPIPE_SZ) is undone.
+    pipe_capacity: usize,
+    /// A failure to set the pipe capacity back was logged already.
+    pipe_warned: AtomicBool,
     /// Outlives HUP (which empties it), so that its counters keep counting.
     cache: Option<Arc<Cache>>,
     precache_secs: u64,
@@ -206,6 +211,7 @@ fn serve_fifos(
     signals: &SigSet,
 ) -> anyhow::Result<()> {
     let client_group = Gid::from_raw(nix::sys::stat::fstat(served[0].fd.as_raw_fd())?.st_gid);
+    let pipe_capacity = fifo::default_pipe_capacity().unwrap_or(DEFAULT_PIPE_CAPACITY);
     // Once the FIFOs exist, root is no longer needed: become the service user before any
     // thread starts.
     if let Some(user) = &settings.run_as {
@@ -222,6 +228,8 @@ fn serve_fifos(
             client_group,
         )?)),
         client_group,
+        pipe_capacity,
+        pipe_warned: AtomicBool::new(false),
         cache,
         precache_secs: settings.precache_secs,
         stats: Stats::new(),
@@ -267,6 +275,11 @@ fn serve_fifos(
             .spawn(move || reader(&shared, &fds, &names, &tx))?
     };
 
+    let server_fifos: Vec<(BorrowedFd<'_>, &str)> = served
+        .iter()
+        .map(|s| (s.fd.as_fd(), s.path.to_str().unwrap_or("server FIFO")))
+        .collect();
+    keep_pipe_capacity(&shared, &server_fifos);
     precache_in_background(&shared);
     let first = served[0].path.display().to_string();
     let mut config = config;
@@ -298,6 +311,8 @@ fn serve_fifos(
                     let n = cache.clear();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
+                // A writer may have made a pipe smaller; HUP sets it back at once.
+                keep_pipe_capacity(&shared, &server_fifos);
                 match reload(&settings, &shared.cache, shared.client_group) {
                     Ok((c, live)) => {
                         shared.current().backend.db.close_connections();
@@ -337,6 +352,34 @@ fn reload(
     let config = Config::load(&env)?;
     let live = live_from(&config, settings, cache, client_group)?;
     Ok((config, live))
+}
+
+/// The capacity of a pipe when the kernel cannot be asked.
+const DEFAULT_PIPE_CAPACITY: usize = 65536;
+
+/// How often the reader looks whether a writer made a server pipe smaller.
+const PIPE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Give every server pipe its capacity back if a writer made it smaller (F_SETPIPE_SZ), which
+/// would make clients wait for room.
+fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
+    for (fd, name) in fifos {
+        match fifo::keep_pipe_capacity(*fd, shared.pipe_capacity) {
+            Ok(None) => {}
+            Ok(Some(found)) => log::warn!(
+                "InLookup: {name}: its pipe had been made smaller ({found} bytes); set back to {}",
+                shared.pipe_capacity
+            ),
+            Err(e) => {
+                if !shared.pipe_warned.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "InLookup: {name}: cannot set its pipe back to {} bytes: {e}",
+                        shared.pipe_capacity
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// `-c activeSecs`: load the password entries of recently active users into
@@ -436,7 +479,17 @@ fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Jo
         .iter()
         .map(|n| Arc::from(n.rsplit('/').next().unwrap_or(n)))
         .collect();
+    let pipes: Vec<(BorrowedFd<'_>, &str)> = fds
+        .iter()
+        .zip(names)
+        .map(|(fd, name)| (fd.as_fd(), name.as_str()))
+        .collect();
+    let mut pipes_checked = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
+        if pipes_checked.elapsed() >= PIPE_CHECK_INTERVAL {
+            keep_pipe_capacity(shared, &pipes);
+            pipes_checked = Instant::now();
+        }
         let mut pfds: Vec<PollFd> = fds
             .iter()
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))

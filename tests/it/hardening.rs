@@ -1,10 +1,12 @@
 //! What the daemon trusts and what it keeps: the directories of its FIFOs and of the reply
 //! FIFOs (nobody but their owner may change them unless they are sticky, and nothing is made
 //! or followed below one that fails), the FIFOs it writes into (its clients' only), the user
-//! it runs as (root is given up once the FIFOs exist) and the names it echoes.
+//! it runs as (root is given up once the FIFOs exist), the names it echoes, and the size of
+//! its pipes.
 
 use std::fs::{self, File};
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -458,5 +460,50 @@ fn bytes_that_are_no_name_are_not_echoed() {
         d.c_query(3, "nobody@example.com", "", "e"),
         text("PWSTRUCT=No such user nobody@example.com")
     );
+    assert!(d.stop().success());
+}
+
+// ---------------------------------------------------------------------------
+// Pipe size
+
+fn pipe_size(f: &File) -> i32 {
+    nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap()
+}
+
+/// Any writer may make a server FIFO's pipe one page small (F_SETPIPE_SZ), so that clients
+/// wait for room: the daemon sets it back, by itself within a second or two, and on HUP.
+#[test]
+fn a_server_pipe_made_smaller_is_set_back() {
+    let site = Site::new();
+    populate(&site);
+    let d = Daemon::start(&site, &["-i", "1"], &[]);
+    let w = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(d.fifo(1))
+        .unwrap();
+    let full = pipe_size(&w);
+    assert!(full >= 65536, "{full}");
+    let back = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pipe_size(&w) != full {
+            assert!(Instant::now() < deadline, "{what}: still {}", pipe_size(&w));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for (i, hup) in [false, true].into_iter().enumerate() {
+        nix::fcntl::fcntl(w.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+        assert_eq!(pipe_size(&w), 4096);
+        if hup {
+            d.signal(Signal::SIGHUP);
+        }
+        back(if hup { "after HUP" } else { "by itself" });
+        d.wait_for(
+            |l| l.contains("infifo.1") && l.contains("made smaller (4096 bytes)"),
+            i + 1,
+            "warning",
+        );
+    }
+    assert_eq!(d.c_query(1, "joe@example.com", "", "a"), int(0));
     assert!(d.stop().success());
 }
