@@ -9,6 +9,7 @@ use indilookup::cli::Parsed;
 use indilookup::config::{Config, Env};
 use indilookup::exit;
 use indilookup::fifo::Owner;
+use indilookup::server::privileges::{PrivilegeError, ServiceUser, DEFAULT_USER};
 use indilookup::server::{self, Settings, DEFAULT_REPLY_DIRS};
 
 fn init_logging(filters: Option<&str>) {
@@ -58,6 +59,8 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     if let Some(list) = env.get("INLOOKUP_REPLY_DIRS") {
         reply_dirs.extend(std::env::split_paths(list).filter(|p| !p.as_os_str().is_empty()));
     }
+    let run_as = service_user(args, env)?;
+    // A root daemon makes its FIFOs and directories for the user it becomes.
     let owner = Owner {
         uid: match &args.owner {
             Some(name) => Some(
@@ -65,7 +68,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
                     .with_context(|| format!("--fifo-owner: no user {name:?}"))?
                     .uid,
             ),
-            None => None,
+            None => run_as.as_ref().map(|u| u.uid),
         },
         gid: match &args.group {
             Some(name) => Some(
@@ -73,7 +76,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
                     .with_context(|| format!("--fifo-group: no group {name:?}"))?
                     .gid,
             ),
-            None => None,
+            None => run_as.as_ref().map(|u| u.gid),
         },
     };
     Ok(Settings {
@@ -94,7 +97,46 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
         envdir: args.envdir.clone(),
         cache: indilookup::cache::policy_from_env(env)?,
         precache_secs: args.active_secs,
+        run_as,
     })
+}
+
+/// The user to run as: started as root, `--user`, else INLOOKUP_USER, else IndiMail's
+/// service user; root there keeps root (with a warning). Not started as root, the daemon
+/// stays who it is, and a `--user` naming somebody else is an error.
+fn service_user(args: &Args, env: &Env) -> anyhow::Result<Option<ServiceUser>> {
+    let given = match &args.user {
+        Some(u) => Some(u.clone()),
+        None => env
+            .get_str("INLOOKUP_USER")?
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+    };
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        if let Some(name) = given {
+            let user = match ServiceUser::lookup(&name) {
+                Err(PrivilegeError::NoSuchUser(_)) => bail!("--user {name}: no such user"),
+                other => other?,
+            };
+            if user.uid != euid {
+                bail!(
+                    "--user {name}: only root can change the user; this process runs as uid {euid}"
+                );
+            }
+        }
+        return Ok(None);
+    }
+    let name = given.unwrap_or_else(|| DEFAULT_USER.to_string());
+    let user = ServiceUser::lookup(&name)?;
+    if user.uid.is_root() {
+        log::warn!(
+            "InLookup: keeping root (--user {name}): any FIFO of root's in a reply directory \
+             that a request names gets the answer; name an unprivileged user instead"
+        );
+        return Ok(None);
+    }
+    Ok(Some(user))
 }
 
 pub fn main(args: Vec<OsString>) -> exit::Result {

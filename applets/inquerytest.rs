@@ -114,7 +114,7 @@ fn run(o: Options) -> exit::Result {
     }
     let query = Query::new(Arc::new(Remote {
         fifo,
-        timeouts: config.timeouts,
+        ..Remote::new(&config)
     }));
     let asked = ask_all(&query, &jobs, &o, &printer, private.as_ref());
     drop(private);

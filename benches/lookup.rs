@@ -319,7 +319,10 @@ impl Daemon {
         for (k, v) in site.env.iter() {
             cmd.env(k, v);
         }
-        cmd.env("INFIFODIR", &fifodir).env("FIFOTMPDIR", &replydir);
+        cmd.env("INFIFODIR", &fifodir)
+            .env("FIFOTMPDIR", &replydir)
+            // As this program's user, also when that is root: the files here are its own.
+            .env("INLOOKUP_USER", own_user_name());
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -1015,4 +1018,12 @@ fn write_json(path: &Path, r: &[Figures]) {
         let _ = fs::create_dir_all(dir);
     }
     fs::write(path, serde_json::to_string_pretty(&rows).unwrap() + "\n").unwrap();
+}
+
+/// The name of this process's user (for the daemon's INLOOKUP_USER).
+pub fn own_user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".to_string(), |u| u.name)
 }

@@ -911,6 +911,7 @@ fn client_thread(shared: &Shared, n: usize, fifo: FifoConfig) {
             read: CLIENT_TIMEOUT,
             write: CLIENT_TIMEOUT,
         },
+        default_domain: Some(DOMAIN.to_string()),
     };
     let mut rng =
         Rng(0x9e37_79b9_7f4a_7c15 ^ ((n as u64 + 1) << 32) ^ u64::from(std::process::id()));
@@ -1191,6 +1192,8 @@ impl Daemon {
         }
         cmd.env("INFIFODIR", &fifodir)
             .env("FIFOTMPDIR", &replydir)
+            // As this program's user, also when that is root: the files here are its own.
+            .env("INLOOKUP_USER", own_user_name())
             .env("PATH", "/usr/bin:/bin")
             .env("DEFAULT_DOMAIN", DOMAIN)
             .env("USE_BTREE", "1");
@@ -2012,4 +2015,12 @@ fn main() {
     drop(own);
     let _ = fs::remove_dir_all(&scratch);
     std::process::exit(if failures.is_empty() { 0 } else { 1 });
+}
+
+/// The name of this process's user (for the daemon's INLOOKUP_USER).
+pub fn own_user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".to_string(), |u| u.name)
 }

@@ -26,8 +26,12 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{FileStat, Mode};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
-/// Mode given to directories that [`create_server_fifo`] has to create.
-const DIR_MODE: u32 = 0o775;
+mod dirs;
+pub use dirs::{open_trusted_dir, DirError, DirProblem, Trusted};
+
+/// Mode given to directories that [`create_server_fifo`] has to create: the owner (the
+/// daemon's user) writes them, the group of the FIFOs may reach the FIFOs, nobody else may.
+pub const DIR_MODE: u32 = 0o750;
 
 /// Longest file name a directory entry can have (Linux `NAME_MAX`).
 const NAME_MAX: usize = 255;
@@ -63,6 +67,16 @@ pub enum FifoError {
     /// An entry of the reply-directory list is unusable.
     #[error("reply directory {}: {reason}", .path.display())]
     BadReplyDir { path: PathBuf, reason: &'static str },
+    /// A directory on the way to a FIFO cannot be trusted (see [`open_trusted_dir`]).
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// A FIFO left at the server FIFO's path belongs to another user: it is not taken over.
+    #[error(
+        "{}: a FIFO owned by uid {uid}, not by the daemon's user (uid {want}); it is not \
+         taken over: remove it if it is a leftover",
+        .path.display()
+    )]
+    NotOurs { path: PathBuf, uid: u32, want: u32 },
 }
 
 /// Owner to give created FIFOs and directories (only applied when we are root or it is our own
@@ -93,6 +107,11 @@ fn is_fifo(st: &FileStat) -> bool {
     file_type(st) == libc::S_IFIFO
 }
 
+/// (device, inode): which file it is.
+fn file_id(st: &FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
 fn same_file(a: &FileStat, b: &FileStat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
@@ -111,16 +130,16 @@ fn kind_name(mode: u32) -> &'static str {
     }
 }
 
-fn fstat_fd(fd: BorrowedFd<'_>) -> nix::Result<FileStat> {
+pub(crate) fn fstat_fd(fd: BorrowedFd<'_>) -> nix::Result<FileStat> {
     nix::sys::stat::fstat(fd.as_raw_fd())
 }
 
-fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<FileStat> {
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<FileStat> {
     nix::sys::stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
 }
 
 /// `openat(dir, name, flags | O_CLOEXEC)`, returning an owned descriptor.
-fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
+pub(crate) fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
     let raw: RawFd = nix::fcntl::openat(
         Some(dir.as_raw_fd()),
         name,
@@ -199,42 +218,56 @@ fn set_owner_and_mode(
         .map_err(|e| io_err(path, "chmod", e))
 }
 
-/// Make sure `dir` is a directory, creating it and any missing parents with [`DIR_MODE`] and
-/// `owner`.
-fn ensure_dir(dir: &Path, owner: Owner) -> Result<(), FifoError> {
-    match std::fs::metadata(dir) {
-        Ok(md) if md.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(FifoError::NotADirectory {
+/// The users whose directories may hold the server FIFOs: root, the daemon (its effective
+/// uid), and the user the FIFOs are given to (the service user a root daemon becomes).
+fn trusted_for(owner: Owner) -> Trusted {
+    Trusted::new([nix::unistd::geteuid()].into_iter().chain(owner.uid))
+}
+
+/// The uid a server FIFO must have to be this daemon's: `owner`'s, else our own.
+fn fifo_owner_uid(owner: Owner) -> Uid {
+    owner.uid.unwrap_or_else(nix::unistd::geteuid)
+}
+
+/// Make sure `dir` is a trusted directory (see [`open_trusted_dir`]) and return a descriptor
+/// of it; missing directories are made, each below a parent that was checked first, with
+/// [`DIR_MODE`] and `owner`. Nothing is made below a directory that is not trusted.
+fn ensure_dir(dir: &Path, owner: Owner, trusted: &Trusted) -> Result<OwnedFd, FifoError> {
+    match open_trusted_dir(dir, trusted) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.problem == DirProblem::Missing => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (parent, name) = match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => (parent, name),
+        _ => {
+            return Err(FifoError::BadPath {
                 path: dir.to_path_buf(),
+                reason: "cannot make a directory on a path with '..'",
             })
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(dir, "stat", e)),
-    }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() && parent != dir {
-            ensure_dir(parent, owner)?;
+    };
+    let parent_fd = ensure_dir(parent, owner, trusted)?;
+    match nix::sys::stat::mkdirat(
+        Some(parent_fd.as_raw_fd()),
+        name,
+        Mode::from_bits_truncate(DIR_MODE),
+    ) {
+        Ok(()) => {
+            log::debug!("created directory {}", dir.display());
+            let fd = open_at(
+                parent_fd.as_fd(),
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            )
+            .map_err(|e| io_err(dir, "open directory", e))?;
+            set_owner_and_mode(fd.as_fd(), dir, DIR_MODE, owner)?;
         }
-    }
-    match nix::unistd::mkdir(dir, Mode::from_bits_truncate(DIR_MODE)) {
-        Ok(()) => {}
-        Err(Errno::EEXIST) => {
-            // Created by someone else meanwhile: use it if it is a directory, but leave its
-            // attributes alone since it is not ours.
-            return match std::fs::metadata(dir) {
-                Ok(md) if md.is_dir() => Ok(()),
-                Ok(_) => Err(FifoError::NotADirectory {
-                    path: dir.to_path_buf(),
-                }),
-                Err(e) => Err(io_err(dir, "stat", e)),
-            };
-        }
+        // Made by someone else meanwhile: it is checked like any other below.
+        Err(Errno::EEXIST) => {}
         Err(e) => return Err(io_err(dir, "mkdir", e)),
     }
-    log::debug!("created directory {}", dir.display());
-    let fd = open_dir(dir, libc::O_NOFOLLOW).map_err(|e| io_err(dir, "open directory", e))?;
-    set_owner_and_mode(fd.as_fd(), dir, DIR_MODE, owner)
+    Ok(open_trusted_dir(dir, trusted)?)
 }
 
 /// Open the FIFO `name` in `dir` only to change its attributes: a non-blocking read-only open
@@ -283,6 +316,16 @@ fn take_over(
             what: kind_name(st.st_mode),
         });
     }
+    // Somebody else's FIFO would stay theirs to open, rename or replace: root's (a root daemon
+    // of before) is taken over, nobody else's.
+    let want = fifo_owner_uid(owner);
+    if st.st_uid != want.as_raw() && st.st_uid != 0 {
+        return Err(FifoError::NotOurs {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+            want: want.as_raw(),
+        });
+    }
     // A non-blocking open for writing succeeds only if somebody holds the FIFO open for reading.
     match open_at(
         dir,
@@ -318,13 +361,17 @@ fn take_over(
 }
 
 /// Create the server FIFO at `path`, or take over a stale one.
-/// - Missing parent directories are created (mode 0775, then chown to `owner` if given).
+/// - Its directory must be trusted (see [`open_trusted_dir`]: it and every directory above
+///   belong to root, the daemon or `owner`'s user, and nobody else may write them unless they
+///   are sticky), else [`FifoError::Dir`]; missing directories are created (mode
+///   [`DIR_MODE`], then chown to `owner` if given).
 /// - mkfifo with `mode`; then chmod to exactly `mode` (the umask does not change it) and chown
 ///   to `owner` if given.
-/// - If `path` exists: lstat it. A FIFO is taken over (chmod to `mode`, chown) — unless a live
-///   server holds it, detected by opening it `O_WRONLY|O_NONBLOCK`: success means someone has it
-///   open for reading -> [`FifoError::InUse`]. Anything else (regular file, symlink — even to a
-///   FIFO —, directory, socket) -> [`FifoError::NotAFifo`], untouched.
+/// - If `path` exists: lstat it. A FIFO is taken over (chmod to `mode`, chown) — unless it
+///   belongs to another user than `owner`'s (or ours) and root -> [`FifoError::NotOurs`], or a
+///   live server holds it, detected by opening it `O_WRONLY|O_NONBLOCK`: success means someone
+///   has it open for reading -> [`FifoError::InUse`]. Anything else (regular file, symlink —
+///   even to a FIFO —, directory, socket) -> [`FifoError::NotAFifo`], untouched.
 ///
 /// `mode` may only hold permission bits (`0o777`).
 pub fn create_server_fifo(path: &Path, mode: u32, owner: Owner) -> Result<(), FifoError> {
@@ -335,8 +382,14 @@ pub fn create_server_fifo(path: &Path, mode: u32, owner: Owner) -> Result<(), Fi
         });
     }
     let (dir, name) = split_server_path(path)?;
-    ensure_dir(dir, owner)?;
-    let dirfd = open_dir(dir, 0).map_err(|e| io_err(dir, "open directory", e))?;
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| io_err(dir, "getcwd", e))?
+            .join(dir)
+    };
+    let dirfd = ensure_dir(&dir, owner, &trusted_for(owner))?;
     match nix::unistd::mkfifoat(
         Some(dirfd.as_raw_fd()),
         name,
@@ -390,7 +443,7 @@ pub fn open_server_fifo(path: &Path) -> Result<OwnedFd, FifoError> {
 pub fn remove_server_fifo(path: &Path, fd: BorrowedFd<'_>) -> Result<(), FifoError> {
     let ours = fstat_fd(fd).map_err(|e| io_err(path, "fstat", e))?;
     let (dir, name) = split_server_path(path)?;
-    let dirfd = open_dir(dir, 0).map_err(|e| io_err(dir, "open directory", e))?;
+    let dirfd = open_dir(dir, libc::O_PATH).map_err(|e| io_err(dir, "open directory", e))?;
     let st = match lstat_at(dirfd.as_fd(), name) {
         Ok(st) => st,
         Err(Errno::ENOENT) => {
@@ -446,6 +499,28 @@ pub fn read_available(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize
     Ok(total)
 }
 
+/// The capacity the kernel gives a new pipe (`F_GETPIPE_SZ` of a fresh one).
+pub fn default_pipe_capacity() -> io::Result<usize> {
+    let (read, _write) = nix::unistd::pipe()?;
+    let n = nix::fcntl::fcntl(read.as_raw_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(n as usize)
+}
+
+/// Any process that may open a server FIFO may make its pipe smaller (`F_SETPIPE_SZ`, down to
+/// one page) for as long as the daemon holds it open, so that clients wait for room: give it
+/// `want` bytes again when it holds less. Returns the smaller capacity it had.
+pub fn keep_pipe_capacity(fd: BorrowedFd<'_>, want: usize) -> io::Result<Option<usize>> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let now = fcntl(fd.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)? as usize;
+    if now >= want {
+        return Ok(None);
+    }
+    let want =
+        libc::c_int::try_from(want).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(want))?;
+    Ok(Some(now))
+}
+
 /// Directories a reply FIFO may be in.
 #[derive(Debug, Clone)]
 pub struct ReplyDirs {
@@ -459,12 +534,20 @@ pub struct ReplyDirs {
     /// server FIFOs, which pass every other check (they are FIFOs with a
     /// reader) and must not be unlinked.
     forbidden: Vec<(u64, u64)>,
+    /// The user the daemon serves as: its FIFOs are its clients', and its directories are
+    /// trusted.
+    serving_uid: Uid,
+    /// The group of the server FIFOs: a reply FIFO that this group may write is a client's.
+    client_group: Option<Gid>,
 }
 
 impl ReplyDirs {
     /// Every entry must be absolute; duplicates are removed and trailing slashes stripped
     /// (repeated slashes and `.` components are collapsed as well). A relative entry, or one
     /// with a `..` component (which cannot be resolved without following links), is an error.
+    ///
+    /// The daemon serves as its effective uid, and no group's FIFOs count as its clients'
+    /// until [`ReplyDirs::serving_as`] and [`ReplyDirs::set_client_group`] say otherwise.
     pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Result<ReplyDirs, FifoError> {
         let mut out: Vec<PathBuf> = Vec::new();
         for dir in dirs {
@@ -503,22 +586,58 @@ impl ReplyDirs {
             open: Arc::new(out.iter().map(|_| Mutex::new(None)).collect()),
             dirs: out,
             forbidden: Vec::new(),
+            serving_uid: nix::unistd::geteuid(),
+            client_group: None,
         })
     }
 
-    /// The normalised directories, in the order first given.
-    /// The open directory `dir` (one of `dirs`); `fresh` opens it again.
-    fn dir_fd(&self, dir: &Path, fresh: bool) -> io::Result<Arc<OwnedFd>> {
+    /// The daemon will serve as `uid` (the service user a root daemon becomes).
+    pub fn serving_as(mut self, uid: Uid) -> ReplyDirs {
+        self.serving_uid = uid;
+        self
+    }
+
+    /// Reply FIFOs that `gid` (the group of the server FIFOs) may write are clients'.
+    pub fn set_client_group(&mut self, gid: Gid) {
+        self.client_group = Some(gid);
+    }
+
+    fn trusted(&self) -> Trusted {
+        Trusted::new([self.serving_uid])
+    }
+
+    /// Check every allowed directory that exists (see [`open_trusted_dir`]) and keep it open.
+    /// One that does not exist is no error (it is checked when a reply names it); one that
+    /// exists and may not be trusted is.
+    pub fn check_existing(&self) -> Result<(), FifoError> {
+        for dir in &self.dirs {
+            match self.dir_fd(dir, true) {
+                Ok(_) => {}
+                Err(e) if e.problem == DirProblem::Missing => {
+                    log::debug!("reply directory {} does not exist (yet)", dir.display());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The open directory `dir` (one of `dirs`), checked when it was opened; `fresh` opens
+    /// and checks it again.
+    fn dir_fd(&self, dir: &Path, fresh: bool) -> Result<Arc<OwnedFd>, DirError> {
         let i = self
             .dirs
             .iter()
             .position(|d| d == dir)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            .ok_or_else(|| DirError {
+                path: dir.to_path_buf(),
+                problem: DirProblem::Missing,
+            })?;
         let mut slot = self.open[i].lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
             Some(fd) if !fresh => Ok(fd.clone()),
             _ => {
-                let fd = Arc::new(open_dir(dir, 0)?);
+                let fd = Arc::new(open_trusted_dir(dir, &self.trusted())?);
                 *slot = Some(fd.clone());
                 Ok(fd)
             }
@@ -528,10 +647,11 @@ impl ReplyDirs {
     /// Never accept the file now at `path` as a reply FIFO (a server FIFO).
     pub fn forbid(&mut self, path: &Path) -> Result<(), FifoError> {
         let st = nix::sys::stat::lstat(path).map_err(|e| io_err(path, "lstat", e))?;
-        self.forbidden.push((st.st_dev as u64, st.st_ino as u64));
+        self.forbidden.push(file_id(&st));
         Ok(())
     }
 
+    /// The normalised directories, in the order first given.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
@@ -558,15 +678,34 @@ pub enum Refusal {
     Vanished,
     #[error("reply path is a server FIFO of this daemon")]
     ServerFifo,
+    /// Neither the daemon's user's nor writable by the FIFO group, nor in a private
+    /// directory of its owner: somebody else's FIFO, which gets no bytes from the daemon.
+    #[error("reply FIFO belongs to neither the daemon's user nor its FIFO group")]
+    NotAClientFifo,
+    /// The subdirectory is not a private directory of the FIFO's owner.
+    #[error("reply FIFO's directory {0}")]
+    NotPrivate(&'static str),
+    /// The allowed directory is missing or cannot be trusted (any more).
+    #[error("reply directory: {0}")]
+    Dir(String),
     #[error("reply FIFO: {0}")]
     Io(String),
 }
 
-/// Check the syntax of a reply path; return the allowed directory it is in and its file name.
+/// Where a reply path points: the allowed directory, the private subdirectory of it (if any)
+/// and the FIFO's name.
+pub(crate) struct ReplyPlace<'a> {
+    pub dir: &'a Path,
+    pub subdir: Option<&'a OsStr>,
+    pub name: &'a OsStr,
+}
+
+/// Check the syntax of a reply path; return the allowed directory it is in, the private
+/// subdirectory of that directory if it is in one, and its file name.
 pub(crate) fn check_reply_path<'a>(
     path: &'a [u8],
     dirs: &'a ReplyDirs,
-) -> Result<(&'a Path, &'a OsStr), Refusal> {
+) -> Result<ReplyPlace<'a>, Refusal> {
     if path.first() != Some(&b'/') {
         return Err(Refusal::NotAbsolute);
     }
@@ -581,25 +720,118 @@ pub(crate) fn check_reply_path<'a>(
     if comps.clone().any(|c| c.is_empty() || c == b".") {
         return Err(Refusal::BadName);
     }
-    let slash = path
-        .iter()
-        .rposition(|&b| b == b'/')
-        .ok_or(Refusal::NotAbsolute)?;
-    let name = &path[slash + 1..];
+    let (parent, name) = split_last(path).ok_or(Refusal::NotAbsolute)?;
     if name.len() > NAME_MAX {
         return Err(Refusal::BadName);
     }
+    let allowed = |p: &[u8]| {
+        dirs.dirs
+            .iter()
+            .find(|d| d.as_os_str().as_bytes() == p)
+            .map(PathBuf::as_path)
+    };
+    if let Some(dir) = allowed(parent) {
+        return Ok(ReplyPlace {
+            dir,
+            subdir: None,
+            name: OsStr::from_bytes(name),
+        });
+    }
+    // One level down: a client's private directory.
+    let (grandparent, subdir) = split_last(parent).ok_or(Refusal::NotInAllowedDir)?;
+    match allowed(grandparent) {
+        Some(dir) if subdir.len() <= NAME_MAX && !subdir.is_empty() => Ok(ReplyPlace {
+            dir,
+            subdir: Some(OsStr::from_bytes(subdir)),
+            name: OsStr::from_bytes(name),
+        }),
+        _ => Err(Refusal::NotInAllowedDir),
+    }
+}
+
+/// `/a/b/c` -> (`/a/b`, `c`); `/c` -> (`/`, `c`); `/` -> None.
+fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    if path.len() == 1 {
+        return None;
+    }
     let parent: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
-    let dir = dirs
-        .dirs
-        .iter()
-        .find(|d| d.as_os_str().as_bytes() == parent)
-        .ok_or(Refusal::NotInAllowedDir)?;
-    Ok((dir.as_path(), OsStr::from_bytes(name)))
+    Some((parent, &path[slash + 1..]))
 }
 
 fn refusal_io(op: &str, what: impl std::fmt::Display, e: impl std::fmt::Display) -> Refusal {
     Refusal::Io(format!("{op} {what}: {e}"))
+}
+
+/// A reply FIFO found by [`ReplyFifo::open`], before it is opened.
+struct Located {
+    /// The directory it is in: the allowed one, or a private subdirectory of it.
+    dir: Arc<OwnedFd>,
+    /// The owner of the private subdirectory it is in, if it is in one.
+    subdir_owner: Option<u32>,
+    /// lstat of the FIFO.
+    st: FileStat,
+}
+
+/// Open the private subdirectory `sub` of `dir`: a directory (no symbolic link) that nobody but
+/// its owner may list or change.
+fn open_private_subdir(dir: BorrowedFd<'_>, sub: &OsStr) -> Result<(OwnedFd, u32), Refusal> {
+    let shown = || sub.to_string_lossy().into_owned();
+    let st = match lstat_at(dir, sub) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("lstat", shown(), e)),
+    };
+    match file_type(&st) {
+        libc::S_IFDIR => {}
+        libc::S_IFLNK => return Err(Refusal::Symlink),
+        _ => return Err(Refusal::NotInAllowedDir),
+    }
+    // O_PATH: the daemon needs to search it, not to read it (mode 0710 lets the group do
+    // exactly that).
+    let fd = match open_at(
+        dir,
+        sub,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("open", shown(), e)),
+    };
+    let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", shown(), e))?;
+    if !same_file(&opened, &st) {
+        return Err(Refusal::Vanished);
+    }
+    // Anybody who may list it could aim at its FIFOs; anybody who may write it could swap
+    // them. Neither is a private directory.
+    if opened.st_mode & (libc::S_IRWXG | libc::S_IRWXO) & !(libc::S_IXGRP | libc::S_IXOTH) != 0 {
+        return Err(Refusal::NotPrivate(
+            "may be listed or changed by others than its owner",
+        ));
+    }
+    Ok((fd, opened.st_uid))
+}
+
+/// Find the FIFO `place` names below the allowed directory open on `dirfd` (without opening
+/// it). ENOENT anywhere is [`Refusal::Vanished`].
+fn locate(dirfd: &Arc<OwnedFd>, place: &ReplyPlace<'_>, shown: &str) -> Result<Located, Refusal> {
+    let (dir, subdir_owner) = match place.subdir {
+        None => (dirfd.clone(), None),
+        Some(sub) => {
+            let (fd, owner) = open_private_subdir(dirfd.as_fd(), sub)?;
+            (Arc::new(fd), Some(owner))
+        }
+    };
+    let st = match lstat_at(dir.as_fd(), place.name) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Err(Refusal::Vanished),
+        Err(e) => return Err(refusal_io("lstat", shown, e)),
+    };
+    Ok(Located {
+        dir,
+        subdir_owner,
+        st,
+    })
 }
 
 /// An opened reply FIFO, ready to write the answer into.
@@ -614,10 +846,17 @@ impl ReplyFifo {
     ///  * the path bytes (not necessarily UTF-8) are absolute, contain no `..`, no `.` and no
     ///    empty component (no `//`, no trailing `/`), no NUL, and fit in `PATH_MAX`;
     ///  * its parent directory is exactly one of `dirs` (byte comparison; the client's path is
-    ///    not canonicalised) and the last component is a plain name;
-    ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` on the allowed directory kept open must
-    ///    say FIFO, and not one of the daemon's own, so no regular file, device, directory or
-    ///    symlink is ever opened (opening some devices has effects of its own);
+    ///    not canonicalised), or a subdirectory of one that is private: a directory, not a
+    ///    symlink, that nobody but its owner may list or write (mode 0700, 0710, 0711);
+    ///  * the allowed directory, kept open, was checked when it was opened (see
+    ///    [`open_trusted_dir`]);
+    ///  * `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` must say FIFO, and not one of the
+    ///    daemon's own, so no regular file, device, directory or symlink is ever opened
+    ///    (opening some devices has effects of its own);
+    ///  * the FIFO belongs to a client: it is in a private subdirectory of its owner, or it
+    ///    belongs to the user the daemon serves as (qmail-smtpd's `<pid><time>` FIFOs when the
+    ///    daemon runs as qmaild), or the group of the server FIFOs may write it; anybody
+    ///    else's FIFO is never opened ([`Refusal::NotAClientFifo`]);
     ///  * `openat(dirfd, name, O_WRONLY|O_NONBLOCK|O_NOFOLLOW|O_NOCTTY|O_CLOEXEC)`: ENXIO ->
     ///    [`Refusal::NoReader`], ENOENT -> [`Refusal::Vanished`], ELOOP -> [`Refusal::Symlink`];
     ///    then `fstat` must say FIFO with the same device and inode (else `Vanished`);
@@ -630,59 +869,66 @@ impl ReplyFifo {
     /// itself: whoever swapped another file under it loses only a name of their own. Nothing on
     /// disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
-        let (dir, name) = check_reply_path(path, dirs)?;
-        let shown = || String::from_utf8_lossy(path).into_owned();
-        let open_err = |e| refusal_io("open directory", dir.display(), e);
-        let mut dirfd = dirs.dir_fd(dir, false).map_err(open_err)?;
-        let before = match lstat_at(dirfd.as_fd(), name) {
-            Ok(st) => st,
+        let place = check_reply_path(path, dirs)?;
+        let shown = String::from_utf8_lossy(path).into_owned();
+        let dir_err = |e: DirError| Refusal::Dir(e.to_string());
+        let dirfd = dirs.dir_fd(place.dir, false).map_err(dir_err)?;
+        let found = match locate(&dirfd, &place, &shown) {
             // The directory kept open may have been replaced (a service
             // script recreating /run/indimail/inquery): look once more in
             // the directory now at that path.
-            Err(Errno::ENOENT) => {
-                dirfd = dirs.dir_fd(dir, true).map_err(open_err)?;
-                match lstat_at(dirfd.as_fd(), name) {
-                    Ok(st) => st,
-                    Err(Errno::ENOENT) => return Err(Refusal::Vanished),
-                    Err(e) => return Err(refusal_io("lstat", shown(), e)),
-                }
+            Err(Refusal::Vanished) => {
+                let dirfd = dirs.dir_fd(place.dir, true).map_err(dir_err)?;
+                locate(&dirfd, &place, &shown)?
             }
-            Err(e) => return Err(refusal_io("lstat", shown(), e)),
+            other => other?,
         };
+        let before = found.st;
         match file_type(&before) {
             libc::S_IFIFO => {}
             libc::S_IFLNK => return Err(Refusal::Symlink),
             _ => return Err(Refusal::NotAFifo),
         }
-        if dirs
-            .forbidden
-            .contains(&(before.st_dev as u64, before.st_ino as u64))
-        {
+        if dirs.forbidden.contains(&file_id(&before)) {
             return Err(Refusal::ServerFifo);
+        }
+        let a_clients = match found.subdir_owner {
+            Some(owner) => before.st_uid == owner,
+            None => {
+                before.st_uid == dirs.serving_uid.as_raw()
+                    || (dirs.client_group.map(Gid::as_raw) == Some(before.st_gid)
+                        && before.st_mode & libc::S_IWGRP != 0)
+            }
+        };
+        if !a_clients {
+            return Err(Refusal::NotAClientFifo);
         }
 
         let fd = match open_at(
-            dirfd.as_fd(),
-            name,
+            found.dir.as_fd(),
+            place.name,
             OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY,
         ) {
             Ok(fd) => fd,
             Err(Errno::ENXIO) => return Err(Refusal::NoReader),
             Err(Errno::ENOENT) => return Err(Refusal::Vanished),
             Err(Errno::ELOOP) => return Err(Refusal::Symlink),
-            Err(e) => return Err(refusal_io("open", shown(), e)),
+            Err(e) => return Err(refusal_io("open", &shown, e)),
         };
-        let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", shown(), e))?;
+        let opened = fstat_fd(fd.as_fd()).map_err(|e| refusal_io("fstat", &shown, e))?;
         if !is_fifo(&opened) || !same_file(&opened, &before) {
             // Swapped between the check and the open; nothing has been written.
             return Err(Refusal::Vanished);
         }
 
-        // Remove the name now that we hold the FIFO, as C clients expect.
-        if let Err(e) =
-            nix::unistd::unlinkat(Some(dirfd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
-        {
-            log::debug!("unlink {}: {}", shown(), e);
+        // Remove the name now that we hold the FIFO, as C clients expect. (In a private
+        // directory the daemon usually may not; its client removes it.)
+        if let Err(e) = nix::unistd::unlinkat(
+            Some(found.dir.as_raw_fd()),
+            place.name,
+            UnlinkatFlags::NoRemoveDir,
+        ) {
+            log::debug!("unlink {shown}: {e}");
         }
 
         Ok(ReplyFifo {
@@ -867,7 +1113,8 @@ mod tests {
         for d in ["run", "run/indimail", "run/indimail/inlookup"] {
             let d = tmp.path().join(d);
             assert!(d.is_dir());
-            assert_eq!(perm_bits(&d), 0o775, "{}", d.display());
+            assert_eq!(perm_bits(&d), DIR_MODE, "{}", d.display());
+            assert_eq!(DIR_MODE, 0o750);
         }
         let md = fs::metadata(&p).unwrap();
         assert_eq!(md.uid(), nix::unistd::geteuid().as_raw());
@@ -1114,8 +1361,17 @@ mod tests {
         // Non-UTF-8 names are fine as far as syntax goes.
         assert!(matches!(
             check(b"/nonexistent-reply-dir/\xff\xfe"),
-            Refusal::Io(_)
+            Refusal::Dir(_)
         ));
+        // One level of subdirectory passes the syntax check, two do not.
+        assert!(matches!(
+            check(b"/nonexistent-reply-dir/sub/x"),
+            Refusal::Dir(_)
+        ));
+        assert_eq!(
+            check(b"/nonexistent-reply-dir/sub/sub/x"),
+            Refusal::NotInAllowedDir
+        );
     }
 
     #[test]
@@ -1193,15 +1449,153 @@ mod tests {
     }
 
     #[test]
-    fn reply_refuses_fifo_in_subdirectory() {
+    fn reply_fifo_in_a_private_subdirectory_is_accepted() {
         let tmp = tempfile::tempdir().unwrap();
         let dirs = dirs_of(&[tmp.path()]);
-        let sub = tmp.path().join("sub");
-        fs::create_dir(&sub).unwrap();
-        let p = sub.join("x");
+        for mode in [0o700, 0o710, 0o711, 0o2710] {
+            let sub = tmp.path().join(format!("inquery-{mode:o}"));
+            fs::create_dir(&sub).unwrap();
+            fs::set_permissions(&sub, fs::Permissions::from_mode(mode)).unwrap();
+            let p = sub.join("inquery.1.0123456789abcdef");
+            mkfifo(&p, 0o600);
+            let mut r = reader(&p);
+            let mut reply = ReplyFifo::open(bytes(&p), &dirs).unwrap();
+            reply.write_now(b"\x01\0\0\0").unwrap();
+            drop(reply);
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"\x01\0\0\0", "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn reply_refuses_subdirectory_others_may_list_or_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        for mode in [0o750, 0o730, 0o755, 0o704, 0o702, 0o1777, 0o2770] {
+            let sub = tmp.path().join(format!("sub-{mode:o}"));
+            fs::create_dir(&sub).unwrap();
+            fs::set_permissions(&sub, fs::Permissions::from_mode(mode)).unwrap();
+            let p = sub.join("x");
+            mkfifo(&p, 0o660);
+            let _r = reader(&p);
+            let Err(Refusal::NotPrivate(_)) = ReplyFifo::open(bytes(&p), &dirs) else {
+                panic!("a subdirectory of mode {mode:o} was taken as private");
+            };
+            assert!(is_fifo_path(&p));
+        }
+    }
+
+    #[test]
+    fn reply_refuses_deeper_subdirectories_and_linked_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        let deep = tmp.path().join("a/b");
+        fs::create_dir_all(&deep).unwrap();
+        for d in [tmp.path().join("a"), deep.clone()] {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let p = deep.join("x");
         mkfifo(&p, 0o660);
         let _r = reader(&p);
-        assert_refused(bytes(&p), &dirs, Refusal::NotInAllowedDir, &[&p, &sub]);
+        assert_refused(bytes(&p), &dirs, Refusal::NotInAllowedDir, &[&p]);
+        // A symlink to a private directory elsewhere is not one.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let q = elsewhere.path().join("x");
+        mkfifo(&q, 0o660);
+        let _r2 = reader(&q);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        assert_refused(
+            bytes(&link.join("x")),
+            &dirs,
+            Refusal::Symlink,
+            &[&q, &link],
+        );
+    }
+
+    /// Run as root, to give files to other users.
+    fn other_users_or_skip(test: &str) -> Option<(Uid, Gid)> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("{test}: skipped, giving files to other users needs root");
+            return None;
+        }
+        Some((Uid::from_raw(65534), Gid::from_raw(65534)))
+    }
+
+    #[test]
+    fn reply_refuses_fifos_of_users_who_are_not_clients() {
+        let Some((nobody, nogroup)) =
+            other_users_or_skip("reply_refuses_fifos_of_users_who_are_not_clients")
+        else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dirs = dirs_of(&[tmp.path()]);
+        let fifo = |name: &str, mode: u32, uid: Uid, gid: Gid| {
+            let p = tmp.path().join(name);
+            mkfifo(&p, mode);
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            nix::unistd::chown(&p, Some(uid), Some(gid)).unwrap();
+            p
+        };
+        // Another user's private FIFO, being read: never opened, never removed.
+        let private = fifo("private", 0o600, nobody, nogroup);
+        let _r1 = reader(&private);
+        assert_refused(bytes(&private), &dirs, Refusal::NotAClientFifo, &[&private]);
+        // Writable by its group, but that is not the group of the server FIFOs.
+        let other_group = fifo("other-group", 0o660, nobody, nogroup);
+        let _r2 = reader(&other_group);
+        assert_refused(
+            bytes(&other_group),
+            &dirs,
+            Refusal::NotAClientFifo,
+            &[&other_group],
+        );
+        // Once it is the server FIFOs' group, it is a client's (C clients in a set-group-ID
+        // FIFOTMPDIR).
+        dirs.set_client_group(nogroup);
+        ReplyFifo::open(bytes(&other_group), &dirs).unwrap();
+        // The group may not write it: not a client's.
+        let read_only = fifo("read-only", 0o640, nobody, nogroup);
+        let _r3 = reader(&read_only);
+        assert_refused(
+            bytes(&read_only),
+            &dirs,
+            Refusal::NotAClientFifo,
+            &[&read_only],
+        );
+        // A daemon serving as that user writes to its FIFOs (qmail-smtpd's, mode 0644).
+        let own = fifo("123451700000000", 0o644, nobody, Gid::from_raw(0));
+        let _r4 = reader(&own);
+        let as_nobody = dirs_of(&[tmp.path()]).serving_as(nobody);
+        ReplyFifo::open(bytes(&own), &as_nobody).unwrap();
+    }
+
+    #[test]
+    fn reply_in_a_subdirectory_must_be_its_owners() {
+        let Some((nobody, nogroup)) =
+            other_users_or_skip("reply_in_a_subdirectory_must_be_its_owners")
+        else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = dirs_of(&[tmp.path()]);
+        let sub = tmp.path().join("inquery-65534");
+        fs::create_dir(&sub).unwrap();
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o710)).unwrap();
+        nix::unistd::chown(&sub, Some(nobody), Some(nogroup)).unwrap();
+        // nobody's FIFO in nobody's private directory: written, whatever its mode.
+        let theirs = sub.join("inquery.1.00");
+        mkfifo(&theirs, 0o600);
+        nix::unistd::chown(&theirs, Some(nobody), Some(nogroup)).unwrap();
+        let _r1 = reader(&theirs);
+        ReplyFifo::open(bytes(&theirs), &dirs).unwrap();
+        // Somebody else's FIFO in it is not.
+        let planted = sub.join("planted");
+        mkfifo(&planted, 0o666);
+        let _r2 = reader(&planted);
+        assert_refused(bytes(&planted), &dirs, Refusal::NotAClientFifo, &[&planted]);
     }
 
     #[test]

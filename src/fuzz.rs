@@ -211,20 +211,31 @@ fn reply_dirs() -> ReplyDirs {
 }
 
 fn check_reply_path(path: &[u8], dirs: &ReplyDirs) {
-    let Ok((dir, name)) = fifo::check_reply_path(path, dirs) else {
+    let Ok(place) = fifo::check_reply_path(path, dirs) else {
         return;
     };
-    assert!(dirs.dirs().iter().any(|d| d == dir));
-    let name = name.as_bytes();
-    assert!(!name.is_empty() && name != b"." && name != b"..");
-    assert!(!name.contains(&b'/') && !name.contains(&0));
-    let dir = dir.as_os_str().as_bytes();
-    let expected = if dir == b"/" {
-        [b"/", name].concat()
+    assert!(dirs.dirs().iter().any(|d| d == place.dir));
+    let mut names = vec![place.name.as_bytes()];
+    names.extend(place.subdir.map(|s| s.as_bytes()));
+    for name in &names {
+        assert!(!name.is_empty() && *name != b"." && *name != b"..");
+        assert!(!name.contains(&b'/') && !name.contains(&0));
+    }
+    let dir = place.dir.as_os_str().as_bytes();
+    let mut expected = if dir == b"/" {
+        Vec::new()
     } else {
-        [dir, b"/", name].concat()
+        dir.to_vec()
     };
-    assert_eq!(path, &expected[..], "the accepted path is not dir/name");
+    for name in names.iter().rev() {
+        expected.push(b'/');
+        expected.extend_from_slice(name);
+    }
+    assert_eq!(
+        path,
+        &expected[..],
+        "the accepted path is not dir/[subdir/]name"
+    );
     assert!(path.len() < libc::PATH_MAX as usize);
 }
 

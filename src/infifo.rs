@@ -64,13 +64,12 @@ pub fn path_of(f: &OsStr, fifo: &FifoConfig) -> Result<PathBuf, InfifoError> {
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o775)
+                .mode(crate::fifo::DIR_MODE)
                 .create(dir)
                 .map_err(|source| InfifoError::Mkdir {
                     dir: dir.clone(),
                     source,
                 })?;
-            give_to_indimail(dir);
         }
         dir.join(f)
     };
@@ -78,16 +77,6 @@ pub fn path_of(f: &OsStr, fifo: &FifoConfig) -> Result<PathBuf, InfifoError> {
         Ok(path)
     } else {
         Ok(Path::new(".").join(path))
-    }
-}
-
-/// C's r_mkdir gives the FIFO directory to the indimail user when it can.
-fn give_to_indimail(dir: &Path) {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    if let Ok(Some(user)) = nix::unistd::User::from_name("indimail") {
-        let _ = nix::unistd::chown(dir, Some(user.uid), Some(user.gid));
     }
 }
 

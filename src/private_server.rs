@@ -69,6 +69,11 @@ impl PrivateServer {
         // argv[0] `indilookup` makes the multi-call executable read its
         // first argument as the applet, whatever the file is called.
         cmd.arg0("indilookup").arg("inlookup").arg("-f").arg(fifo);
+        // It serves this one client: as this client's user, whoever that is (a root
+        // daemon would otherwise become the service user).
+        if let Ok(Some(me)) = nix::unistd::User::from_uid(nix::unistd::geteuid()) {
+            cmd.arg("--user").arg(me.name);
+        }
         if verbose {
             cmd.arg("-v");
         }

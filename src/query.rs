@@ -76,7 +76,15 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
             email,
             db.lookup_config().default_domain.as_deref(),
         ))),
-        Value::Password(None) => Reply::Password(PasswordReply::NoSuchUser(email.to_vec())),
+        // "No such user <email>" echoes the request; bytes that no address has are not
+        // echoed into anybody's FIFO.
+        Value::Password(None) => {
+            Reply::Password(PasswordReply::NoSuchUser(if plausible_name(email) {
+                email.to_vec()
+            } else {
+                Vec::new()
+            }))
+        }
         Value::Host(Some(route)) => {
             let typed = db
                 .address(email)
@@ -88,20 +96,27 @@ fn reply(db: &Database, value: Value, email: &[u8]) -> Reply {
         Value::Alias(lines) => Reply::Alias(lines.as_ref().clone()),
         Value::Limits(Some(l)) => Reply::Limits(*l),
         Value::Limits(None) => Reply::NotFound,
-        // The C server echoes the input when the domain is unknown.
-        Value::Domain(d) => {
-            Reply::Domain(d.map_or_else(|| email.to_vec(), |d| d.as_bytes().to_vec()))
-        }
+        Value::Domain(Some(d)) => Reply::Domain(d.as_bytes().to_vec()),
+        // The C server echoes the input when the domain is unknown; a name that fails the
+        // check every name passes (printable ASCII, no space) is no domain, and its bytes are
+        // not echoed into anybody's FIFO.
+        Value::Domain(None) if plausible_name(email) => Reply::Domain(email.to_vec()),
+        Value::Domain(None) => Reply::NotFound,
     }
 }
 
-/// The PWSTRUCT record of a row. Its domain is what C clients expect: the
-/// text after the last `@` of the request as typed, or the default domain.
+/// The domain of the PWSTRUCT record answering `email`: what C clients expect, the text after
+/// the last `@` of the request as typed, or the default domain.
+fn pw_domain<'a>(email: &'a [u8], default_domain: Option<&'a str>) -> &'a [u8] {
+    match email.iter().rposition(|&b| b == b'@') {
+        Some(i) => &email[i + 1..],
+        None => default_domain.unwrap_or_default().as_bytes(),
+    }
+}
+
+/// The PWSTRUCT record of a row. Its name is the row's, its domain [`pw_domain`].
 fn pw_struct(row: PasswdRow, email: &[u8], default_domain: Option<&str>) -> PwStruct {
-    let domain = match email.iter().rposition(|&b| b == b'@') {
-        Some(i) => email[i + 1..].to_vec(),
-        None => default_domain.unwrap_or_default().as_bytes().to_vec(),
-    };
+    let domain = pw_domain(email, default_domain).to_vec();
     let mut gecos = row.gecos;
     // gecos is display text; a ':' in it would shift every later field for
     // the C parser, so it is sent as a space.
@@ -200,15 +215,98 @@ impl Backend for Cached {
 pub struct Remote {
     pub fifo: FifoConfig,
     pub timeouts: Timeouts,
+    /// The default domain (INDIMAIL_DOMAIN, DEFAULT_DOMAIN, control/defaultdomain), which the
+    /// daemon gives the record of a login without a domain.
+    pub default_domain: Option<String>,
+}
+
+impl Remote {
+    /// The daemon's client for `config`: its FIFOs, timeouts and default domain.
+    pub fn new(config: &Config) -> Remote {
+        Remote {
+            fifo: config.fifo.clone(),
+            timeouts: config.timeouts,
+            default_domain: config.lookup.default_domain.clone(),
+        }
+    }
 }
 
 impl Backend for Remote {
     fn ask(&self, qtype: QueryType, email: &[u8], ip: &[u8]) -> Result<Reply, QueryError> {
-        match client::inquery(&self.fifo, self.timeouts, qtype, email, ip)? {
-            Reply::Error => Err(QueryError::Server),
-            r => Ok(r),
+        let reply = match client::inquery(&self.fifo, self.timeouts, qtype, email, ip)? {
+            Reply::Error => return Err(QueryError::Server),
+            r => r,
+        };
+        if let Reply::Password(pw) = &reply {
+            check_password_reply(pw, email, self.default_domain.as_deref(), |domain| {
+                match client::inquery(&self.fifo, self.timeouts, QueryType::Domain, domain, b"")? {
+                    Reply::Domain(d) => Ok(d),
+                    _ => Ok(domain.to_vec()),
+                }
+            })?;
         }
+        Ok(reply)
     }
+}
+
+/// Is this PWD answer the answer to the question about `email`?
+///
+/// Anyone who may write the daemon's FIFOs may name any reply path, and so put the record of
+/// an account whose password it knows into the reply FIFO of somebody else's login. The
+/// record names its account; it must name the one asked, as the daemon names it:
+/// * the user part is the database's name of the user asked (compared without case: the
+///   lookup ignores it);
+/// * the domain is the text after the last `@` of the request as typed, or for a login
+///   without `@` the default domain (`default_domain` must be the daemon's); compared
+///   without case, as domains are;
+/// * else the real domain behind the domain asked (`real_domain` asks for it, only then): a C
+///   daemon's pre-cached record carries the database's domain, also when an alias domain
+///   was asked.
+///
+/// "No such user" echoes the request as it was sent (nothing for bytes no address has).
+/// A record that answers another question is [`ClientError::NotTheAnswer`]: the caller
+/// makes it a temporary failure and its message the log line.
+pub fn check_password_reply(
+    reply: &PasswordReply,
+    email: &[u8],
+    default_domain: Option<&str>,
+    real_domain: impl FnOnce(&[u8]) -> Result<Vec<u8>, QueryError>,
+) -> Result<(), QueryError> {
+    let wrong = |answered: &[u8]| {
+        QueryError::Remote(ClientError::NotTheAnswer {
+            asked: email.escape_ascii().to_string(),
+            answered: answered.escape_ascii().to_string(),
+        })
+    };
+    let pw = match reply {
+        PasswordReply::NoSuchUser(echo) => {
+            let expected: &[u8] = if plausible_name(email) { email } else { b"" };
+            return if echo.as_slice() == expected {
+                Ok(())
+            } else {
+                Err(wrong(&[b"No such user ", echo.as_slice()].concat()))
+            };
+        }
+        PasswordReply::Found(pw) => pw,
+    };
+    let answered = || [pw.name.as_slice(), b"@", pw.domain.as_slice()].concat();
+    let Some(asked) = crate::db::Address::parse(email, default_domain) else {
+        return Err(wrong(&answered()));
+    };
+    if !pw.name.eq_ignore_ascii_case(asked.user.as_bytes()) {
+        return Err(wrong(&answered()));
+    }
+    if pw
+        .domain
+        .eq_ignore_ascii_case(pw_domain(email, default_domain))
+    {
+        return Ok(());
+    }
+    let real = real_domain(asked.domain.as_bytes())?;
+    if !real.is_empty() && pw.domain.eq_ignore_ascii_case(&real) {
+        return Ok(());
+    }
+    Err(wrong(&answered()))
 }
 
 // ---------------------------------------------------------------------------
@@ -229,10 +327,7 @@ impl Query {
     /// is set (even empty), else MySQL with one connection.
     pub fn for_client(env: &Env, config: &Config) -> Query {
         if env.is_set("QUERY_CACHE") {
-            Query::new(Arc::new(Remote {
-                fifo: config.fifo.clone(),
-                timeouts: config.timeouts,
-            }))
+            Query::new(Arc::new(Remote::new(config)))
         } else {
             Query::new(Arc::new(Database::new(
                 config.mysql.clone(),
@@ -311,5 +406,210 @@ impl Query {
             Reply::NotFound => Ok(domain.to_vec()),
             _ => Err(QueryError::Mismatch("domain")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, domain: &str) -> PasswdRow {
+        PasswdRow {
+            name: name.into(),
+            domain: domain.into(),
+            passwd: b"$6$salt$hash".to_vec(),
+            uid: 1,
+            gid: 0,
+            gecos: b"x".to_vec(),
+            dir: b"/home".to_vec(),
+            shell: b"NOQUOTA".to_vec(),
+            inactive: false,
+        }
+    }
+
+    /// The daemon's record for `email` of the row `name@domain`, checked as the client of
+    /// `email` checks it, with `real` as the real domain of any domain asked.
+    fn check(
+        record: PwStruct,
+        email: &str,
+        default: Option<&str>,
+        real: Option<&str>,
+    ) -> Result<(), QueryError> {
+        check_password_reply(
+            &PasswordReply::Found(record),
+            email.as_bytes(),
+            default,
+            |asked| Ok(real.map_or_else(|| asked.to_vec(), |r| r.as_bytes().to_vec())),
+        )
+    }
+
+    fn no_real_domain_asked(_: &[u8]) -> Result<Vec<u8>, QueryError> {
+        panic!("the real domain was asked although the record named the login")
+    }
+
+    #[test]
+    fn the_record_the_daemon_makes_for_a_login_answers_it() {
+        let default = Some("example.com");
+        for (email, db_user, db_domain) in [
+            ("joe@example.com", "joe", "example.com"),
+            ("Joe@Example.COM", "joe", "example.com"),
+            ("joe", "joe", "example.com"),
+            // Split at '%' for the lookup, but the record gets the default domain.
+            ("joe%other.test", "joe", "other.test"),
+            // An alias domain: the record carries the alias as typed.
+            ("joe@Alias.Test", "joe", "real.test"),
+            // A name stored with capitals.
+            ("jOE@example.com", "JoE", "example.com"),
+        ] {
+            let record = pw_struct(row(db_user, db_domain), email.as_bytes(), default);
+            check_password_reply(
+                &PasswordReply::Found(record),
+                email.as_bytes(),
+                default,
+                no_real_domain_asked,
+            )
+            .unwrap_or_else(|e| panic!("{email}: {e}"));
+        }
+        // No such user: the request echoed, as the daemon makes it.
+        let db = database();
+        for email in [&b"nobody@example.com"[..], b"\x1b[2Jx@y"] {
+            let Reply::Password(reply) = reply(&db, Value::Password(None), email) else {
+                panic!("not a PWD reply");
+            };
+            check_password_reply(&reply, email, default, no_real_domain_asked).unwrap();
+        }
+    }
+
+    /// The lookups of a site without a database (nothing here connects).
+    fn database() -> Database {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::from_pairs([
+            ("CONTROLDIR", dir.path().as_os_str().to_owned()),
+            ("DEFAULT_DOMAIN", "example.com".into()),
+        ]);
+        let c = Config::load(&env).unwrap();
+        Database::new(c.mysql, c.lookup, c.paths, 1)
+    }
+
+    #[test]
+    fn a_record_of_another_account_is_not_the_answer() {
+        let default = Some("example.com");
+        let pw = |name: &str, domain: &str| PwStruct {
+            name: name.into(),
+            domain: domain.into(),
+            ..pw_struct(row("x", "x"), b"x@x", None)
+        };
+        for (record, email) in [
+            // The attacker's own account, in the victim's reply FIFO.
+            (pw("mallory", "example.com"), "joe@example.com"),
+            (pw("joe", "evil.test"), "joe@example.com"),
+            (pw("joe", "evil.test"), "joe"),
+            (pw("joe2", "example.com"), "joe"),
+            (pw("jo", "example.com"), "joe@example.com"),
+            (pw("joe", "example.co"), "joe@example.com"),
+            (pw("joe", "example.com"), "jo e@example.com"),
+        ] {
+            let err = check(record, email, default, None).unwrap_err();
+            assert!(
+                matches!(err, QueryError::Remote(ClientError::NotTheAnswer { .. })),
+                "{email}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(email) && !text.contains("$6$"), "{text}");
+        }
+        // A login without a domain is the default domain's: a client that does not know
+        // the daemon's cannot tell, and refuses.
+        let record = pw_struct(row("joe", "example.com"), b"joe", default);
+        assert!(check(record, "joe", None, None).is_err());
+        // Control bytes in the name are shown escaped in the message.
+        let err = check(pw("a\nb", "example.com"), "joe@example.com", default, None).unwrap_err();
+        assert!(!err.to_string().contains('\n'), "{err}");
+        // "No such user" about somebody else.
+        let err = check_password_reply(
+            &PasswordReply::NoSuchUser(b"other@example.com".to_vec()),
+            b"joe@example.com",
+            default,
+            no_real_domain_asked,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            QueryError::Remote(ClientError::NotTheAnswer { .. })
+        ));
+    }
+
+    /// A C daemon answers from a pre-cached record with the database's domain: the real
+    /// domain behind the alias asked is accepted, nothing else.
+    #[test]
+    fn the_real_domain_of_the_domain_asked_is_accepted() {
+        let default = Some("example.com");
+        let precached = PwStruct {
+            domain: b"real.test".to_vec(),
+            ..pw_struct(row("joe", "real.test"), b"joe@real.test", default)
+        };
+        check(
+            precached.clone(),
+            "joe@alias.test",
+            default,
+            Some("real.test"),
+        )
+        .unwrap();
+        check(
+            precached.clone(),
+            "joe@ALIAS.test",
+            default,
+            Some("Real.Test"),
+        )
+        .unwrap();
+        assert!(check(precached.clone(), "joe@alias.test", default, None).is_err());
+        assert!(check(
+            precached.clone(),
+            "joe@other.test",
+            default,
+            Some("other.test")
+        )
+        .is_err());
+        // The question about the real domain is asked about the domain of the lookup.
+        let mut asked = Vec::new();
+        let _ = check_password_reply(
+            &PasswordReply::Found(precached),
+            b"Joe@Alias.Test",
+            default,
+            |d| {
+                asked.push(d.to_vec());
+                Ok(b"real.test".to_vec())
+            },
+        );
+        assert_eq!(asked, [b"alias.test".to_vec()]);
+        // Its failure is the lookup's failure.
+        let err = check_password_reply(
+            &PasswordReply::Found(pw_struct(row("joe", "x"), b"joe@x", default)),
+            b"joe@alias.test",
+            default,
+            |_| Err(QueryError::Server),
+        )
+        .unwrap_err();
+        assert!(matches!(err, QueryError::Server));
+    }
+
+    #[test]
+    fn a_name_that_is_no_address_is_not_echoed() {
+        let db = database();
+        // DOMAIN: an unknown domain is echoed, as C does; bytes that are no name are not.
+        assert_eq!(
+            reply(&db, Value::Domain(None), b"example.org"),
+            Reply::Domain(b"example.org".to_vec())
+        );
+        for junk in [&b"\x1b]0;x\x07"[..], b"a b", b"\xff", b""] {
+            assert_eq!(reply(&db, Value::Domain(None), junk), Reply::NotFound);
+            assert_eq!(
+                reply(&db, Value::Password(None), junk),
+                Reply::Password(PasswordReply::NoSuchUser(Vec::new()))
+            );
+        }
+        assert_eq!(
+            reply(&db, Value::Password(None), b"nobody@example.com"),
+            Reply::Password(PasswordReply::NoSuchUser(b"nobody@example.com".to_vec()))
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::exit;
 /// `--help`.
 pub const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] [-v]
        [--envdir DIR] [--workers N] [--queue N] [--reply-dir DIR]...
-       [--fifo-owner USER] [--fifo-group GROUP]
+       [--user USER] [--fifo-owner USER] [--fifo-group GROUP]
 
   -f infifo          FIFO name (in INFIFODIR) or path; overrides INFIFO [infifo]
   -i instances       number of FIFOs, INFIFODIR/infifo.1 .. infifo.N, all served
@@ -31,8 +31,12 @@ pub const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSe
                      answered -1 at once [INLOOKUP_QUEUE, 1024]
   --reply-dir DIR    also accept reply FIFOs in DIR (repeatable)
                      [INLOOKUP_REPLY_DIRS, colon-separated]
-  --fifo-owner USER  owner of the FIFOs it creates
-  --fifo-group GROUP group of the FIFOs it creates
+  --user USER        started as root, run as USER once the FIFOs exist; the
+                     FIFOs and the directories made for them are USER's
+                     [INLOOKUP_USER, indimail; root keeps root]
+  --fifo-owner USER  owner of the FIFOs it creates [the --user]
+  --fifo-group GROUP group of the FIFOs it creates, whose members may ask
+                     [the --user's group]
   -h, --help         this text
 
 The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
@@ -41,10 +45,11 @@ INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
 INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
 RELAY answers too).
 
-Signals: HUP empties the cache, re-reads the configuration, reconnects and
-pre-caches again; INT closes the database connections; USR1 prints the
-stats; USR2 toggles per-query logging; TERM prints the stats, removes the
-FIFOs and exits 0.
+Signals: HUP empties the cache, re-reads the configuration (as the user the
+daemon runs as), sets the FIFOs' pipe size back, reconnects and pre-caches
+again; INT closes the database connections; USR1 prints the stats; USR2
+toggles per-query logging; TERM prints the stats, removes the FIFOs and
+exits 0.
 ";
 
 /// The C daemon's usage line, after the message of a usage error.
@@ -96,6 +101,9 @@ pub struct Options {
     /// More directories for reply FIFOs.
     #[arg(long = "reply-dir", value_name = "dir")]
     pub reply_dirs: Vec<PathBuf>,
+    /// The service user to become once the FIFOs exist (started as root).
+    #[arg(long, value_name = "user")]
+    pub user: Option<String>,
     /// Owner of the FIFOs.
     #[arg(long = "fifo-owner", value_name = "user")]
     pub owner: Option<String>,

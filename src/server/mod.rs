@@ -11,10 +11,11 @@
 //!   acts on them in normal code.
 
 pub mod framing;
+pub mod privileges;
 mod stats;
 mod unsendable;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -32,6 +33,8 @@ use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
 use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
 use framing::Frame;
+use nix::unistd::Gid;
+use privileges::ServiceUser;
 pub use stats::Stats;
 use unsendable::Unsendable;
 
@@ -67,6 +70,9 @@ pub struct Settings {
     /// Pre-cache the password entries of users active in the last this
     /// many seconds (-c); 0 = no pre-cache.
     pub precache_secs: u64,
+    /// The user to become once the FIFOs exist (started as root); `None` keeps the user the
+    /// daemon was started as.
+    pub run_as: Option<ServiceUser>,
 }
 
 /// What a worker needs that HUP may replace.
@@ -77,6 +83,13 @@ struct Live {
 
 struct Shared {
     live: RwLock<Arc<Live>>,
+    /// The group of the server FIFOs: reply FIFOs it may write are clients'.
+    client_group: Gid,
+    /// What the pipe of every server FIFO holds (the kernel's default for a pipe); a writer
+    /// that makes it smaller (F_SETPIPE_SZ) is undone.
+    pipe_capacity: usize,
+    /// A failure to set the pipe capacity back was logged already.
+    pipe_warned: AtomicBool,
     /// Outlives HUP (which empties it), so that its counters keep counting.
     cache: Option<Arc<Cache>>,
     precache_secs: u64,
@@ -105,21 +118,29 @@ pub fn load_env(envdir: Option<&std::path::Path>) -> anyhow::Result<Env> {
     Ok(env)
 }
 
+/// The directories reply FIFOs are accepted in: FIFOTMPDIR, the defaults, the extra ones.
+fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::FifoError> {
+    let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
+    dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
+    dirs.extend(settings.reply_dirs.iter().cloned());
+    ReplyDirs::new(dirs)
+}
+
 fn live_from(
     config: &Config,
     settings: &Settings,
     cache: &Option<Arc<Cache>>,
+    client_group: Gid,
 ) -> anyhow::Result<Live> {
-    let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
-    dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
-    dirs.extend(settings.reply_dirs.iter().cloned());
     let db = Database::new(
         config.mysql.clone(),
         config.lookup.clone(),
         config.paths.clone(),
         settings.workers,
     );
-    let mut dirs = ReplyDirs::new(dirs)?;
+    let mut dirs = reply_dirs(config, settings)?;
+    dirs.check_existing()?;
+    dirs.set_client_group(client_group);
     for fifo in &settings.fifos {
         dirs.forbid(fifo)?;
     }
@@ -145,20 +166,74 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     // and the signals wait for `wait_signal` below.
     signals.thread_block()?;
 
+    // Checked before anything is made, as the user the daemon will serve as: a directory
+    // that others could change stops the start with a message that says how to fix it.
+    let serving = settings
+        .run_as
+        .as_ref()
+        .map_or_else(nix::unistd::geteuid, |u| u.uid);
+    reply_dirs(&config, &settings)?
+        .serving_as(serving)
+        .check_existing()?;
+
     let mut served = Vec::new();
     for path in &settings.fifos {
-        fifo::create_server_fifo(path, settings.fifo_mode, settings.owner)?;
-        let fd = fifo::open_server_fifo(path)?;
-        served.push(Served {
-            path: path.clone(),
-            fd,
-        });
+        let made = fifo::create_server_fifo(path, settings.fifo_mode, settings.owner)
+            .and_then(|()| fifo::open_server_fifo(path));
+        match made {
+            Ok(fd) => served.push(Served {
+                path: path.clone(),
+                fd,
+            }),
+            Err(e) => {
+                remove_fifos(&served);
+                return Err(e.into());
+            }
+        }
+    }
+    let outcome = serve_fifos(config, settings, &served, &signals);
+    if outcome.is_err() {
+        remove_fifos(&served);
+    }
+    outcome
+}
+
+/// Remove the server FIFOs (at TERM, or when the start failed after making them).
+fn remove_fifos(served: &[Served]) {
+    for s in served {
+        if let Err(e) = fifo::remove_server_fifo(&s.path, s.fd.as_fd()) {
+            log::warn!("{e}");
+        }
+    }
+}
+
+/// Serve the FIFOs made by `run` until TERM.
+fn serve_fifos(
+    config: Config,
+    settings: Settings,
+    served: &[Served],
+    signals: &SigSet,
+) -> anyhow::Result<()> {
+    let client_group = Gid::from_raw(nix::sys::stat::fstat(served[0].fd.as_raw_fd())?.st_gid);
+    let pipe_capacity = fifo::default_pipe_capacity().unwrap_or(DEFAULT_PIPE_CAPACITY);
+    // Once the FIFOs exist, root is no longer needed: become the service user before any
+    // thread starts.
+    if let Some(user) = &settings.run_as {
+        user.become_for_good(Some(client_group))?;
     }
     let cache = settings
         .cache
         .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
     let shared = Arc::new(Shared {
-        live: RwLock::new(Arc::new(live_from(&config, &settings, &cache)?)),
+        live: RwLock::new(Arc::new(live_from(
+            &config,
+            &settings,
+            &cache,
+            client_group,
+        )?)),
+        client_group,
+        pipe_capacity,
+        pipe_warned: AtomicBool::new(false),
         cache,
         precache_secs: settings.precache_secs,
         stats: Stats::new(),
@@ -205,6 +280,11 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
             .spawn(move || reader(&shared, &fds, &names, &tx))?
     };
 
+    let server_fifos: Vec<(BorrowedFd<'_>, &str)> = served
+        .iter()
+        .map(|s| (s.fd.as_fd(), s.path.to_str().unwrap_or("server FIFO")))
+        .collect();
+    keep_pipe_capacity(&shared, &server_fifos);
     precache_in_background(&shared);
     let first = served[0].path.display().to_string();
     let mut config = config;
@@ -237,7 +317,9 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
                     let n = cache.clear();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
-                match reload(&settings, &shared.cache) {
+                // A writer may have made a pipe smaller; HUP sets it back at once.
+                keep_pipe_capacity(&shared, &server_fifos);
+                match reload(&settings, &shared.cache, shared.client_group) {
                     Ok((c, live)) => {
                         shared.current().backend.db.close_connections();
                         *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
@@ -255,11 +337,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
 
     // TERM: no new clients, answer what was already read, report, leave.
     shared.stop.store(true, Ordering::SeqCst);
-    for s in &served {
-        if let Err(e) = fifo::remove_server_fifo(&s.path, s.fd.as_fd()) {
-            log::warn!("{e}");
-        }
-    }
+    remove_fifos(served);
     let _ = reader.join();
     for w in workers {
         let _ = w.join();
@@ -269,11 +347,45 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reload(settings: &Settings, cache: &Option<Arc<Cache>>) -> anyhow::Result<(Config, Live)> {
+/// HUP: the environment, the envdir and the control files again, read as the user the daemon
+/// serves as (they must be readable by it).
+fn reload(
+    settings: &Settings,
+    cache: &Option<Arc<Cache>>,
+    client_group: Gid,
+) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
     let config = Config::load(&env)?;
-    let live = live_from(&config, settings, cache)?;
+    let live = live_from(&config, settings, cache, client_group)?;
     Ok((config, live))
+}
+
+/// The capacity of a pipe when the kernel cannot be asked.
+const DEFAULT_PIPE_CAPACITY: usize = 65536;
+
+/// How often the reader looks whether a writer made a server pipe smaller.
+const PIPE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Give every server pipe its capacity back if a writer made it smaller (F_SETPIPE_SZ), which
+/// would make clients wait for room.
+fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
+    for (fd, name) in fifos {
+        match fifo::keep_pipe_capacity(*fd, shared.pipe_capacity) {
+            Ok(None) => {}
+            Ok(Some(found)) => log::warn!(
+                "InLookup: {name}: its pipe had been made smaller ({found} bytes); set back to {}",
+                shared.pipe_capacity
+            ),
+            Err(e) => {
+                if !shared.pipe_warned.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "InLookup: {name}: cannot set its pipe back to {} bytes: {e}",
+                        shared.pipe_capacity
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// `-c activeSecs`: load the password entries of recently active users into
@@ -373,7 +485,17 @@ fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Jo
         .iter()
         .map(|n| Arc::from(n.rsplit('/').next().unwrap_or(n)))
         .collect();
+    let pipes: Vec<(BorrowedFd<'_>, &str)> = fds
+        .iter()
+        .zip(names)
+        .map(|(fd, name)| (fd.as_fd(), name.as_str()))
+        .collect();
+    let mut pipes_checked = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
+        if pipes_checked.elapsed() >= PIPE_CHECK_INTERVAL {
+            keep_pipe_capacity(shared, &pipes);
+            pipes_checked = Instant::now();
+        }
         let mut pfds: Vec<PollFd> = fds
             .iter()
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))

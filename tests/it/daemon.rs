@@ -79,7 +79,9 @@ impl Daemon {
         }
         cmd.env("INFIFODIR", &fifodir)
             .env("FIFOTMPDIR", &replydir)
-            .env("PATH", "/usr/bin:/bin");
+            .env("PATH", "/usr/bin:/bin")
+            // As the tests' own user, also when that is root: the tests' files are theirs.
+            .env("INLOOKUP_USER", own_user_name());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -132,6 +134,18 @@ impl Daemon {
         }
     }
 
+    /// Wait until the process exits (a daemon that refused to start); panics after 10 s.
+    pub fn exit_status(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "inlookup did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -180,6 +194,30 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The FIFOs in a reply directory, also those in the clients' private directories in it.
+pub fn reply_fifos(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_fifo() {
+            out.push(entry.path());
+        } else if kind.is_dir() {
+            if let Ok(inner) = fs::read_dir(entry.path()) {
+                out.extend(
+                    inner
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Request bytes laid out by hand as inquery.c does (not with our encoder).
@@ -883,4 +921,12 @@ fn ten_thousand_malformed_requests() {
     );
     eprintln!("10 000 malformed requests: fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} kB");
     assert!(d.stop().success());
+}
+
+/// The name of this process's user (for the daemon's INLOOKUP_USER).
+pub fn own_user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".to_string(), |u| u.name)
 }

@@ -28,7 +28,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
 use crate::authindi::{login_rec, site as authindi_site, Chain};
-use crate::daemon::{expectations, fds_and_rss, int, request_bytes, send_raw, text, Daemon};
+use crate::daemon::{
+    expectations, fds_and_rss, int, reply_fifos, request_bytes, send_raw, text, Daemon,
+};
 use crate::harness::{OwnServer, Site};
 use crate::lookups::populate;
 use crate::query::remote;
@@ -1075,8 +1077,8 @@ fn full_fifotmpdir() {
     let line = stats_line(&d, "Bad requests");
     assert_eq!(stat(&line, "Errors"), 0, "{line}");
     assert_eq!(
-        fs::read_dir(&fifotmpdir).unwrap().count(),
-        0,
+        reply_fifos(&fifotmpdir),
+        Vec::<PathBuf>::new(),
         "nothing left"
     );
     assert_eq!(fds(&d), fds0, "descriptors");
@@ -1140,7 +1142,7 @@ fn daemon_killed_while_vchkpass_and_authindi_wait() {
         // Both queued clients made their reply FIFOs (the first one's was
         // taken by the daemon) and send their requests right after.
         let deadline = Instant::now() + HANG;
-        while fs::read_dir(&d.replydir).unwrap().count() < 2 {
+        while reply_fifos(&d.replydir).len() < 2 {
             assert!(Instant::now() < deadline, "the clients did not start");
             std::thread::sleep(Duration::from_millis(10));
         }

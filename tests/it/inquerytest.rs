@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -620,6 +620,10 @@ fn private_server_for_a_missing_fifo() {
         format!("Creating FIFO {}\n", fifodir.join("myfifo").display())
     );
     assert!(fifodir.is_dir());
+    // This user's, and nobody else's to change: the private daemon uses it.
+    let made = fs::metadata(&fifodir).unwrap();
+    assert_eq!(made.mode() & 0o7777, 0o750);
+    assert_eq!(made.uid(), nix::unistd::geteuid().as_raw());
     assert_nothing_left(&fifodir.join("myfifo"));
 
     // An existing path that is not a FIFO is refused and left alone.

@@ -26,10 +26,7 @@ fn client_env(site: &Site, d: &Daemon) -> Env {
 
 pub fn remote(site: &Site, d: &Daemon) -> Query {
     let c = Config::load(&client_env(site, d)).unwrap();
-    Query::new(Arc::new(Remote {
-        fifo: c.fifo,
-        timeouts: c.timeouts,
-    }))
+    Query::new(Arc::new(Remote::new(&c)))
 }
 
 fn direct(site: &Site) -> Query {
@@ -185,7 +182,10 @@ fn client_skips_a_dead_instance() {
         );
     }
     // No reply FIFO left behind by the client.
-    assert_eq!(std::fs::read_dir(&d.replydir).unwrap().count(), 0);
+    assert_eq!(
+        crate::daemon::reply_fifos(&d.replydir),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert!(d.stop().success());
 }
 
