@@ -11,17 +11,12 @@
 use std::io::{self, Read};
 
 use crate::auth::{self, Attempt, AuthError, Method, Policy, RspAuth, Verdict};
-use crate::db::gid;
+use crate::db::{gid, MAX_DOMAIN, MAX_USER};
 use crate::protocol::PwStruct;
 use crate::query::{Query, QueryError};
 
 /// The most data a module accepts on fd 3 (IndiMail's `AUTH_SIZE`).
 pub const AUTH_SIZE: usize = 512;
-
-/// Longest user part and domain of an IndiMail address (`pw_name` char(40),
-/// `pw_domain` char(67)).
-const MAX_USER: usize = 40;
-const MAX_DOMAIN: usize = 67;
 
 /// Why the fd-3 data could not be had.
 #[derive(Debug)]

@@ -322,6 +322,9 @@ pub enum Source {
     Stale,
     /// Not cacheable (RELAY with relay caching off): loaded now.
     Bypass,
+    /// A name no account can have: answered "absent" without the cache or
+    /// the database.
+    Implausible,
 }
 
 struct Shard {
@@ -437,6 +440,7 @@ impl Cache {
             Source::Miss | Source::Bypass => &c.misses,
             Source::Joined => &c.joins,
             Source::Stale => &c.stale,
+            Source::Implausible => return,
         };
         n.fetch_add(1, Ordering::Relaxed);
     }

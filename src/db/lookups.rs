@@ -314,12 +314,12 @@ impl Database {
         let Some(addr) = self.address(email) else {
             return Ok(false);
         };
+        if !super::plausible_ip(ip) {
+            return Ok(false);
+        }
         let Ok(ip) = std::str::from_utf8(ip) else {
             return Ok(false);
         };
-        if ip.is_empty() {
-            return Ok(false);
-        }
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let key = format!("{u}@{d}");
@@ -393,7 +393,7 @@ impl Database {
                 return Ok(None);
             };
             let domain = domain.to_ascii_lowercase();
-            if !super::plausible_name(domain.as_bytes()) {
+            if !super::plausible_domain(domain.as_bytes()) {
                 return Ok(None);
             }
             let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
