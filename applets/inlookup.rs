@@ -32,7 +32,8 @@ const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSecs] 
   --fifo-group GROUP group of the FIFOs it creates
 
 The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
-INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES,
+INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES
+bytes at most [268435456 (256 MiB), 0 = no byte bound],
 INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
 INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
 RELAY answers too).
@@ -258,8 +259,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         settings.fifos.len(),
         settings.workers,
         settings.cache.map_or("off".to_string(), |p| format!(
-            "on ({} entries, ttl {}s, negative ttl {}s)",
+            "on ({} entries, {}, ttl {}s, negative ttl {}s)",
             p.max_entries,
+            p.max_bytes
+                .map_or("no byte bound".to_string(), |b| format!("{b} bytes")),
             p.ttl.as_secs(),
             p.negative_ttl.as_secs()
         )),

@@ -229,6 +229,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
                 log::info!("{pid} INFIFO {first}, Reconfiguring");
                 if let Some(cache) = &shared.cache {
                     let n = cache.clear();
+                    crate::cache::release_freed_memory();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
                 match reload(&settings, &shared.cache) {
