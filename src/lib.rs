@@ -15,6 +15,7 @@ pub mod fifo;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod load;
+pub mod logline;
 pub mod private_server;
 pub mod protocol;
 pub mod query;
