@@ -25,6 +25,7 @@ use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::db::Database;
+use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
 const EXIT_MISUSE: u8 = 2;
@@ -137,10 +138,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Outcome::NextModule(reject) => {
             let always = matches!(reject, Reject::PasswordChange | Reject::Unverifiable(_));
             if always || debug {
-                eprintln!(
-                    "authindi: warn: {}: {reject}",
-                    chain::visible(&record.login)
-                );
+                eprintln!("authindi: warn: {}: {reject}", Escaped::new(&record.login));
             }
             if last_module {
                 eprintln!("authindi: no more modules will be tried");
@@ -161,10 +159,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             EXIT_TEMPFAIL
         }
         Outcome::FailCompletely(failure) => {
-            eprintln!(
-                "authindi: warn: {}: {failure}",
-                chain::visible(&record.login)
-            );
+            eprintln!("authindi: warn: {}: {failure}", Escaped::new(&record.login));
             fail_completely(&env)
         }
     }
@@ -182,9 +177,9 @@ fn database(config: &Config) -> Database {
 /// The DEBUG / DEBUG_LOGIN line: lengths where C printed the password, challenge and
 /// response.
 fn log_request(env: &Env, pid: u32, r: &Record) {
-    let service = chain::visible(&r.service);
-    let login = chain::visible(&r.login);
-    let authtype = chain::visible(&r.authtype);
+    let service = Escaped::new(&r.service);
+    let login = Escaped::new(&r.login);
+    let authtype = Escaped::new(&r.authtype);
     let debug_login = env
         .get("DEBUG_LOGIN")
         .and_then(|v| v.as_bytes().first().copied())
@@ -254,7 +249,7 @@ fn exec_local(
     let Some(quota) = authlib::maildir_quota(&pw.shell) else {
         eprintln!(
             "authindi: fatal: unable to parse_quota [{}]",
-            chain::visible(&pw.shell)
+            Escaped::new(&pw.shell)
         );
         return EXIT_FATAL;
     };

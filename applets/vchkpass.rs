@@ -17,6 +17,7 @@ use indilookup::checkpassword::{
     self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
 };
 use indilookup::config::{Config, Env};
+use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
 const EXIT_MISUSE: u8 = 2;
@@ -103,7 +104,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             if reject.needs_attention() || env.is_set("DEBUG") {
                 eprintln!(
                     "vchkpass: pid [{pid}]: login [{}]: {reject}",
-                    chain::visible(fields.login)
+                    Escaped::new(fields.login)
                 );
             }
             if native {
@@ -122,7 +123,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
 /// The DEBUG / DEBUG_LOGIN line. C printed the password, the challenge and response and
 /// the stored secret here; this prints their lengths.
 fn log_request(env: &Env, pid: u32, f: &Fields<'_>) {
-    let login = chain::visible(f.login);
+    let login = Escaped::new(f.login);
     let method = method_log_name(f.method_byte);
     let debug_login = env
         .get("DEBUG_LOGIN")

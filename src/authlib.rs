@@ -74,7 +74,7 @@ impl std::fmt::Debug for Record {
         f.debug_struct("Record")
             .field("service", &String::from_utf8_lossy(&self.service))
             .field("kind", &self.kind)
-            .field("login", &crate::chain::visible(&self.login))
+            .field("login", &crate::logline::Escaped::new(&self.login))
             .field("challenge_len", &self.challenge.len())
             .field("response_len", &self.response.len())
             .finish()

@@ -162,12 +162,6 @@ pub fn write_fd(fd: i32, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Bytes from the client as they may appear in a log line: printable ASCII as it is,
-/// everything else escaped, so that a login cannot forge or split log lines.
-pub fn visible(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
-}
-
 /// An I/O error as C's `strerror` gives it, without Rust's ` (os error N)` suffix.
 pub fn strerror(e: &io::Error) -> String {
     let text = e.to_string();
@@ -189,13 +183,6 @@ mod tests {
         );
         assert_eq!(execv_path(OsStr::new("prog")), PathBuf::from("./prog"));
         assert_eq!(execv_path(OsStr::new("a/prog")), PathBuf::from("a/prog"));
-    }
-
-    #[test]
-    fn visible_escapes_control_bytes() {
-        assert_eq!(visible(b"joe@example.com"), "joe@example.com");
-        assert_eq!(visible(b"joe\r\nx\0"), "joe\\r\\nx\\x00");
-        assert_eq!(visible(b"\xff"), "\\xff");
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub struct Fields<'a> {
 impl std::fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fields")
-            .field("login", &crate::chain::visible(self.login))
+            .field("login", &crate::logline::Escaped::new(self.login))
             .field("field2_len", &self.field2.len())
             .field("field3_len", &self.field3.len())
             .field("method_byte", &self.method_byte)

@@ -631,7 +631,7 @@ impl ReplyFifo {
     /// disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
         let (dir, name) = check_reply_path(path, dirs)?;
-        let shown = || String::from_utf8_lossy(path).into_owned();
+        let shown = || crate::logline::Escaped::new(path).to_string();
         let open_err = |e| refusal_io("open directory", dir.display(), e);
         let mut dirfd = dirs.dir_fd(dir, false).map_err(open_err)?;
         let before = match lstat_at(dirfd.as_fd(), name) {
@@ -772,8 +772,9 @@ impl ReplyFifo {
         &self.path
     }
 
+    /// The path as a log line may show it.
     fn shown(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        crate::logline::Escaped::new(&self.path).to_string()
     }
 }
 
