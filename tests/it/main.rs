@@ -8,6 +8,7 @@ mod faults;
 mod fuzz;
 mod harness;
 mod inquerytest;
+mod logs;
 mod lookups;
 mod query;
 mod vchkpass;

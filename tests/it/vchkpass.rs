@@ -1105,6 +1105,47 @@ fn database_unreachable_is_a_temporary_failure() {
     }
 }
 
+/// A login with a newline, a forged log line and terminal escapes, and one
+/// of 400 bytes: the DEBUG line shows them escaped (`\xNN`) and cut after
+/// 128 bytes, on one line.
+#[test]
+fn a_login_cannot_forge_or_flood_log_lines() {
+    let site = auth_site();
+    let rec = Recorder::new();
+    let forged = "vchkpass: pid [1]: login [alice@example.com] authmethod [LOGIN]";
+    let login = format!("x\x1b[2J\n{forged}\n@example.com");
+    let long = format!("{}@example.com", "a".repeat(400));
+    for (login, shown) in [
+        (
+            login.as_str(),
+            format!("x\\x1b[2J\\x0a{forged}\\x0a@example.com"),
+        ),
+        (
+            long.as_str(),
+            format!("{}...[284 more bytes]", "a".repeat(128)),
+        ),
+    ] {
+        let r = vchkpass(&site, &password(login, "pw", 1), &[&rec.path()])
+            .env(&[("DEBUG", "1")])
+            .run();
+        assert!(rec.ran(), "{r:?}");
+        rec.reset();
+        assert!(!r.stderr.contains('\x1b'), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .lines()
+                .all(|l| !l.starts_with("vchkpass: pid [1]")),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("login [{shown}]")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn no_secret_in_the_log_whatever_debug_says() {
     let site = auth_site();
