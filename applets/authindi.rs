@@ -25,6 +25,7 @@ use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::db::Database;
+use indilookup::dummy_cost;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
@@ -113,8 +114,17 @@ pub fn main(args: Vec<OsString>) -> u8 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
-    policy.dummy_hash =
-        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
+    let dummy = dummy_cost::for_client(&env, &config.fifo);
+    if let Some(why) = &dummy.warning {
+        eprintln!("authindi: warn: {why}");
+    }
+    if debug {
+        eprintln!(
+            "debug: authindi: pid {pid} unknown users are checked at the cost {} ({})",
+            dummy.cost, dummy.from
+        );
+    }
+    policy.dummy = dummy.cost;
     let settings = Settings {
         policy,
         domain_limits: env.is_set("DOMAIN_LIMITS"),

@@ -17,6 +17,7 @@ use indilookup::checkpassword::{
     self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
 };
 use indilookup::config::{Config, Env};
+use indilookup::dummy_cost;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
@@ -76,8 +77,17 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let query = Query::for_client(&env, &config);
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
-    policy.dummy_hash =
-        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
+    let dummy = dummy_cost::for_client(&env, &config.fifo);
+    if let Some(why) = &dummy.warning {
+        eprintln!("vchkpass: pid [{pid}]: warn: {why}");
+    }
+    if env.is_set("DEBUG") {
+        eprintln!(
+            "vchkpass: pid [{pid}]: unknown users are checked at the cost {} ({})",
+            dummy.cost, dummy.from
+        );
+    }
+    policy.dummy = dummy.cost;
     let settings = Settings {
         policy,
         allow_inactive: env.is_set("ALLOW_INACTIVE"),

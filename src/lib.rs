@@ -11,6 +11,7 @@ pub mod checkpassword;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod dummy_cost;
 pub mod fifo;
 #[doc(hidden)]
 pub mod fuzz;

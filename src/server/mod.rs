@@ -206,6 +206,23 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
     };
 
     precache_in_background(&shared);
+    // What a wrong password costs on this site, for vchkpass and authindi:
+    // published beside the FIFOs of the service (INFIFODIR/infifo.N), not
+    // beside a single FIFO given as a path (inquerytest's private daemon).
+    let fifo_dir = settings
+        .fifo_labels
+        .as_ref()
+        .and(served[0].path.parent())
+        .map(PathBuf::from);
+    let learn_hash_cost = |shared: &Shared| {
+        if let Some(dir) = &fifo_dir {
+            crate::dummy_cost::learn_in_background(
+                shared.current().backend.db.clone(),
+                dir.clone(),
+            );
+        }
+    };
+    learn_hash_cost(&shared);
     let first = served[0].path.display().to_string();
     let mut config = config;
     loop {
@@ -246,6 +263,7 @@ pub fn run(config: Config, settings: Settings) -> anyhow::Result<()> {
                     Err(e) => log::warn!("reconfiguration failed, keeping the old settings: {e:#}"),
                 }
                 precache_in_background(&shared);
+                learn_hash_cost(&shared);
             }
             Signal::SIGTERM => break,
             _ => {}
