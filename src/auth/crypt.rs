@@ -22,8 +22,8 @@ use super::{c_str, AuthError, Verdict};
 pub(super) const YESCRYPT_MAX_MEMORY: u128 = 1 << 30;
 
 /// A SHA-256-crypt hash of a random string nobody knows, used to spend the time of a real
-/// verification for a locked account. (For an unknown user the applets use the cost of
-/// the site's own hashes: see [`super::HashCost`].)
+/// verification for a locked account that shows no hash of its own. (For an unknown user
+/// the applets use the cost of the site's own hashes: see [`super::HashCost`].)
 const DUMMY_HASH: &[u8] = b"$5$Dm9xTa2kQe1Lw3Zr$MFP1hlGi6AZVB38dCEilhlTam6rNFE496BT1/GpmcP7";
 
 /// The crypt(3) schemes this module can check.
@@ -130,7 +130,16 @@ pub fn verify(password: &[u8], hash: &[u8]) -> Result<Verdict, AuthError> {
     let malformed = AuthError::MalformedHash(scheme.name());
     let matched = match scheme {
         CryptScheme::Locked => {
-            dummy_verify(password);
+            // `!` put in front of a hash (usermod -L) keeps its cost: spend that,
+            // so that a locked account takes as long as a wrong password.
+            let cost = hash
+                .iter()
+                .position(|&b| b != b'!' && b != b'*')
+                .and_then(|i| super::HashCost::of_hash(&hash[i..]));
+            match cost {
+                Some(cost) => dummy_verify_as(password, &cost.dummy_hash()),
+                None => dummy_verify(password),
+            }
             false
         }
         CryptScheme::Md5Crypt => {
@@ -175,7 +184,8 @@ pub fn verify(password: &[u8], hash: &[u8]) -> Result<Verdict, AuthError> {
 }
 
 /// Spends about the time of one real verification and throws the result away: for a
-/// locked account, so that it costs what a wrong password costs.
+/// locked account without a hash of its own, so that it costs what a wrong password
+/// costs.
 pub fn dummy_verify(password: &[u8]) {
     dummy_verify_as(password, DUMMY_HASH);
 }
@@ -447,6 +457,30 @@ mod tests {
         ] {
             assert_eq!(verify(PW, hash.as_bytes()), Ok(Verdict::Mismatch), "{hash}");
         }
+    }
+
+    /// A locked account costs a check at the cost of the hash behind the `!`, else
+    /// at the default dummy's.
+    #[test]
+    fn a_locked_account_costs_its_own_hash() {
+        let work = |hash: &str| {
+            VERIFIED.with(|v| v.borrow_mut().clear());
+            assert_eq!(verify(PW, hash.as_bytes()), Ok(Verdict::Mismatch));
+            let checked = VERIFIED.with(|v| v.take());
+            assert_eq!(checked.len(), 2, "{hash}: the locked value and one dummy");
+            super::super::HashCost::of_hash(&checked[1])
+        };
+        let sha512 = "$6$rounds=7000$abcdefgh$bt2D1fknJbYs39Z.DQkLis4UDjSg8/acBHhDptxtbSUWorySezY9AvZuIkjpil6p9C2IaIWkEwmCGxfgSM617.";
+        assert_eq!(
+            work(&format!("!{sha512}")),
+            super::super::HashCost::of_hash(sha512.as_bytes())
+        );
+        assert_eq!(
+            work(&format!("!!{sha512}")),
+            super::super::HashCost::of_hash(sha512.as_bytes())
+        );
+        assert_eq!(work("*LK*"), super::super::HashCost::of_hash(DUMMY_HASH));
+        assert_eq!(work("!"), super::super::HashCost::of_hash(DUMMY_HASH));
     }
 
     #[test]
