@@ -25,7 +25,9 @@ use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::db::Database;
+use indilookup::dummy_cost;
 use indilookup::exit;
+use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
 /// The application and its argument: always the last two arguments.
@@ -117,8 +119,17 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     // As in vchkpass: the stored hash is a CRAM key only when the administrator says so.
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
-    policy.dummy_hash =
-        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
+    let dummy = dummy_cost::for_client(&env, &config.fifo);
+    if let Some(why) = &dummy.warning {
+        eprintln!("authindi: warn: {why}");
+    }
+    if debug {
+        eprintln!(
+            "debug: authindi: pid {pid} unknown users are checked at the cost {} ({})",
+            dummy.cost, dummy.from
+        );
+    }
+    policy.dummy = dummy.cost;
     let settings = Settings {
         policy,
         domain_limits: env.is_set("DOMAIN_LIMITS"),
@@ -142,10 +153,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
         Outcome::NextModule(reject) => {
             let always = matches!(reject, Reject::PasswordChange | Reject::Unverifiable(_));
             if always || debug {
-                eprintln!(
-                    "authindi: warn: {}: {reject}",
-                    chain::visible(&record.login)
-                );
+                eprintln!("authindi: warn: {}: {reject}", Escaped::new(&record.login));
             }
             if last_module {
                 eprintln!("authindi: no more modules will be tried");
@@ -168,10 +176,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ))
         }
         Outcome::FailCompletely(failure) => {
-            eprintln!(
-                "authindi: warn: {}: {failure}",
-                chain::visible(&record.login)
-            );
+            eprintln!("authindi: warn: {}: {failure}", Escaped::new(&record.login));
             fail_completely(&env)
         }
     }
@@ -189,9 +194,9 @@ fn database(config: &Config) -> Database {
 /// The DEBUG / DEBUG_LOGIN line: lengths where C printed the password, challenge and
 /// response.
 fn log_request(env: &Env, pid: u32, r: &Record) {
-    let service = chain::visible(&r.service);
-    let login = chain::visible(&r.login);
-    let authtype = chain::visible(&r.authtype);
+    let service = Escaped::new(&r.service);
+    let login = Escaped::new(&r.login);
+    let authtype = Escaped::new(&r.authtype);
     let debug_login = env
         .get("DEBUG_LOGIN")
         .and_then(|v| v.as_bytes().first().copied())
@@ -248,7 +253,7 @@ fn exec_local(
 ) -> exit::Result {
     let (app, apparg) = app(args);
     let pw = &account.pw;
-    let service = String::from_utf8_lossy(&record.service);
+    let service = Escaped::new(&record.service);
     if authlib::login_forbidden(
         &config.paths.controldir,
         &record.service,
@@ -265,10 +270,7 @@ fn exec_local(
     let Some(quota) = authlib::maildir_quota(&pw.shell) else {
         return Err(fail(
             exit::PERMANENT,
-            format_args!(
-                "fatal: unable to parse_quota [{}]",
-                chain::visible(&pw.shell)
-            ),
+            format_args!("fatal: unable to parse_quota [{}]", Escaped::new(&pw.shell)),
         ));
     };
     let home = OsString::from_vec(pw.dir.clone());

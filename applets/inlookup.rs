@@ -171,8 +171,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         settings.fifos.len(),
         settings.workers,
         settings.cache.map_or("off".to_string(), |p| format!(
-            "on ({} entries, ttl {}s, negative ttl {}s)",
+            "on ({} entries, {}, ttl {}s, negative ttl {}s)",
             p.max_entries,
+            p.max_bytes
+                .map_or("no byte bound".to_string(), |b| format!("{b} bytes")),
             p.ttl.as_secs(),
             p.negative_ttl.as_secs()
         )),

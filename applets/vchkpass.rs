@@ -17,7 +17,9 @@ use indilookup::checkpassword::{
     self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
 };
 use indilookup::config::{Config, Env};
+use indilookup::dummy_cost;
 use indilookup::exit;
+use indilookup::logline::Escaped;
 use indilookup::query::Query;
 
 /// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
@@ -77,8 +79,17 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
     let query = Query::for_client(&env, &config);
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
-    policy.dummy_hash =
-        indilookup::auth::dummy_hash_for(env.get_str("PASSWORD_HASH").ok().flatten());
+    let dummy = dummy_cost::for_client(&env, &config.fifo);
+    if let Some(why) = &dummy.warning {
+        eprintln!("vchkpass: pid [{pid}]: warn: {why}");
+    }
+    if env.is_set("DEBUG") {
+        eprintln!(
+            "vchkpass: pid [{pid}]: unknown users are checked at the cost {} ({})",
+            dummy.cost, dummy.from
+        );
+    }
+    policy.dummy = dummy.cost;
     let settings = Settings {
         policy,
         allow_inactive: env.is_set("ALLOW_INACTIVE"),
@@ -103,7 +114,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             if reject.needs_attention() || env.is_set("DEBUG") {
                 eprintln!(
                     "vchkpass: pid [{pid}]: login [{}]: {reject}",
-                    chain::visible(fields.login)
+                    Escaped::new(fields.login)
                 );
             }
             if native {
@@ -122,7 +133,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
 /// The DEBUG / DEBUG_LOGIN line. C printed the password, the challenge and response and
 /// the stored secret here; this prints their lengths.
 fn log_request(env: &Env, pid: u32, f: &Fields<'_>) {
-    let login = chain::visible(f.login);
+    let login = Escaped::new(f.login);
     let method = method_log_name(f.method_byte);
     let debug_login = env
         .get("DEBUG_LOGIN")

@@ -2,7 +2,7 @@
 //! MySQL without the daemon, side by side in one run.
 //!
 //! `cargo bench --bench lookup -- [--users N] [--seconds S] [--fifo-dir tmpfs|ext4|both]
-//!  [--rss-users N] [--json PATH]`
+//!  [--rss-users N] [--auth-tries N] [--only auth|rss] [--json PATH]`
 //!
 //! It starts a private MariaDB (as the integration tests do), loads N users,
 //! and measures, for 1, 4, 16 and 64 client threads using the library's
@@ -16,7 +16,12 @@
 //!
 //! For each: queries/s, latency percentiles, the daemon's CPU time per query,
 //! SQL statements per lookup (the server's Com_stmt_execute),
-//! and the daemon's RSS. Figures, not pass/fail: nothing here asserts speed.
+//! and the daemon's RSS. Then vchkpass through the daemon, a known user with a
+//! wrong password against an unknown user (`--auth-tries` runs of each, in
+//! interleaved rounds): the two times must not tell the users apart. The
+//! unknown user is also timed with the dummy check at PASSWORD_HASH's cost,
+//! the way it was before the daemon learnt the site's hash cost.
+//! Figures, not pass/fail: nothing here asserts speed.
 
 #[allow(dead_code)]
 #[path = "../tests/it/harness.rs"]
@@ -56,6 +61,9 @@ struct Args {
     rss_users: usize,
     json: PathBuf,
     clients: Vec<usize>,
+    auth_tries: usize,
+    /// Run one section only: `auth` (vchkpass timing) or `rss` (`--rss-users`).
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -72,6 +80,8 @@ fn args() -> Args {
             "/target/bench-lookup.json"
         )),
         clients: vec![1, 4, 16, 64],
+        auth_tries: 200,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -80,6 +90,8 @@ fn args() -> Args {
             "--users" => a.users = val().parse().expect("--users N"),
             "--seconds" => a.seconds = val().parse().expect("--seconds S"),
             "--rss-users" => a.rss_users = val().parse().expect("--rss-users N"),
+            "--auth-tries" => a.auth_tries = val().parse().expect("--auth-tries N"),
+            "--only" => a.only = Some(val()),
             "--json" => a.json = PathBuf::from(val()),
             "--clients" => {
                 a.clients = val()
@@ -556,6 +568,20 @@ fn main() {
     let users = a.users;
     let mut results: Vec<Figures> = Vec::new();
     let secs = a.seconds;
+    let only = |section: &str| a.only.as_deref().is_none_or(|o| o == section);
+    if a.auth_tries > 0 && only("auth") {
+        let base = &a.fifo_dirs.first().expect("a FIFO directory").1;
+        results.extend(auth_timing(&site, base, a.auth_tries));
+    }
+    if a.only.is_some() {
+        if a.rss_users > 0 && only("rss") {
+            results.extend(rss_run(a.rss_users));
+        }
+        print_table(&results);
+        print_ratios(&results);
+        write_json(&a.json, &results);
+        return;
+    }
 
     for (fs_name, base) in &a.fifo_dirs {
         // The floor, the floor with the daemon's reply-path checks, and the
@@ -727,8 +753,10 @@ fn main() {
         report_last(&results);
     }
     if a.rss_users > 0 {
-        results.push(rss_run(a.rss_users));
-        report_last(&results);
+        for f in rss_run(a.rss_users) {
+            eprintln!("{}", row(&f));
+            results.push(f);
+        }
     }
     print_table(&results);
     print_ratios(&results);
@@ -845,9 +873,148 @@ fn interleaved(
         .collect()
 }
 
+/// Wait until the daemon has written the site's hash cost beside its FIFOs.
+fn wait_hash_cost(d: &Daemon) -> String {
+    let path = d.fifodir.join("hashcost");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Ok(text) = fs::read_to_string(&path) {
+            return text.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One vchkpass run through daemon `d` (fd 3 holds `data`); its wall time in µs.
+fn vchkpass(site: &Site, d: &Daemon, data: &[u8]) -> u32 {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    nix::unistd::write(&write, data).unwrap();
+    drop(write);
+    let fd = read.as_raw_fd();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
+    cmd.args(["vchkpass", "/bin/false"]).env_clear();
+    for (k, v) in site.env.iter() {
+        cmd.env(k, v);
+    }
+    cmd.env("QUERY_CACHE", "1")
+        .env("INFIFODIR", &d.fifodir)
+        .env("FIFOTMPDIR", &d.replydir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only dup2, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let t0 = Instant::now();
+    let status = cmd.status().expect("run vchkpass");
+    let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+    // The next module (/bin/false) ran: neither user was let in.
+    assert_eq!(status.code(), Some(1), "vchkpass: {status}");
+    us
+}
+
+/// vchkpass through the daemon: a known user with a wrong password, an unknown
+/// user, and an unknown user checked at PASSWORD_HASH's cost (a second daemon whose
+/// hash-cost file is removed: what clients did before the daemon learnt the
+/// site's cost). `tries` runs of each, in interleaved rounds.
+fn auth_timing(site: &Site, base: &Path, tries: usize) -> Vec<Figures> {
+    // The known user needs a real hash (the others' only has a hash's
+    // shape, which verification refuses as malformed at once):
+    // `openssl passwd -6 -salt abcdefgh 'x y'`, the cost of the others'.
+    site.sql(&format!(
+        "INSERT INTO indimail (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) \
+         VALUES ('timing', '{DOMAIN}', '$6$abcdefgh$DBHYhC5e9gqlBf.3Z3wbjgu4bIcxWcChf9wYe33SpjVigGWUG01VNd81vcmFxwx77OGX3vyc4V3PvuH1q4kkh.', \
+         555, 0, 'Timing', '/home/mail/{DOMAIN}/timing', '524288000')"
+    ));
+    let learnt = Daemon::start(site, &scratch(base, "auth"), &[], &[]);
+    let cost = wait_hash_cost(&learnt);
+    let before = Daemon::start(site, &scratch(base, "auth-before"), &[], &[]);
+    wait_hash_cost(&before);
+    fs::remove_file(before.fifodir.join("hashcost")).unwrap();
+    eprintln!("vchkpass timing: the site's hashes cost {cost}; {tries} runs each");
+    let login = |email: &str| [email.as_bytes(), b"\0wrong password\0\0\x01\0"].concat();
+    let known = login(&format!("timing@{DOMAIN}"));
+    let unknown = login(&format!("nobody@{DOMAIN}"));
+    let contenders: [(&str, &Daemon, &[u8]); 3] = [
+        ("vchkpass known user, wrong pw", &learnt, &known),
+        ("vchkpass unknown user", &learnt, &unknown),
+        ("vchkpass unknown, PASSWORD_HASH", &before, &unknown),
+    ];
+    let rounds = 10;
+    let mut lat: Vec<Vec<u32>> = vec![Vec::new(); contenders.len()];
+    let mut elapsed = vec![0f64; contenders.len()];
+    for round in 0..rounds {
+        for k in (0..contenders.len()).map(|k| (k + round) % contenders.len()) {
+            let (_, d, data) = contenders[k];
+            let t0 = Instant::now();
+            for _ in 0..tries.div_ceil(rounds) {
+                lat[k].push(vchkpass(site, d, data));
+            }
+            elapsed[k] += t0.elapsed().as_secs_f64();
+        }
+    }
+    contenders
+        .iter()
+        .enumerate()
+        .map(|(k, (name, d, _))| {
+            lat[k].sort_unstable();
+            let ms = |p| percentile(&lat[k], p);
+            eprintln!(
+                "{name}: p10 {:.3} ms, p25 {:.3}, p50 {:.3}, p75 {:.3}, p90 {:.3}, p99 {:.3}",
+                ms(0.10),
+                ms(0.25),
+                ms(0.50),
+                ms(0.75),
+                ms(0.90),
+                ms(0.99)
+            );
+            let mut f = figures(name, "-", 1, &lat[k], 0, elapsed[k]);
+            f.rss_mb = Some(rss_mb(d.pid()));
+            f
+        })
+        .collect()
+}
+
+/// Lines of the daemon's log that contain `text`.
+fn log_count(d: &Daemon, text: &str) -> usize {
+    fs::read_to_string(&d.log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
+/// Send HUP to the daemon and wait until it has emptied its cache and
+/// pre-cached again (nothing, once lastauth is empty).
+fn hup_and_wait(d: &Daemon) {
+    let precached = log_count(d, "cached ");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while log_count(d, "cached ") <= precached {
+        assert!(Instant::now() < deadline, "no pre-cache after HUP");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// RSS of a daemon holding `n` pre-cached password entries, on a MariaDB of
-/// its own.
-fn rss_run(n: usize) -> Figures {
+/// its own; then after HUP has emptied the cache (with nothing to pre-cache
+/// again: lastauth is emptied first); then holding the answers of `n / 5`
+/// misses (unknown addresses asked by 16 clients, so the workers made the
+/// entries, as a flood of distinct names does), and after HUP again.
+fn rss_run(n: usize) -> Vec<Figures> {
     eprintln!("RSS run: loading {n} users");
     let own = OwnServer::start();
     let site = Site::on(&own.server);
@@ -868,15 +1035,51 @@ fn rss_run(n: usize) -> Figures {
     let cached = wait_cached(&d);
     let full = rss_mb(d.pid());
     let per_entry = (full - empty) * 1024.0 * 1024.0 / cached.max(1) as f64;
-    Figures {
-        scenario: format!(
-            "daemon RSS, {cached} entries cached (empty: {empty:.0} MB, {per_entry:.0} bytes an entry)"
-        ),
+    site.sql("DELETE FROM lastauth");
+    hup_and_wait(&d);
+    let after_hup = rss_mb(d.pid());
+    let misses = (n / 5).max(1) as u64;
+    let next = AtomicU64::new(0);
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            let (cfg, next) = (d.client(), &next);
+            s.spawn(move || loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= misses {
+                    return;
+                }
+                // The longest user part there is (40 bytes).
+                let user = format!("miss{k:036}");
+                ask(&cfg, QueryType::Password, &format!("{user}@{DOMAIN}"), "");
+            });
+        }
+    });
+    let filled = rss_mb(d.pid());
+    eprintln!(
+        "RSS run: {misses} misses in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    hup_and_wait(&d);
+    let after_misses_hup = rss_mb(d.pid());
+    let row = |scenario: String, rss: f64| Figures {
+        scenario,
         fifo_fs: "tmpfs".into(),
         clients: 0,
-        rss_mb: Some(full),
+        rss_mb: Some(rss),
         ..Figures::default()
-    }
+    };
+    vec![
+        row(
+            format!(
+                "daemon RSS, {cached} entries cached (empty: {empty:.0} MB, {per_entry:.0} bytes an entry)"
+            ),
+            full,
+        ),
+        row("daemon RSS after HUP emptied the cache".into(), after_hup),
+        row(format!("daemon RSS, {misses} misses cached"), filled),
+        row("daemon RSS after HUP emptied them".into(), after_misses_hup),
+    ]
 }
 
 fn row(f: &Figures) -> String {
@@ -941,6 +1144,43 @@ fn find<'a>(
 
 fn print_ratios(r: &[Figures]) {
     println!();
+    let rss =
+        |pick: &dyn Fn(&str) -> bool| r.iter().find(|f| pick(&f.scenario)).and_then(|f| f.rss_mb);
+    for (what, full, emptied) in [
+        (
+            "pre-cached entries",
+            rss(&|s| s.starts_with("daemon RSS, ") && s.contains("entries cached")),
+            rss(&|s| s == "daemon RSS after HUP emptied the cache"),
+        ),
+        (
+            "the answers of misses",
+            rss(&|s| s.starts_with("daemon RSS, ") && s.ends_with("misses cached")),
+            rss(&|s| s == "daemon RSS after HUP emptied them"),
+        ),
+    ] {
+        if let (Some(full), Some(emptied)) = (full, emptied) {
+            println!(
+                "daemon RSS after HUP / full of {what}: {emptied:.1} / {full:.1} MB = {:.2}",
+                emptied / full
+            );
+        }
+    }
+    let p50 = |name: &str| find(r, name, "-", 1).map(|f| f.p50);
+    if let (Some(known), Some(unknown), Some(before)) = (
+        p50("vchkpass known user, wrong pw"),
+        p50("vchkpass unknown user"),
+        p50("vchkpass unknown, PASSWORD_HASH"),
+    ) {
+        println!("vchkpass through the daemon, median time:");
+        println!(
+            "  unknown user / known user, wrong password          {:.3}",
+            unknown / known
+        );
+        println!(
+            "  the same at PASSWORD_HASH's cost (before)         {:.3}",
+            before / known
+        );
+    }
     let connect = find(r, "direct, connect per lookup", "-", 16).map(|f| f.qps);
     let persistent = find(r, "direct, persistent connection", "-", 16).map(|f| f.qps);
     for fs_name in ["tmpfs", "ext4"] {

@@ -72,9 +72,9 @@ pub struct Record {
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
-            .field("service", &String::from_utf8_lossy(&self.service))
+            .field("service", &crate::logline::Escaped::new(&self.service))
             .field("kind", &self.kind)
-            .field("login", &crate::chain::visible(&self.login))
+            .field("login", &crate::logline::Escaped::new(&self.login))
             .field("challenge_len", &self.challenge.len())
             .field("response_len", &self.response.len())
             .finish()

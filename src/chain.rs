@@ -162,12 +162,6 @@ pub fn write_fd(fd: i32, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Bytes from the client as they may appear in a log line: printable ASCII as it is,
-/// everything else escaped, so that a login cannot forge or split log lines.
-pub fn visible(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
-}
-
 /// libqmail's `error_str` texts, which IndiMail's programs print (to the SMTP client
 /// too) where the C library would print strerror's: the first entry for an errno wins,
 /// as in its chain of comparisons (EWOULDBLOCK is EAGAIN on Linux).
@@ -286,13 +280,6 @@ mod tests {
         );
         assert_eq!(execv_path(OsStr::new("prog")), PathBuf::from("./prog"));
         assert_eq!(execv_path(OsStr::new("a/prog")), PathBuf::from("a/prog"));
-    }
-
-    #[test]
-    fn visible_escapes_control_bytes() {
-        assert_eq!(visible(b"joe@example.com"), "joe@example.com");
-        assert_eq!(visible(b"joe\r\nx\0"), "joe\\r\\nx\\x00");
-        assert_eq!(visible(b"\xff"), "\\xff");
     }
 
     #[test]

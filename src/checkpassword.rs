@@ -11,17 +11,12 @@
 use std::io::{self, Read};
 
 use crate::auth::{self, Attempt, AuthError, Method, Policy, RspAuth, Verdict};
-use crate::db::gid;
+use crate::db::{gid, MAX_DOMAIN, MAX_USER};
 use crate::protocol::PwStruct;
 use crate::query::{Query, QueryError};
 
 /// The most data a module accepts on fd 3 (IndiMail's `AUTH_SIZE`).
 pub const AUTH_SIZE: usize = 512;
-
-/// Longest user part and domain of an IndiMail address (`pw_name` char(40),
-/// `pw_domain` char(67)).
-const MAX_USER: usize = 40;
-const MAX_DOMAIN: usize = 67;
 
 /// Why the fd-3 data could not be had.
 #[derive(Debug)]
@@ -88,7 +83,7 @@ pub struct Fields<'a> {
 impl std::fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fields")
-            .field("login", &crate::chain::visible(self.login))
+            .field("login", &crate::logline::Escaped::new(self.login))
             .field("field2_len", &self.field2.len())
             .field("field3_len", &self.field3.len())
             .field("method_byte", &self.method_byte)
@@ -160,7 +155,7 @@ pub fn spend_like_verify(attempt: &Attempt<'_>, policy: &Policy) {
     const DUMMY_SECRET: &[u8] = b"5wT0r9Qv2bLk8ZpN";
     if attempt.challenge.is_empty() {
         if !policy.disable_crypt {
-            auth::dummy_verify_as(attempt.response, policy.dummy_hash);
+            auth::dummy_verify_as(attempt.response, &policy.dummy.dummy_hash());
         }
     } else {
         let _ = auth::check_secret(DUMMY_SECRET, attempt, policy);
@@ -713,6 +708,71 @@ mod tests {
             let unknown = work(login);
             assert_eq!(unknown.len(), 1, "{login}: {unknown:?}");
             assert_eq!(cost(&unknown[0]), cost(&known[0]), "{login}");
+            assert_ne!(unknown[0], known[0], "{login}: checked against a real hash");
+        }
+    }
+
+    /// A backend that knows `joe@example.com` with the given hash.
+    struct UserWithHash(&'static str);
+    impl crate::query::Backend for UserWithHash {
+        fn ask(
+            &self,
+            q: crate::protocol::QueryType,
+            email: &[u8],
+            ip: &[u8],
+        ) -> Result<crate::protocol::Reply, QueryError> {
+            let mut reply = OneUser.ask(q, email, ip)?;
+            if let crate::protocol::Reply::Password(crate::protocol::PasswordReply::Found(pw)) =
+                &mut reply
+            {
+                pw.passwd = self.0.as_bytes().to_vec();
+            }
+            Ok(reply)
+        }
+    }
+
+    /// A site whose users have SHA-512 hashes of 10000 rounds (IndiMail's
+    /// PASSWORD_HASH unset, which would say SHA-256): with the cost learnt from the
+    /// site's hashes, as the applets use it, an unknown user costs exactly one crypt
+    /// computation of that scheme and those rounds, what a wrong password costs.
+    #[test]
+    fn unknown_user_costs_what_the_sites_own_hashes_cost() {
+        use crate::auth::{most_common, HashCost, VERIFIED};
+        // Python's crypt.crypt('x y', '$6$rounds=10000$abcdefgh') (libxcrypt).
+        const SITE_HASH: &str = "$6$rounds=10000$abcdefgh$bt2D1fknJbYs39Z.DQkLis4UDjSg8/acBHhDptxtbSUWorySezY9AvZuIkjpil6p9C2IaIWkEwmCGxfgSM617.";
+        // Most users have that cost; a few have older hashes.
+        let site: Vec<&[u8]> = vec![
+            SITE_HASH.as_bytes(),
+            b"$6$rounds=10000$zyxwvuts$...",
+            b"$6$rounds=10000$qwertyui$...",
+            b"$5$abc$f/AVgTKzbWla6N3L9LPyTn0a4ZqNgvkSY09z35tJVo6",
+            b"{CRAM}clear",
+        ];
+        let learnt = most_common(site).unwrap().cost;
+        let mut settings = Settings::default();
+        settings.policy.dummy = learnt;
+        let query = Query::new(std::sync::Arc::new(UserWithHash(SITE_HASH)));
+        let work = |login: &str, password: &str| {
+            VERIFIED.with(|v| v.borrow_mut().clear());
+            let data = [login.as_bytes(), b"\0", password.as_bytes(), b"\0\0\x01\0"].concat();
+            let outcome = authenticate(&parse_fields(&data).unwrap(), &query, false, &settings);
+            (outcome, VERIFIED.with(|v| v.take()))
+        };
+        let (outcome, right) = work("joe@example.com", "x y");
+        assert!(
+            matches!(outcome, Outcome::Refused(Refusal::NoSmtp)),
+            "{outcome:?}"
+        );
+        assert_eq!(right, vec![SITE_HASH.as_bytes().to_vec()]);
+        let (_, known) = work("joe@example.com", "wrong password");
+        assert_eq!(known.len(), 1, "a wrong password is one crypt");
+        let site_cost = HashCost::of_hash(&known[0]);
+        assert_eq!(site_cost, Some(HashCost::Sha512Crypt { rounds: 10000 }));
+        for login in ["nobody@example.com", "no body@example.com", "nodomain"] {
+            let (outcome, unknown) = work(login, "wrong password");
+            assert!(matches!(outcome, Outcome::NextModule(_)), "{login}");
+            assert_eq!(unknown.len(), 1, "{login}: {unknown:?}");
+            assert_eq!(HashCost::of_hash(&unknown[0]), site_cost, "{login}");
             assert_ne!(unknown[0], known[0], "{login}: checked against a real hash");
         }
     }

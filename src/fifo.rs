@@ -776,7 +776,7 @@ struct Located {
 /// Open the private subdirectory `sub` of `dir`: a directory (no symbolic link) that nobody but
 /// its owner may list or change.
 fn open_private_subdir(dir: BorrowedFd<'_>, sub: &OsStr) -> Result<(OwnedFd, u32), Refusal> {
-    let shown = || sub.to_string_lossy().into_owned();
+    let shown = || crate::logline::Escaped::new(sub.as_bytes()).to_string();
     let st = match lstat_at(dir, sub) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Err(Refusal::Vanished),
@@ -870,7 +870,7 @@ impl ReplyFifo {
     /// disk is changed in any refusal case.
     pub fn open(path: &[u8], dirs: &ReplyDirs) -> Result<ReplyFifo, Refusal> {
         let place = check_reply_path(path, dirs)?;
-        let shown = String::from_utf8_lossy(path).into_owned();
+        let shown = crate::logline::Escaped::new(path).to_string();
         let dir_err = |e: DirError| Refusal::Dir(e.to_string());
         let dirfd = dirs.dir_fd(place.dir, false).map_err(dir_err)?;
         let found = match locate(&dirfd, &place, &shown) {
@@ -1018,8 +1018,9 @@ impl ReplyFifo {
         &self.path
     }
 
+    /// The path as a log line may show it.
     fn shown(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        crate::logline::Escaped::new(&self.path).to_string()
     }
 }
 

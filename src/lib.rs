@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod dummy_cost;
 pub mod exit;
 pub mod fifo;
 #[doc(hidden)]
@@ -19,6 +20,7 @@ pub mod fuzz;
 pub mod infifo;
 pub mod jobs;
 pub mod load;
+pub mod logline;
 pub mod private_server;
 pub mod protocol;
 pub mod query;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::cache::{Cache, Key, PackedRow, Source, Value};
 use crate::client::{self, ClientError};
 use crate::config::{Config, Env, FifoConfig, Timeouts};
-use crate::db::{plausible_name, Database, DbError, PasswdRow};
+use crate::db::{plausible_domain, plausible_ip, plausible_name, Database, DbError, PasswdRow};
 use crate::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
 };
@@ -145,11 +145,13 @@ impl Backend for Database {
 
 /// The cache key of a request: the normalised address (or domain) and, for
 /// RELAY, the IP. `None` when the request needs no database work to answer
-/// (an address no account can have), so there is nothing to cache.
+/// (an address no account can have, a name longer than the columns hold, an
+/// IP no relay entry can have), so there is nothing to cache: the answer is
+/// [`absent`].
 pub fn cache_key(db: &Database, qtype: QueryType, email: &[u8], ip: &[u8]) -> Option<Key> {
     let domain_key = || {
         let d = std::str::from_utf8(email).ok()?;
-        plausible_name(d.as_bytes()).then(|| Key::new(qtype, &d.to_ascii_lowercase()))
+        plausible_domain(d.as_bytes()).then(|| Key::new(qtype, &d.to_ascii_lowercase()))
     };
     match qtype {
         QueryType::Domain => domain_key(),
@@ -158,6 +160,7 @@ pub fn cache_key(db: &Database, qtype: QueryType, email: &[u8], ip: &[u8]) -> Op
             let a = db.address(email)?;
             let name = format!("{}@{}", a.user, a.domain);
             match qtype {
+                QueryType::Relay if !plausible_ip(ip) => None,
                 QueryType::Relay => Some(Key::relay(&name, std::str::from_utf8(ip).ok()?)),
                 _ => Some(Key::new(qtype, &name)),
             }
@@ -191,13 +194,30 @@ impl Cached {
     }
 }
 
+/// The database's answer to a request that has no cache key: what the
+/// lookups answer, without SQL, for a name no account can have.
+pub fn absent(qtype: QueryType) -> Value {
+    match qtype {
+        QueryType::User => Value::User(UserStatus::Absent),
+        QueryType::Relay => Value::Relay(false),
+        QueryType::Password => Value::Password(None),
+        QueryType::Host => Value::Host(None),
+        QueryType::Alias => Value::Alias(Arc::new(Vec::new())),
+        QueryType::Limit => Value::Limits(None),
+        QueryType::Domain => Value::Domain(None),
+    }
+}
+
 impl Cached {
-    /// The answer when the cache has a fresh one; never touches the
-    /// database.
+    /// The answer when it needs no database: a fresh one from the cache, or
+    /// "absent" for a name no account can have (which is never cached, so
+    /// that a flood of such names costs neither memory nor a worker). Never
+    /// touches the database.
     pub fn ask_cached(&self, qtype: QueryType, email: &[u8], ip: &[u8]) -> Option<(Reply, Source)> {
-        let cache = self.cache.as_ref()?;
-        let key = cache_key(&self.db, qtype, email, ip)?;
-        let (value, source) = cache.get_fresh(&key)?;
+        let Some(key) = cache_key(&self.db, qtype, email, ip) else {
+            return Some((reply(&self.db, absent(qtype), email), Source::Implausible));
+        };
+        let (value, source) = self.cache.as_ref()?.get_fresh(&key)?;
         Some((reply(&self.db, value, email), source))
     }
 }

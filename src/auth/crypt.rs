@@ -19,11 +19,11 @@ use super::{c_str, AuthError, Verdict};
 
 /// The most memory a yescrypt hash may ask for before we refuse to compute it (1 GiB).
 /// libxcrypt's own cost settings stop well below this (16 MiB by default).
-const YESCRYPT_MAX_MEMORY: u128 = 1 << 30;
+pub(super) const YESCRYPT_MAX_MEMORY: u128 = 1 << 30;
 
 /// A SHA-256-crypt hash of a random string nobody knows, used to spend the time of a real
-/// verification where there is nothing real to verify (unknown user, locked account).
-/// SHA-256-crypt is what IndiMail's tools generate by default (PASSWORD_HASH=2).
+/// verification for a locked account that shows no hash of its own. (For an unknown user
+/// the applets use the cost of the site's own hashes: see [`super::HashCost`].)
 const DUMMY_HASH: &[u8] = b"$5$Dm9xTa2kQe1Lw3Zr$MFP1hlGi6AZVB38dCEilhlTam6rNFE496BT1/GpmcP7";
 
 /// The crypt(3) schemes this module can check.
@@ -130,7 +130,16 @@ pub fn verify(password: &[u8], hash: &[u8]) -> Result<Verdict, AuthError> {
     let malformed = AuthError::MalformedHash(scheme.name());
     let matched = match scheme {
         CryptScheme::Locked => {
-            dummy_verify(password);
+            // `!` put in front of a hash (usermod -L) keeps its cost: spend that,
+            // so that a locked account takes as long as a wrong password.
+            let cost = hash
+                .iter()
+                .position(|&b| b != b'!' && b != b'*')
+                .and_then(|i| super::HashCost::of_hash(&hash[i..]));
+            match cost {
+                Some(cost) => dummy_verify_as(password, &cost.dummy_hash()),
+                None => dummy_verify(password),
+            }
             false
         }
         CryptScheme::Md5Crypt => {
@@ -174,29 +183,16 @@ pub fn verify(password: &[u8], hash: &[u8]) -> Result<Verdict, AuthError> {
     })
 }
 
-/// Spends about the time of one real verification and throws the result away. For an
-/// unknown user, so that "no such user" and "wrong password" take the same time.
+/// Spends about the time of one real verification and throws the result away: for a
+/// locked account without a hash of its own, so that it costs what a wrong password
+/// costs.
 pub fn dummy_verify(password: &[u8]) {
     dummy_verify_as(password, DUMMY_HASH);
 }
 
-/// [`dummy_verify`] against a given dummy hash (see [`dummy_hash_for`]).
+/// [`dummy_verify`] against a given dummy hash (see [`super::HashCost::dummy_hash`]).
 pub fn dummy_verify_as(password: &[u8], dummy: &[u8]) {
     let _ = verify(password, dummy);
-}
-
-/// A hash of no one's password in the scheme a site's admin tools write
-/// (IndiMail's `PASSWORD_HASH`: 0 DES, 1 MD5, 2 SHA-256 — the default —, 3 SHA-512,
-/// 4 yescrypt), so that an unknown user costs what most users' wrong passwords cost.
-/// Made with `openssl passwd`, Python's `crypt` and `mkpasswd -m yescrypt`.
-pub fn dummy_hash_for(password_hash: Option<&str>) -> &'static [u8] {
-    match password_hash.map(str::trim) {
-        Some("0") => b"DmOzhB4Kqgix.",
-        Some("1") => b"$1$Dm9xTa2k$l9SVXXVCGglZBX1kJT.Kw/",
-        Some("3") => b"$6$Dm9xTa2kQe1Lw3Zr$YyZy/SscQLS1OkVMfZpnYNlCuDKN1p9wvGfB45mjLSX2tJePFLsKUnLmJZ0dq4.fEIqgDVVaVBV4XAtDKp6BT1",
-        Some("4") => b"$y$j9T$6Ye3BJzQ3V1vqstdS0rlD0$BL8JBsQhOzEGzCdKzMpI0KG5g6c1vOc9ePLVxF781J3",
-        _ => DUMMY_HASH,
-    }
 }
 
 #[cfg(test)]
@@ -463,6 +459,30 @@ mod tests {
         }
     }
 
+    /// A locked account costs a check at the cost of the hash behind the `!`, else
+    /// at the default dummy's.
+    #[test]
+    fn a_locked_account_costs_its_own_hash() {
+        let work = |hash: &str| {
+            VERIFIED.with(|v| v.borrow_mut().clear());
+            assert_eq!(verify(PW, hash.as_bytes()), Ok(Verdict::Mismatch));
+            let checked = VERIFIED.with(|v| v.take());
+            assert_eq!(checked.len(), 2, "{hash}: the locked value and one dummy");
+            super::super::HashCost::of_hash(&checked[1])
+        };
+        let sha512 = "$6$rounds=7000$abcdefgh$bt2D1fknJbYs39Z.DQkLis4UDjSg8/acBHhDptxtbSUWorySezY9AvZuIkjpil6p9C2IaIWkEwmCGxfgSM617.";
+        assert_eq!(
+            work(&format!("!{sha512}")),
+            super::super::HashCost::of_hash(sha512.as_bytes())
+        );
+        assert_eq!(
+            work(&format!("!!{sha512}")),
+            super::super::HashCost::of_hash(sha512.as_bytes())
+        );
+        assert_eq!(work("*LK*"), super::super::HashCost::of_hash(DUMMY_HASH));
+        assert_eq!(work("!"), super::super::HashCost::of_hash(DUMMY_HASH));
+    }
+
     #[test]
     fn malformed_hashes_are_errors() {
         let md5 = AuthError::MalformedHash(CryptScheme::Md5Crypt.name());
@@ -598,26 +618,5 @@ mod tests {
             Ok(CryptScheme::Sha256Crypt)
         );
         assert_eq!(verify(b"guess", DUMMY_HASH), Ok(Verdict::Mismatch));
-    }
-
-    #[test]
-    fn dummy_hashes_are_real_hashes_of_their_scheme() {
-        for (v, scheme) in [
-            (Some("0"), CryptScheme::Des),
-            (Some("1"), CryptScheme::Md5Crypt),
-            (Some("2"), CryptScheme::Sha256Crypt),
-            (None, CryptScheme::Sha256Crypt),
-            (Some("3"), CryptScheme::Sha512Crypt),
-            (Some("4"), CryptScheme::Yescrypt),
-        ] {
-            let h = dummy_hash_for(v);
-            assert_eq!(CryptScheme::identify(h).unwrap(), scheme, "{v:?}");
-            // A well-formed hash: checking a password against it is work, not an error.
-            assert!(verify(b"guess", h).is_ok(), "{v:?}");
-            assert!(
-                verify(b"dummy-password-not-used", h).unwrap().is_match(),
-                "{v:?}"
-            );
-        }
     }
 }

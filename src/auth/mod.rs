@@ -20,10 +20,12 @@
 //! directives, `{SCRAM-SHA-512}` values, clear texts containing commas, and locked or
 //! malformed hashes reported as such instead of a temporary failure.
 //!
-//! `PASSWORD_HASH` plays no part here: it only chooses the scheme of newly generated
-//! hashes. A stored hash names its own scheme (`$5$`, `$6$`, ...), and one without a `$`
-//! prefix is traditional DES, whatever the variable says.
+//! `PASSWORD_HASH` plays no part in a comparison: a stored hash names its own scheme
+//! (`$5$`, `$6$`, ...), and one without a `$` prefix is traditional DES, whatever the
+//! variable says. It only gives the cost of an unknown user's dummy check when the
+//! site's own is not known ([`HashCost::for_password_hash`]).
 
+mod cost;
 mod cram;
 mod crypt;
 pub mod digest_md5;
@@ -33,12 +35,11 @@ mod stored;
 
 use std::fmt;
 
+pub use cost::{most_common, Census, Counter, HashCost, SHA_DEFAULT_ROUNDS};
 pub use cram::CramAlgorithm;
 #[cfg(test)]
 pub(crate) use crypt::VERIFIED;
-pub use crypt::{
-    dummy_hash_for, dummy_verify, dummy_verify_as, verify as verify_crypt, CryptScheme,
-};
+pub use crypt::{dummy_verify, dummy_verify_as, verify as verify_crypt, CryptScheme};
 pub use digest_md5::{login_with_realm, RspAuth};
 pub use method::Method;
 pub use stored::{ScramMechanism, ScramSecret, StoredSecret};
@@ -179,9 +180,10 @@ pub struct Policy {
     /// Bit per method number: methods left out when the method is unspecified
     /// (`DISABLE_CRAM_MD5` ... `DISABLE_DIGEST_MD5`).
     disabled: u32,
-    /// What an unknown user's password is checked against (see
-    /// [`crypt::dummy_hash_for`]); `PASSWORD_HASH` picks it.
-    pub dummy_hash: &'static [u8],
+    /// The cost of the check an unknown user's password gets: that of the site's own
+    /// hashes where known (the applets learn it, see `dummy_cost`), else of what
+    /// `PASSWORD_HASH` makes.
+    pub dummy: HashCost,
 }
 
 impl Default for Policy {
@@ -190,7 +192,7 @@ impl Default for Policy {
             cram_from_hash: false,
             disable_crypt: false,
             disabled: 0,
-            dummy_hash: crypt::dummy_hash_for(None),
+            dummy: HashCost::for_password_hash(None),
         }
     }
 }

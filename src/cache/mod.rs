@@ -1,7 +1,7 @@
 //! The daemon's answer cache.
 //!
-//! * Bounded by entries (and optionally by bytes): least recently used
-//!   entries are evicted first. The key space is split into shards, each
+//! * Bounded by entries and by bytes: least recently used entries are
+//!   evicted first. The key space is split into shards, each
 //!   behind its own lock, so that worker threads rarely wait for each other.
 //! * Every entry has a deadline: answers that found something live for the
 //!   positive TTL, answers that found nothing for the (shorter) negative TTL,
@@ -57,11 +57,18 @@ impl Clock for SystemClock {
     }
 }
 
+/// The default byte bound: 256 MiB of keys, answers and per-entry overhead
+/// as the cache counts them. A password entry of a typical site (a SHA-512
+/// crypt hash, a home directory) counts about 250 bytes, so a million of
+/// them fit.
+pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
 /// What is cached and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub max_entries: usize,
-    /// Approximate bytes of keys and values; `None` = no byte bound.
+    /// Approximate bytes of keys, values and per-entry overhead; `None` = no
+    /// byte bound.
     pub max_bytes: Option<usize>,
     /// Lifetime of an answer that found something.
     pub ttl: Duration,
@@ -79,7 +86,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             max_entries: 1_000_000,
-            max_bytes: None,
+            max_bytes: Some(DEFAULT_MAX_BYTES),
             ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(30),
             stale: Duration::from_secs(3600),
@@ -92,7 +99,8 @@ impl Default for Policy {
 /// off. As in C, USE_BTREE starting with `1` turns it on and
 /// MAX_BTREE_COUNT (when above 0) bounds the number of entries;
 /// INLOOKUP_CACHE=1/0 turns it on or off whatever USE_BTREE says, and the
-/// other INLOOKUP_CACHE_* variables set the rest.
+/// other INLOOKUP_CACHE_* variables set the rest (INLOOKUP_CACHE_BYTES=0:
+/// no byte bound).
 pub fn policy_from_env(env: &Env) -> Result<Option<Policy>, ConfigError> {
     let on = match env.get_str("INLOOKUP_CACHE")? {
         Some("1") => true,
@@ -124,7 +132,11 @@ pub fn policy_from_env(env: &Env) -> Result<Option<Policy>, ConfigError> {
     };
     Ok(Some(Policy {
         max_entries,
-        max_bytes: number(env, "INLOOKUP_CACHE_BYTES")?.map(|n| n as usize),
+        max_bytes: match number(env, "INLOOKUP_CACHE_BYTES")? {
+            None => d.max_bytes,
+            Some(0) => None,
+            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        },
         ttl: secs("INLOOKUP_CACHE_TTL", d.ttl)?,
         negative_ttl: secs("INLOOKUP_CACHE_NEGATIVE_TTL", d.negative_ttl)?,
         stale: secs("INLOOKUP_CACHE_STALE", d.stale)?,
@@ -149,6 +161,28 @@ fn number(env: &Env, name: &str) -> Result<Option<u64>, ConfigError> {
             .parse()
             .map(Some)
             .map_err(|_| invalid(name, v, "a whole number")),
+    }
+}
+
+/// Give the memory freed by emptying the cache back to the system.
+///
+/// The entries are many small allocations made by the worker threads, mixed
+/// with their other allocations, so glibc's allocator keeps the freed memory
+/// in its per-thread arenas: after HUP emptied the answers of 200 000 misses
+/// the benchmark's daemon stayed at its RSS (35.6 MB before and after).
+/// `malloc_trim(3)` returns every free page of every arena (15.9 MB).
+/// musl's allocator returns freed memory by itself and has no such call.
+/// Returns whether memory was given back (always `false` without glibc).
+pub fn release_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks the allocator's own free lists; it
+        // takes the arena locks itself and touches no memory in use.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
     }
 }
 
@@ -322,6 +356,9 @@ pub enum Source {
     Stale,
     /// Not cacheable (RELAY with relay caching off): loaded now.
     Bypass,
+    /// A name no account can have: answered "absent" without the cache or
+    /// the database.
+    Implausible,
 }
 
 struct Shard {
@@ -437,6 +474,7 @@ impl Cache {
             Source::Miss | Source::Bypass => &c.misses,
             Source::Joined => &c.joins,
             Source::Stale => &c.stale,
+            Source::Implausible => return,
         };
         n.fetch_add(1, Ordering::Relaxed);
     }
@@ -1120,6 +1158,12 @@ mod tests {
             .unwrap();
         assert_eq!(p.max_entries, 5000);
         assert_eq!(p.ttl, Policy::default().ttl);
+        // A byte bound unless asked for none.
+        assert_eq!(p.max_bytes, Some(DEFAULT_MAX_BYTES));
+        let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("INLOOKUP_CACHE_BYTES", "0")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.max_bytes, None);
         // C's lenient MAX_BTREE_COUNT: garbage or 0 keep the default bound.
         for v in ["", "0", "lots"] {
             let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("MAX_BTREE_COUNT", v)]))

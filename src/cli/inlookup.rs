@@ -40,7 +40,8 @@ pub const USAGE: &str = "usage: inlookup [-f infifo] [-i instances] [-c activeSe
   -h, --help         this text
 
 The cache is on with USE_BTREE=1 (or INLOOKUP_CACHE=1): MAX_BTREE_COUNT or
-INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES,
+INLOOKUP_CACHE_ENTRIES entries at most [1000000], INLOOKUP_CACHE_BYTES
+bytes at most [268435456 (256 MiB), 0 = no byte bound],
 INLOOKUP_CACHE_TTL [300 s], INLOOKUP_CACHE_NEGATIVE_TTL [30 s],
 INLOOKUP_CACHE_STALE [3600 s, 0 = off], INLOOKUP_CACHE_RELAY (set = cache
 RELAY answers too).

@@ -28,7 +28,7 @@ impl Database {
     /// reach, and an alias domain is also listed in rcpthosts, so the table is
     /// asked first.
     pub fn real_domain(&self, domain: &str) -> Result<Option<String>, DbError> {
-        if !super::plausible_name(domain.as_bytes()) {
+        if !super::plausible_domain(domain.as_bytes()) {
             return Ok(None);
         }
         let domain = domain.to_ascii_lowercase();

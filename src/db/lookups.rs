@@ -86,6 +86,7 @@ pub(super) struct Statements {
     user_limits: String,
     domain_limits: String,
     active: String,
+    hash_settings: String,
 }
 
 const LIMIT_COLUMNS: &str = "domain_expiry, passwd_expiry, maxpopaccounts, maxaliases, \
@@ -171,6 +172,9 @@ impl Statements {
                 present(inactive)
             ),
             domain_limits: format!("SELECT domain, {LIMIT_COLUMNS} FROM vlimits WHERE domain = ?"),
+            // The first bytes of every active user's hash: enough for the
+            // setting (`$6$rounds=999999999$` is 20, a DES hash 13).
+            hash_settings: format!("SELECT LEFT(pw_passwd, 40) FROM `{active}`"),
             // The pre-cache: users who logged in by IMAP, POP3 or webmail
             // lately, oldest login first (read along the lastauth timestamp
             // index, so rows flow at once), with the domain-limit flags of
@@ -312,12 +316,12 @@ impl Database {
         let Some(addr) = self.address(email) else {
             return Ok(false);
         };
+        if !super::plausible_ip(ip) {
+            return Ok(false);
+        }
         let Ok(ip) = std::str::from_utf8(ip) else {
             return Ok(false);
         };
-        if ip.is_empty() {
-            return Ok(false);
-        }
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let key = format!("{u}@{d}");
@@ -391,7 +395,7 @@ impl Database {
                 return Ok(None);
             };
             let domain = domain.to_ascii_lowercase();
-            if !super::plausible_name(domain.as_bytes()) {
+            if !super::plausible_domain(domain.as_bytes()) {
                 return Ok(None);
             }
             let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
@@ -489,6 +493,24 @@ impl Database {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The crypt cost most active users' hashes have (see `auth::HashCost`):
+    /// what a wrong password costs on this site, and so what the check of an
+    /// unknown user's password must cost. Reads the first bytes of every
+    /// hash, row by row, on one of the pool's connections (a million rows
+    /// take a second or two); `None` when no user has a crypt hash.
+    pub fn hash_cost_census(&self) -> Result<Option<crate::auth::Census>, DbError> {
+        let counter = self.pool.run("password hash costs", |c| {
+            let mut counter = crate::auth::Counter::default();
+            for row in c.query_iter(&self.sql.hash_settings)? {
+                if let Some(Value::Bytes(setting)) = row?.as_ref(0) {
+                    counter.add(setting);
+                }
+            }
+            Ok(counter)
+        })?;
+        Ok(counter.most_common())
     }
 
     fn active_row(&self, row: &Row) -> Result<(String, PasswdRow), DbError> {

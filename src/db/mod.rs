@@ -49,10 +49,31 @@ pub enum DbError {
     },
 }
 
+/// The longest user part an IndiMail address can have: `pw_name` (and every
+/// other user column) is char(40).
+pub const MAX_USER: usize = 40;
+/// The longest domain: `pw_domain` (and every other domain column) is
+/// char(67).
+pub const MAX_DOMAIN: usize = 67;
+/// The longest IP address the `relay` table holds (`ipaddr` char(46)).
+pub const MAX_IP: usize = 46;
+
 /// Could this be an IndiMail address or domain: printable ASCII without
 /// spaces, not empty? Anything else is answered "absent" without SQL.
 pub fn plausible_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(u8::is_ascii_graphic)
+}
+
+/// Could this be a domain of this site: a plausible name the domain columns
+/// can hold (at most [`MAX_DOMAIN`] bytes)?
+pub fn plausible_domain(name: &[u8]) -> bool {
+    plausible_name(name) && name.len() <= MAX_DOMAIN
+}
+
+/// Could this be the IP of a relay entry: a plausible name of at most
+/// [`MAX_IP`] bytes?
+pub fn plausible_ip(ip: &[u8]) -> bool {
+    plausible_name(ip) && ip.len() <= MAX_IP
 }
 
 /// An address split as IndiMail's parse_email does, lower-cased as its SQL
@@ -70,7 +91,8 @@ impl Address {
     /// Split at the first `@`, `%` or `:`; no separator means the default
     /// domain. `None` for anything no IndiMail account can have: an empty
     /// part, whitespace, control characters or bytes outside ASCII (IndiMail
-    /// user names are ASCII, and domains are in their ASCII form). Such an
+    /// user names are ASCII, and domains are in their ASCII form), a user
+    /// part over [`MAX_USER`] or a domain over [`MAX_DOMAIN`] bytes. Such an
     /// address is "absent" without asking the database; so no value reaches
     /// SQL that a column's character set could not hold, or compare equal
     /// to another through its collation's accent rules.
@@ -84,6 +106,11 @@ impl Address {
             None => (email, default_domain?),
         };
         if user.is_empty() || domain.is_empty() {
+            return None;
+        }
+        // Longer than the columns: no row can match, and the cache keeps no
+        // answer about it (a flood of such names costs neither SQL nor memory).
+        if user.len() > MAX_USER || domain.len() > MAX_DOMAIN {
             return None;
         }
         Some(Address {
@@ -221,5 +248,25 @@ mod tests {
         // Not ASCII: no IndiMail account has it.
         assert_eq!(Address::parse("jöe@example.com".as_bytes(), None), None);
         assert_eq!(Address::parse("joe@exämple.com".as_bytes(), None), None);
+    }
+
+    #[test]
+    fn address_longer_than_the_columns_is_no_address() {
+        let user = |n: usize| "u".repeat(n);
+        let domain = |n: usize| format!("{}.com", "d".repeat(n - 4));
+        let parse = |s: String| Address::parse(s.as_bytes(), Some("d.com"));
+        assert!(parse(format!("{}@{}", user(40), domain(67))).is_some());
+        assert!(parse(user(40)).is_some());
+        assert_eq!(parse(format!("{}@{}", user(41), domain(10))), None);
+        assert_eq!(parse(format!("{}@{}", user(1), domain(68))), None);
+        assert_eq!(parse(user(41)), None);
+        assert_eq!(parse(format!("{}%{}", user(4000), domain(10))), None);
+        // A default domain longer than the column cannot have users either.
+        assert_eq!(Address::parse(b"joe", Some(&domain(68))), None);
+        assert!(plausible_domain(domain(67).as_bytes()));
+        assert!(!plausible_domain(domain(68).as_bytes()));
+        assert!(plausible_ip(b"2001:db8::1"));
+        assert!(!plausible_ip("1".repeat(47).as_bytes()));
+        assert!(!plausible_ip(b"10.0.0.1 x"));
     }
 }

@@ -30,6 +30,7 @@ use crate::cache::{Cache, Key, PackedRow, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
+use crate::logline::{Escaped, Throttle};
 use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
 use framing::Frame;
@@ -96,6 +97,9 @@ struct Shared {
     stats: Stats,
     /// Which addresses' unsendable password rows were logged (until HUP).
     unsendable: Unsendable,
+    /// The warnings a client can cause, and the cache flush lines: at most
+    /// a burst of each kind per interval (see logline.rs).
+    log_limit: Throttle,
     debug: AtomicBool,
     stop: AtomicBool,
 }
@@ -238,6 +242,7 @@ fn serve_fifos(
         precache_secs: settings.precache_secs,
         stats: Stats::new(),
         unsendable: Unsendable::default(),
+        log_limit: Throttle::default(),
         debug: AtomicBool::new(settings.debug),
         stop: AtomicBool::new(false),
     });
@@ -286,6 +291,23 @@ fn serve_fifos(
         .collect();
     keep_pipe_capacity(&shared, &server_fifos);
     precache_in_background(&shared);
+    // What a wrong password costs on this site, for vchkpass and authindi:
+    // published beside the FIFOs of the service (INFIFODIR/infifo.N), not
+    // beside a single FIFO given as a path (inquerytest's private daemon).
+    let fifo_dir = settings
+        .fifo_labels
+        .as_ref()
+        .and(served[0].path.parent())
+        .map(PathBuf::from);
+    let learn_hash_cost = |shared: &Shared| {
+        if let Some(dir) = &fifo_dir {
+            crate::dummy_cost::learn_in_background(
+                shared.current().backend.db.clone(),
+                dir.clone(),
+            );
+        }
+    };
+    learn_hash_cost(&shared);
     let first = served[0].path.display().to_string();
     let mut config = config;
     loop {
@@ -315,6 +337,7 @@ fn serve_fifos(
                 shared.unsendable.clear();
                 if let Some(cache) = &shared.cache {
                     let n = cache.clear();
+                    crate::cache::release_freed_memory();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
                 // A writer may have made a pipe smaller; HUP sets it back at once.
@@ -328,6 +351,7 @@ fn serve_fifos(
                     Err(e) => log::warn!("reconfiguration failed, keeping the old settings: {e:#}"),
                 }
                 precache_in_background(&shared);
+                learn_hash_cost(&shared);
             }
             Signal::SIGTERM => break,
             _ => {}
@@ -342,6 +366,7 @@ fn serve_fifos(
     for w in workers {
         let _ = w.join();
     }
+    shared.log_limit.flush();
     print_stats(&shared);
     shared.current().backend.db.close_connections();
     Ok(())
@@ -496,6 +521,7 @@ fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Jo
             keep_pipe_capacity(shared, &pipes);
             pipes_checked = Instant::now();
         }
+        shared.log_limit.tick();
         let mut pfds: Vec<PollFd> = fds
             .iter()
             .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
@@ -550,16 +576,20 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             reply_path,
         } => {
             shared.stats.bad();
-            log::warn!(
-                "InLookup: {fifo}: unknown query type {type_byte} from {}; answering -1",
-                String::from_utf8_lossy(&reply_path)
-            );
+            if shared.log_limit.admit("unknown query type") {
+                log::warn!(
+                    "InLookup: {fifo}: unknown query type {type_byte} from {}; answering -1",
+                    Escaped::new(&reply_path)
+                );
+            }
             Job::Reject(reply_path)
         }
         Frame::Flush(f) => Job::Flush(f),
         Frame::Bad { error, skipped } => {
             shared.stats.bad();
-            log::warn!("InLookup: {fifo}: bad request ({error}); {skipped} bytes skipped");
+            if shared.log_limit.admit("bad request") {
+                log::warn!("InLookup: {fifo}: bad request ({error}); {skipped} bytes skipped");
+            }
             return;
         }
     };
@@ -574,7 +604,9 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
                 Job::Reject(p) => p,
                 Job::Flush(f) => &f.reply_path,
             };
-            log::warn!("InLookup: {fifo}: queue full; answering -1");
+            if shared.log_limit.admit("queue full") {
+                log::warn!("InLookup: {fifo}: queue full; answering -1");
+            }
             reply(shared, &shared.current(), path, &Reply::Error, None);
         }
         Err(TrySendError::Disconnected(_)) => {}
@@ -588,7 +620,9 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
 fn guarded(shared: &Shared, answer: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(answer)).is_err() {
         shared.stats.error();
-        log::error!("InLookup: recovered from a panic; that request was not answered");
+        if shared.log_limit.admit("panic") {
+            log::error!("InLookup: recovered from a panic; that request was not answered");
+        }
     }
 }
 
@@ -613,19 +647,19 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
 fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(Reply, Source)>) {
     let debug = shared.debug.load(Ordering::Relaxed);
     let started = Instant::now();
-    let path = String::from_utf8_lossy(&req.reply_path);
+    let path = Escaped::new(&req.reply_path);
     if debug {
         let ip = if req.qtype == QueryType::Relay {
-            String::from_utf8_lossy(&req.ip).into_owned()
+            Escaped::new(&req.ip)
         } else {
-            "N/A".into()
+            Escaped::new(b"N/A")
         };
         // Body length as the C server logs it: everything after the int.
         let bytes = 2 + req.email.len() + 1 + req.reply_path.len() + 1 + req.ip.len() + 1;
         log::info!(
             "{fifo}->{path}, Bytes {bytes}, Query [{}], User {}, RemoteIp {ip}",
             req.qtype.log_name(),
-            String::from_utf8_lossy(&req.email)
+            Escaped::new(&req.email)
         );
     }
     // As the C server does: open (and unlink) the reply FIFO before the
@@ -639,11 +673,13 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(R
     };
     let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
-        log::warn!(
-            "{} for {}: {e}",
-            req.qtype.log_name(),
-            String::from_utf8_lossy(&req.email)
-        );
+        if shared.log_limit.admit("lookup failed") {
+            log::warn!(
+                "{} for {}: {e}",
+                req.qtype.log_name(),
+                Escaped::new(&req.email)
+            );
+        }
         Reply::Error
     });
     if debug && matches!(source, Source::Hit | Source::NegativeHit | Source::Stale) {
@@ -678,16 +714,17 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
         (Some(cache), Some(name)) => cache.invalidate(&name),
         _ => 0,
     };
-    log::info!(
-        "InLookup: cache flush for {}: {n} entries removed",
-        String::from_utf8_lossy(&f.name)
-    );
+    if shared.log_limit.admit("cache flush") {
+        log::info!(
+            "InLookup: cache flush for {}: {n} entries removed",
+            Escaped::new(&f.name)
+        );
+    }
     if let Err(e) = out.write_now(&(n as i32).to_ne_bytes()) {
         shared.stats.write_failed();
-        log::warn!(
-            "InLookup: write-flush: {}: {e}",
-            String::from_utf8_lossy(out.path())
-        );
+        if shared.log_limit.admit("write failed") {
+            log::warn!("InLookup: write-flush: {}: {e}", Escaped::new(out.path()));
+        }
     }
 }
 
@@ -701,11 +738,13 @@ fn open_reply(
         Ok(f) => Some(f),
         Err(refusal) => {
             shared.stats.refused();
-            log::warn!(
-                "InLookup: reply path refused: {}: QueryType {}: {refusal}",
-                String::from_utf8_lossy(path),
-                qtype.map_or("'Unknown'", QueryType::log_name)
-            );
+            if shared.log_limit.admit("reply path refused") {
+                log::warn!(
+                    "InLookup: reply path refused: {}: QueryType {}: {refusal}",
+                    Escaped::new(path),
+                    qtype.map_or("'Unknown'", QueryType::log_name)
+                );
+            }
             None
         }
     }
@@ -728,10 +767,14 @@ fn write_reply(shared: &Shared, out: &mut ReplyFifo, answer: &Reply, qtype: Opti
             match answer {
                 // A broken row: logged once, not at every query for it.
                 Reply::Password(PasswordReply::Found(pw)) => shared.unsendable.report(pw, &e),
-                _ => log::warn!(
-                    "InLookup: cannot send the answer to {}: {e}; answering -1",
-                    String::from_utf8_lossy(out.path())
-                ),
+                _ => {
+                    if shared.log_limit.admit("answer too long") {
+                        log::warn!(
+                            "InLookup: cannot send the answer to {}: {e}; answering -1",
+                            Escaped::new(out.path())
+                        );
+                    }
+                }
             }
             shared.stats.error();
             Reply::Error.encode().unwrap_or_default()
@@ -739,11 +782,13 @@ fn write_reply(shared: &Shared, out: &mut ReplyFifo, answer: &Reply, qtype: Opti
     };
     if let Err(e) = out.write_now(&bytes) {
         shared.stats.write_failed();
-        log::warn!(
-            "InLookup: write-{}: {}: {e}",
-            qtype.map_or("reply", writer_name),
-            String::from_utf8_lossy(out.path())
-        );
+        if shared.log_limit.admit("write failed") {
+            log::warn!(
+                "InLookup: write-{}: {}: {e}",
+                qtype.map_or("reply", writer_name),
+                Escaped::new(out.path())
+            );
+        }
     }
 }
 

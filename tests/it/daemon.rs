@@ -55,11 +55,17 @@ impl Daemon {
     ) -> Daemon {
         let d = Daemon::spawn_with(site, args, env, prepare);
         let n = d.fifo_count_expected(args);
-        d.wait_for(
+        let ready = d.wait_for(
             |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
             n,
             "ready lines",
         );
+        // Serving INFIFODIR/infifo.N, the daemon counts the users' hash costs
+        // at start on a connection of the pool: let it finish, so that tests
+        // that count connections or descriptors see a daemon at rest.
+        if ready[0].contains("Ready with INFIFO=") {
+            d.wait_for(is_hash_cost_line, 1, "the hash cost census");
+        }
         d
     }
 
@@ -218,6 +224,14 @@ pub fn reply_fifos(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The line that ends the daemon's count of its users' hash costs.
+pub fn is_hash_cost_line(l: &str) -> bool {
+    l.contains("checks will cost the same")
+        || l.contains("no user has a crypt hash")
+        || l.contains("cannot count the password hash costs")
+        || l.contains("hashcost: ")
 }
 
 /// Request bytes laid out by hand as inquery.c does (not with our encoder).

@@ -74,6 +74,14 @@ impl Pending {
         ip: &str,
         prepare: impl FnOnce(&Path),
     ) -> Pending {
+        let p = Pending::fifo(dir);
+        prepare(&p.reply);
+        send_raw(&d.fifodir, &request_bytes(qtype, email, &p.reply, ip));
+        p
+    }
+
+    /// Make a reply FIFO in `dir` and open it for reading; no request yet.
+    fn fifo(dir: &Path) -> Pending {
         let reply = dir.join(format!(
             "{}.{}",
             std::process::id(),
@@ -85,8 +93,6 @@ impl Pending {
             .custom_flags(libc::O_NONBLOCK)
             .open(&reply)
             .unwrap();
-        prepare(&reply);
-        send_raw(&d.fifodir, &request_bytes(qtype, email, &reply, ip));
         Pending { reply, rfd }
     }
 
@@ -1177,4 +1183,209 @@ fn daemon_killed_while_vchkpass_and_authindi_wait() {
     let (r, _) = authindi();
     assert_eq!(chain.which(), "login", "daemon dead: {r:?}");
     assert!(r.stderr.contains("TEMPFAIL"), "{}", r.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// A flood of names longer than the columns
+
+/// Write one request into server FIFO `infifo.<k>`, waiting while the pipe
+/// is full (a flood fills it faster than the daemon reads).
+fn send_waiting(d: &Daemon, k: u32, bytes: &[u8]) {
+    use std::io::Write;
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(d.fifo(k))
+        .unwrap();
+    let deadline = Instant::now() + HANG;
+    loop {
+        match w.write(bytes) {
+            Ok(n) => {
+                assert_eq!(n, bytes.len(), "a request is one atomic write");
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the server FIFO stayed full");
+                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
+                let _ = poll(&mut p, PollTimeout::from(100u8));
+            }
+            Err(e) => panic!("write request: {e}"),
+        }
+    }
+}
+
+/// How a library client's answer compares with the right one.
+fn legit_class<T: PartialEq>(got: &Result<T, QueryError>, want: &Result<T, QueryError>) -> Class {
+    match (got, want) {
+        (Ok(g), Ok(w)) if g == w => Class::Correct,
+        (Ok(_), _) => Class::Wrong,
+        (Err(QueryError::Server), _) => Class::TempFail,
+        (Err(QueryError::Remote(ClientError::Timeout(_))), _) => Class::Hang,
+        (Err(_), _) => Class::Lost,
+    }
+}
+
+/// The `p`-th percentile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Two clients flood the daemon with USER and PWD questions about distinct
+/// 4000-byte names (longer than any column), 64 requests in flight each,
+/// while a well-behaved client asks about 300 users whose answers are not
+/// cached yet (each needs a worker). The queue is small (32), so that a
+/// flood that reached the workers would fill it. The well-behaved client
+/// gets every answer right (no -1, nothing wrong or late); the flood costs
+/// no cache entry and no memory; HUP leaves the RSS where it was. Its
+/// latencies and the RSS figures are printed, not asserted.
+#[test]
+fn flood_of_long_names_costs_no_memory_and_no_one_their_answers() {
+    const FLOOD_THREADS: usize = 2;
+    const IN_FLIGHT: usize = 64;
+    const FLOOD: usize = 10_000;
+    let site = Site::new();
+    populate(&site);
+    add_numbered_users(&site, LOAD_USERS);
+    site.control("hostip", "192.0.2.7");
+    let d = Daemon::start(
+        &site,
+        &["-i", "2", "--workers", "2", "--queue", "32"],
+        &[("USE_BTREE", "1")],
+    );
+    assert_eq!(
+        ask(&d, 1, "joe@example.com", ""),
+        Got::Reply(int(0)),
+        "warm-up"
+    );
+    let rss_before = fds_and_rss(d.pid()).1;
+    let entries_before = stat(&stats_line(&d, "Cache entries"), "Cache entries");
+
+    let flooding = AtomicBool::new(true);
+    let flood_sent = AtomicU64::new(0);
+    let flood_minus_one = AtomicU64::new(0);
+    let started = Instant::now();
+    let (legit, flood_secs) = std::thread::scope(|s| {
+        let floods: Vec<_> = (0..FLOOD_THREADS)
+            .map(|t| {
+                let (d, sent, minus_one) = (&d, &flood_sent, &flood_minus_one);
+                s.spawn(move || {
+                    let mut n = 0;
+                    while n < FLOOD / FLOOD_THREADS {
+                        let batch: Vec<Pending> = (0..IN_FLIGHT)
+                            .map(|k| {
+                                let tag = format!("{t}.{n}.{k}@example.com");
+                                let name = format!("{}{tag}", "x".repeat(4000 - tag.len()));
+                                let qtype = if k % 2 == 0 { 1 } else { 3 };
+                                let p = Pending::fifo(&d.replydir);
+                                let bytes = request_bytes(qtype, &name, &p.reply, "");
+                                send_waiting(d, 1 + (k % 2) as u32, &bytes);
+                                p
+                            })
+                            .collect();
+                        for p in &batch {
+                            match p.wait(HANG) {
+                                Got::Reply(b) if b == int(-1) => {
+                                    minus_one.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Got::Reply(_) => {}
+                                got => panic!("flood request not answered: {got:?}"),
+                            }
+                        }
+                        n += IN_FLIGHT;
+                        sent.fetch_add(IN_FLIGHT as u64, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let legit = s.spawn(|| {
+            // The library's client (inquery()), as vchkpass uses it: every
+            // user once, in turn USER and PWD, while the flood lasts.
+            let query = remote(&site, &d);
+            let mut asked = Vec::new();
+            for i in 0..LOAD_USERS {
+                if !flooding.load(Ordering::Relaxed) && i > 0 {
+                    break;
+                }
+                let email = format!("u{i}@example.com");
+                let sent = Instant::now();
+                let (class, got) = if i % 2 == 0 {
+                    let got = query.user_status(email.as_bytes());
+                    (
+                        legit_class(&got, &Ok(UserStatus::Active)),
+                        format!("{got:?}"),
+                    )
+                } else {
+                    let passwd = query
+                        .password(email.as_bytes())
+                        .map(|pw| pw.map(|pw| pw.passwd));
+                    let want = Ok(Some(format!("p{i}").into_bytes()));
+                    (legit_class(&passwd, &want), format!("{passwd:?}"))
+                };
+                asked.push((sent.elapsed(), class, email, got));
+            }
+            asked
+        });
+        for f in floods {
+            f.join().unwrap();
+        }
+        let flood_secs = started.elapsed().as_secs_f64();
+        flooding.store(false, Ordering::Relaxed);
+        (legit.join().unwrap(), flood_secs)
+    });
+    let rss_after = fds_and_rss(d.pid()).1;
+
+    let mut latencies: Vec<Duration> = legit.iter().map(|(l, ..)| *l).collect();
+    latencies.sort_unstable();
+    let bad: Vec<_> = legit
+        .iter()
+        .filter(|(_, class, ..)| *class != Class::Correct)
+        .map(|(_, class, email, got)| format!("{email}: {class:?} {got:?}"))
+        .collect();
+    eprintln!(
+        "flood: {} requests of 4000-byte names in {flood_secs:.2} s ({} answered -1); \
+         a well-behaved client meanwhile: {} answers, {} not right, \
+         latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        flood_sent.load(Ordering::Relaxed),
+        flood_minus_one.load(Ordering::Relaxed),
+        legit.len(),
+        bad.len(),
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.9),
+        percentile_ms(&latencies, 0.99),
+        percentile_ms(&latencies, 1.0),
+    );
+    let cached = stats_line(&d, "Cache entries");
+    let entries = stat(&cached, "Cache entries");
+    d.signal(Signal::SIGHUP);
+    d.wait_for(|l| l.contains("cache flushed"), 1, "the HUP flush");
+    let rss_hup = fds_and_rss(d.pid()).1;
+    eprintln!(
+        "flood: daemon RSS {rss_before} kB before, {rss_after} kB after, {rss_hup} kB after HUP; \
+         {entries} cache entries after ({entries_before} before)"
+    );
+    assert!(
+        bad.is_empty(),
+        "during the flood, {} answers not right: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    assert!(
+        legit.len() >= 50,
+        "only {} answers during the flood",
+        legit.len()
+    );
+    assert!(
+        entries <= entries_before + legit.len() as u64,
+        "the flood is in the cache: {cached}"
+    );
+    // Transient buffers only: a cache that kept the names would hold 40 MB.
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "RSS {rss_before} kB before the flood, {rss_after} kB after"
+    );
+    // Every flood answer was "absent" (or -1 for a PWD answer too long to
+    // send), never a lost request.
+    assert_eq!(ask(&d, 1, "joe@example.com", ""), Got::Reply(int(0)));
+    assert!(d.stop().success());
 }

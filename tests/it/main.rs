@@ -11,6 +11,7 @@ mod fuzz;
 mod hardening;
 mod harness;
 mod inquerytest;
+mod logs;
 mod lookups;
 mod query;
 mod vchkpass;

@@ -1249,6 +1249,47 @@ fn database_unreachable_is_a_temporary_failure() {
     }
 }
 
+/// A login with a newline, a forged log line and terminal escapes, and one
+/// of 400 bytes: the DEBUG line shows them escaped (`\xNN`) and cut after
+/// 128 bytes, on one line.
+#[test]
+fn a_login_cannot_forge_or_flood_log_lines() {
+    let site = auth_site();
+    let rec = Recorder::new();
+    let forged = "vchkpass: pid [1]: login [alice@example.com] authmethod [LOGIN]";
+    let login = format!("x\x1b[2J\n{forged}\n@example.com");
+    let long = format!("{}@example.com", "a".repeat(400));
+    for (login, shown) in [
+        (
+            login.as_str(),
+            format!("x\\x1b[2J\\x0a{forged}\\x0a@example.com"),
+        ),
+        (
+            long.as_str(),
+            format!("{}...[284 more bytes]", "a".repeat(128)),
+        ),
+    ] {
+        let r = vchkpass(&site, &password(login, "pw", 1), &[&rec.path()])
+            .env(&[("DEBUG", "1")])
+            .run();
+        assert!(rec.ran(), "{r:?}");
+        rec.reset();
+        assert!(!r.stderr.contains('\x1b'), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .lines()
+                .all(|l| !l.starts_with("vchkpass: pid [1]")),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("login [{shown}]")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn no_secret_in_the_log_whatever_debug_says() {
     let site = auth_site();
@@ -1333,4 +1374,118 @@ fn the_faq_test_command() {
         cmd2.env(k, v);
     }
     assert_eq!(cmd2.output().unwrap().status.code(), Some(1));
+}
+
+/// Most users of the site have SHA-512 hashes of 10000 rounds, and PASSWORD_HASH
+/// is unset (which says SHA-256). The daemon counts the hashes at start and
+/// writes their cost beside its FIFOs; vchkpass and authindi, asking the daemon,
+/// check an unknown user's password at that cost (their DEBUG line says so), and
+/// after the users' hashes change, HUP makes the daemon write the new cost.
+/// Without the daemon's file they use PASSWORD_HASH's scheme.
+#[test]
+fn unknown_users_are_checked_at_the_cost_the_daemon_learnt() {
+    // Python's crypt.crypt('x y', '$6$rounds=10000$abcdefgh') (libxcrypt).
+    const SHA512_10000: &str = "$6$rounds=10000$abcdefgh$bt2D1fknJbYs39Z.DQkLis4UDjSg8/acBHhDptxtbSUWorySezY9AvZuIkjpil6p9C2IaIWkEwmCGxfgSM617.";
+    let site = Site::new();
+    populate(&site);
+    for i in 0..8 {
+        site.add_user("indimail", &format!("s{i}"), "example.com", SHA512_10000, 0);
+    }
+    let rec = Recorder::new();
+    let unknown = password("nobody@example.com", "x y", 1);
+    let cost_line = |r: &Run| {
+        r.stderr
+            .lines()
+            .find(|l| l.contains("unknown users are checked at the cost"))
+            .unwrap_or_else(|| panic!("no cost line: {}", r.stderr))
+            .to_string()
+    };
+
+    // No daemon yet, no file: PASSWORD_HASH's scheme.
+    let r = vchkpass(&site, &unknown, &[&rec.path()])
+        .env(&[
+            ("DEBUG", "1"),
+            ("INFIFODIR", site.dir.path().to_str().unwrap()),
+        ])
+        .run();
+    assert!(rec.ran(), "{r:?}");
+    rec.reset();
+    assert!(
+        cost_line(&r).ends_with("the cost $5$ (PASSWORD_HASH)"),
+        "{}",
+        r.stderr
+    );
+
+    let d = Daemon::start(&site, &["-i", "2"], &[]);
+    d.wait_for(
+        |l| l.contains("checks will cost the same"),
+        1,
+        "the hash cost",
+    );
+    let file = d.fifodir.join("hashcost");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "$6$rounds=10000$\n");
+    let r = vchkpass(&site, &unknown, &[&rec.path()])
+        .daemon(&d)
+        .env(&[("DEBUG", "1")])
+        .run();
+    assert!(rec.ran(), "{r:?}");
+    rec.reset();
+    assert!(
+        cost_line(&r).ends_with(&format!(
+            "the cost $6$rounds=10000$ (learnt by inlookup ({}))",
+            file.display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let chain = crate::authindi::Chain::new();
+    let r = chain
+        .start(
+            &site,
+            &crate::authindi::login_rec("imap", "nobody", "x y"),
+            false,
+        )
+        .daemon(&d)
+        .env(&[("DEBUG", "1")])
+        .run();
+    assert!(
+        cost_line(&r).contains("the cost $6$rounds=10000$ (learnt by inlookup"),
+        "{}",
+        r.stderr
+    );
+
+    // The site moves to bcrypt (cost 5): HUP, and the daemon says so.
+    site.sql(
+        "UPDATE indimail SET pw_passwd = '$2b$05$ck87WND4Fk2RR4UsO6GqH.y4YY8BwWpTJUssDL4LPHgm.FEPnRcZ2'",
+    );
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for(
+        |l| l.contains("checks will cost the same"),
+        2,
+        "the new hash cost",
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "$2b$05$\n");
+    let r = vchkpass(&site, &unknown, &[&rec.path()])
+        .daemon(&d)
+        .env(&[("DEBUG", "1")])
+        .run();
+    assert!(
+        cost_line(&r).contains("the cost $2b$05$ (learnt"),
+        "{}",
+        r.stderr
+    );
+
+    // A file someone else could have written is not used, and said so.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let r = vchkpass(&site, &unknown, &[&rec.path()])
+        .daemon(&d)
+        .env(&[("DEBUG", "1"), ("PASSWORD_HASH", "3")])
+        .run();
+    assert!(
+        cost_line(&r).ends_with("the cost $6$ (PASSWORD_HASH)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("writable by others"), "{}", r.stderr);
+    assert!(d.stop().success());
 }
