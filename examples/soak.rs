@@ -1770,7 +1770,7 @@ fn main() {
     // Idle now: what the daemon holds when nobody asks anything.
     std::thread::sleep(Duration::from_secs(2));
     let idle = sample(daemon.pid());
-    let leftovers = fs::read_dir(&daemon.replydir).map_or(0, |d| d.count());
+    let leftovers = reply_fifos_in(&daemon.replydir);
     let mut daemon = daemon;
     let _ = kill(daemon.pid(), Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -2023,4 +2023,25 @@ pub fn own_user_name() -> String {
         .ok()
         .flatten()
         .map_or_else(|| "root".to_string(), |u| u.name)
+}
+
+/// The FIFOs in a reply directory and in the clients' private directories in it
+/// (those directories stay, by design: one per user).
+fn reply_fifos_in(dir: &Path) -> usize {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_fifo() => 1,
+            Ok(t) if t.is_dir() => fs::read_dir(e.path()).map_or(0, |d| {
+                d.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
+                    .count()
+            }),
+            _ => 0,
+        })
+        .sum()
 }
