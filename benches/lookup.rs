@@ -42,8 +42,8 @@ use indilookup::client;
 use indilookup::config::{FifoConfig, Timeouts};
 use indilookup::db::Database;
 use indilookup::fifo;
+use indilookup::protocol::frames::{frames, Frame};
 use indilookup::protocol::{PasswordReply, PwStruct, QueryType, Reply};
-use indilookup::server::framing::{frames, Frame};
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 

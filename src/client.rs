@@ -30,7 +30,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::config::{FifoConfig, Timeouts};
 use crate::protocol::{
-    DecodeError, EncodeError, FlushRequest, QueryType, Reply, Request, PIPE_BUF,
+    DecodeError, EncodeError, FlushReply, FlushRequest, QueryType, Reply, Request, PIPE_BUF,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -259,13 +259,12 @@ pub fn flush(fifo: &FifoConfig, timeouts: Timeouts, name: &[u8]) -> Result<i32, 
         },
         |_| Ok(0),
     )?;
-    let n = i32::from_ne_bytes([reply[0], reply[1], reply[2], reply[3]]);
-    if n < 0 {
-        return Err(ClientError::Decode(DecodeError::BadPayload(
+    match FlushReply::decode(&reply)? {
+        FlushReply::Removed(n) => Ok(i32::try_from(n).unwrap_or(i32::MAX)),
+        FlushReply::Failed => Err(ClientError::Decode(DecodeError::BadPayload(
             "the daemon could not flush its cache".into(),
-        )));
+        ))),
     }
-    Ok(n)
 }
 
 /// One request, one reply: open a server FIFO, make the reply FIFO, send the

@@ -27,11 +27,11 @@ use crate::checkpassword::{self, ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
 use crate::db::{domain, Address, PasswdRow};
 use crate::fifo::{self, ReplyDirs};
+use crate::protocol::frames::{self as framing, Frame};
 use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
     VLimits, MAX_BODY_LEN, PIPE_BUF,
 };
-use crate::server::framing::{self, Frame};
 
 /// xorshift64*: a deterministic generator for seeded mutations and
 /// generated inputs, so that a failure reproduces exactly.

@@ -3,14 +3,13 @@
 //!
 //! Threads:
 //! * the reader polls every server FIFO, cuts what it reads into requests
-//!   (framing.rs) and queues them;
+//!   (protocol/frames.rs) and queues them;
 //! * the workers open the reply FIFO (safely, see fifo.rs), run the lookup
 //!   and write the reply;
 //! * the thread that called `run` waits for signals (they are blocked in
 //!   every thread, so none of our code runs inside a signal handler) and
 //!   acts on them in normal code.
 
-pub mod framing;
 pub mod privileges;
 mod stats;
 mod unsendable;
@@ -31,9 +30,9 @@ use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
 use crate::logline::{Escaped, Throttle};
-use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
+use crate::protocol::frames::{frames, Frame};
+use crate::protocol::{FlushReply, FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
-use framing::Frame;
 use nix::unistd::Gid;
 use privileges::ServiceUser;
 pub use stats::Stats;
@@ -550,7 +549,7 @@ fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Jo
                 log::error!("InLookup: read: {}: {e}", names[i]);
                 continue;
             }
-            for frame in framing::frames(&buf) {
+            for frame in frames(&buf) {
                 dispatch(shared, frame, &names[i], &short[i], tx);
             }
         }
@@ -720,7 +719,7 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
             Escaped::new(&f.name)
         );
     }
-    if let Err(e) = out.write_now(&(n as i32).to_ne_bytes()) {
+    if let Err(e) = out.write_now(&FlushReply::removed(n).encode()) {
         shared.stats.write_failed();
         if shared.log_limit.admit("write failed") {
             log::warn!("InLookup: write-flush: {}: {e}", Escaped::new(out.path()));

@@ -10,9 +10,7 @@
 //! where a valid request starts; the requests of other clients that follow
 //! are therefore never lost or mis-framed.
 
-use crate::protocol::{DecodeError, FlushRequest, Request, FLUSH_TYPE};
-
-const INT_LEN: usize = 4;
+use super::{DecodeError, FlushRequest, Request, FLUSH_TYPE, INT_LEN};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {

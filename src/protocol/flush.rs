@@ -1,0 +1,132 @@
+//! The cache-flush request and its reply, an extension of this implementation.
+
+use super::request::TYPE_SEPARATOR;
+use super::{
+    bounded_int, refuse_bytes, split_leading_int, take_c_string, DecodeError, EncodeError, INT_LEN,
+    PIPE_BUF,
+};
+
+/// Type byte of the cache-flush request, an extension of this implementation (C servers
+/// ignore it): forget every cached answer about one address or domain, for example after
+/// a password change. Laid out like a query (the name in the email field, no ip); the
+/// reply is one int ([`FlushReply`]).
+pub const FLUSH_TYPE: u8 = 32;
+
+/// A cache-flush request (see [`FLUSH_TYPE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushRequest {
+    /// An address (`user@domain`) or a bare domain.
+    pub name: Vec<u8>,
+    pub reply_path: Vec<u8>,
+}
+
+impl FlushRequest {
+    /// The whole record, as [`Request::encode`] lays out a query.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        refuse_bytes("email", &self.name, b"\0")?;
+        refuse_bytes("reply path", &self.reply_path, b"\0")?;
+        let body_len = 2 + self.name.len() + 1 + self.reply_path.len() + 1 + 1;
+        let total = INT_LEN + body_len;
+        if total > PIPE_BUF {
+            return Err(EncodeError::RequestTooLong(total));
+        }
+        let mut record = Vec::with_capacity(total);
+        record.extend_from_slice(&bounded_int(body_len).to_ne_bytes());
+        record.extend_from_slice(&[FLUSH_TYPE, TYPE_SEPARATOR]);
+        record.extend_from_slice(&self.name);
+        record.push(0);
+        record.extend_from_slice(&self.reply_path);
+        record.extend_from_slice(&[0, 0]);
+        Ok(record)
+    }
+
+    /// Decodes a body whose type byte is [`FLUSH_TYPE`], with the same strictness as
+    /// [`Request::decode_body`]; the ip field must be empty.
+    pub fn decode_body(body: &[u8]) -> Result<FlushRequest, DecodeError> {
+        let [FLUSH_TYPE, separator, fields @ ..] = body else {
+            return Err(DecodeError::BadPayload("not a flush request".into()));
+        };
+        if *separator != TYPE_SEPARATOR {
+            return Err(DecodeError::BadSeparator(*separator));
+        }
+        let (name, rest) = take_c_string(fields, "email")?;
+        let (reply_path, rest) = take_c_string(rest, "reply path")?;
+        let (ip, rest) = take_c_string(rest, "ip")?;
+        if !rest.is_empty() || !ip.is_empty() {
+            return Err(DecodeError::TrailingBytes(rest.len() + ip.len()));
+        }
+        Ok(FlushRequest {
+            name: name.to_vec(),
+            reply_path: reply_path.to_vec(),
+        })
+    }
+}
+
+/// The reply to a [`FlushRequest`]: one int, the number of cache entries removed, or a
+/// negative number when the daemon could not flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushReply {
+    /// The number of cache entries removed.
+    Removed(u32),
+    /// The daemon could not flush its cache.
+    Failed,
+}
+
+impl FlushReply {
+    /// The int sent for a count of `removed` entries, which never reads as a failure.
+    pub fn removed(removed: usize) -> FlushReply {
+        FlushReply::Removed(u32::try_from(removed).unwrap_or(u32::MAX))
+    }
+
+    /// The reply's one int.
+    pub fn encode(self) -> [u8; INT_LEN] {
+        let value = match self {
+            FlushReply::Removed(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            FlushReply::Failed => -1,
+        };
+        value.to_ne_bytes()
+    }
+
+    /// Reads the reply's int: any negative value is a failure.
+    pub fn decode(bytes: &[u8]) -> Result<FlushReply, DecodeError> {
+        let (first, rest) = split_leading_int(bytes)?;
+        if !rest.is_empty() {
+            return Err(DecodeError::TrailingBytes(rest.len()));
+        }
+        let value = i32::from_ne_bytes(*first);
+        Ok(u32::try_from(value).map_or(FlushReply::Failed, FlushReply::Removed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_reply_is_one_native_int() {
+        for (reply, int) in [
+            (FlushReply::Removed(0), 0),
+            (FlushReply::Removed(7), 7),
+            (FlushReply::Failed, -1),
+        ] {
+            assert_eq!(reply.encode(), i32::to_ne_bytes(int));
+            assert_eq!(FlushReply::decode(&reply.encode()), Ok(reply));
+        }
+        assert_eq!(
+            FlushReply::decode(&(-2i32).to_ne_bytes()),
+            Ok(FlushReply::Failed)
+        );
+        assert_eq!(
+            FlushReply::removed(usize::MAX).encode(),
+            i32::MAX.to_ne_bytes()
+        );
+        assert_eq!(
+            FlushReply::decode(&[0, 0]),
+            Err(DecodeError::ShortPrefix { got: 2 })
+        );
+        assert_eq!(
+            FlushReply::decode(&[0; 5]),
+            Err(DecodeError::TrailingBytes(1))
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The query types and their wire numbers.
+
+/// The query types of the FIFO protocol, with the numbers the C peers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum QueryType {
+    User = 1,
+    Relay = 2,
+    Password = 3,
+    Host = 4,
+    Alias = 5,
+    Limit = 6,
+    Domain = 7,
+}
+
+impl QueryType {
+    /// Every query type, in wire order.
+    pub const ALL: [QueryType; 7] = [
+        QueryType::User,
+        QueryType::Relay,
+        QueryType::Password,
+        QueryType::Host,
+        QueryType::Alias,
+        QueryType::Limit,
+        QueryType::Domain,
+    ];
+
+    /// The query type for a request's type byte, `None` for anything outside 1..=7.
+    pub fn from_u8(b: u8) -> Option<QueryType> {
+        Self::ALL.into_iter().find(|qtype| qtype.as_u8() == b)
+    }
+
+    /// The type byte written on the wire.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The name the C server prints in its logs, single quotes included, so that log
+    /// readers written for the C daemon keep working.
+    pub fn log_name(self) -> &'static str {
+        match self {
+            QueryType::User => "'User Query'",
+            QueryType::Relay => "'Relay Query'",
+            QueryType::Password => "'Password Query'",
+            QueryType::Host => "'Host Query'",
+            QueryType::Alias => "'Alias Query'",
+            QueryType::Limit => "'Domain Limits Query'",
+            QueryType::Domain => "'Domain Query'",
+        }
+    }
+}
