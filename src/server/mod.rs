@@ -4,7 +4,7 @@
 //! Threads:
 //! * the reader polls every server FIFO, cuts what it reads into requests
 //!   (protocol/frames.rs) and queues them;
-//! * the workers open the reply FIFO (safely, see fifo.rs), run the lookup
+//! * the workers open the reply FIFO (safely, see fifo/reply.rs), run the lookup
 //!   and write the reply;
 //! * the thread that called `run` waits for signals (they are blocked in
 //!   every thread, so none of our code runs inside a signal handler) and
