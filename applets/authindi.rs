@@ -17,18 +17,18 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indilookup::auth::Policy;
-use indilookup::authlib::{
+use indilookup::authindi::{
     self, authenticate, Account, LoginTasks, Outcome, Record, RecordError, Reject, ServiceMap,
     Settings, SERVICE_MAP_VAR,
 };
 use indilookup::chain::{self, ChildEnv, AUTH_FD};
-use indilookup::checkpassword::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::db::Database;
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
+use indilookup::vchkpass::{read_auth_data, RawFdReader, ReadError};
 
 /// The application and its argument: always the last two arguments.
 fn app(args: &[OsString]) -> (&OsStr, &OsStr) {
@@ -88,7 +88,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ))
         }
     };
-    let record = match authlib::parse_record(&data) {
+    let record = match authindi::parse_record(&data) {
         Ok(r) => r,
         Err(RecordError::TooShort) => return Err(fail(exit::MISUSE, "fatal: auth data too short")),
         Err(RecordError::BadBase64) => {
@@ -226,7 +226,7 @@ fn log_request(env: &Env, pid: u32, r: &Record) {
 /// path with authindi's own arguments instead.
 fn fail_completely(env: &Env) -> exit::Result {
     let _ = std::io::stderr().write_all(b"AUTHFAILURE\n");
-    let Some((user, argv)) = authlib::login_program(env) else {
+    let Some((user, argv)) = authindi::login_program(env) else {
         return Err(exit::FAILURE.into());
     };
     let e = chain::execv(&user, &argv, &ChildEnv::new());
@@ -254,7 +254,7 @@ fn exec_local(
     let (app, apparg) = app(args);
     let pw = &account.pw;
     let service = Escaped::new(&record.service);
-    if authlib::login_forbidden(
+    if authindi::login_forbidden(
         &config.paths.controldir,
         &record.service,
         account.real_domain.as_bytes(),
@@ -267,7 +267,7 @@ fn exec_local(
             format!("Login not permitted for {service}"),
         ));
     }
-    let Some(quota) = authlib::maildir_quota(&pw.shell) else {
+    let Some(quota) = authindi::maildir_quota(&pw.shell) else {
         return Err(fail(
             exit::PERMANENT,
             format_args!("fatal: unable to parse_quota [{}]", Escaped::new(&pw.shell)),

@@ -13,14 +13,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use indilookup::auth::Policy;
 use indilookup::chain::{self, ChildEnv, AUTH_FD};
-use indilookup::checkpassword::{
-    self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
-};
 use indilookup::config::{Config, Env};
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
+use indilookup::vchkpass::{
+    self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
+};
 
 /// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
 const RSPAUTH_FD: i32 = 6;
@@ -43,7 +43,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
     if args.is_empty() {
         return Err(exit::MISUSE.into());
     }
-    let data = match checkpassword::read_auth_data(checkpassword::RawFdReader(AUTH_FD)) {
+    let data = match vchkpass::read_auth_data(vchkpass::RawFdReader(AUTH_FD)) {
         Ok(d) => d,
         Err(ReadError::TooLong) => return Err(exit::MISUSE.into()),
         Err(ReadError::Io(e)) => {
@@ -54,8 +54,8 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ));
         }
     };
-    checkpassword::close_input_on_exec(AUTH_FD);
-    let Some(fields) = checkpassword::parse_fields(&data) else {
+    vchkpass::close_input_on_exec(AUTH_FD);
+    let Some(fields) = vchkpass::parse_fields(&data) else {
         return Err(exit::MISUSE.into());
     };
     let env = Env::from_process();

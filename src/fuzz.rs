@@ -21,17 +21,17 @@ use crate::auth::{
     self, digest_md5, Attempt, AuthError, CramAlgorithm, CryptScheme, Method, Policy, StoredSecret,
     Verdict,
 };
-use crate::authlib::{self, AuthType, RecordError, ServiceClass, ServiceMap};
+use crate::authindi::{self, AuthType, RecordError, ServiceClass, ServiceMap};
 use crate::cache::PackedRow;
-use crate::checkpassword::{self, ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
-use crate::db::{domain, Address, PasswdRow};
+use crate::db::{control_files, Address, PasswdRow};
 use crate::fifo::{self, ReplyDirs};
 use crate::protocol::frames::{self as framing, Frame};
 use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
     VLimits, MAX_BODY_LEN, PIPE_BUF,
 };
+use crate::vchkpass::{self, ReadError, AUTH_SIZE};
 
 /// xorshift64*: a deterministic generator for seeded mutations and
 /// generated inputs, so that a failure reproduces exactly.
@@ -623,7 +623,7 @@ pub fn vchkpass(data: &[u8]) {
     // Reference split: at least two NULs, the second not the last byte.
     let pieces: Vec<&[u8]> = data.splitn(4, |&b| b == 0).collect();
     let complete = pieces.len() >= 3 && (!pieces[2].is_empty() || pieces.len() == 4);
-    match checkpassword::parse_fields(data) {
+    match vchkpass::parse_fields(data) {
         Some(f) => {
             assert!(complete, "accepted incomplete fd-3 data");
             assert_eq!(offset(data, f.login), 0);
@@ -634,11 +634,11 @@ pub fn vchkpass(data: &[u8]) {
             assert_eq!(offset(data, f.field3), f.login.len() + f.field2.len() + 2);
             let method = pieces.get(3).and_then(|m| m.first()).copied().unwrap_or(0);
             assert_eq!(f.method_byte, method);
-            if let Some(m) = checkpassword::supported_method(f.method_byte) {
+            if let Some(m) = vchkpass::supported_method(f.method_byte) {
                 assert_eq!(m.code(), f.method_byte);
                 assert!(m.code() <= Method::DigestMd5.code());
             }
-            checkpassword::method_log_name(f.method_byte);
+            vchkpass::method_log_name(f.method_byte);
             let method = Method::from_code(f.method_byte).unwrap_or(Method::Unspecified);
             let attempt = Attempt::from_checkpassword(method, f.login, f.field2, f.field3);
             if f.field3.is_empty() {
@@ -660,7 +660,7 @@ pub fn vchkpass(data: &[u8]) {
         turn: 0,
         interrupted: false,
     };
-    match checkpassword::read_auth_data(reader) {
+    match vchkpass::read_auth_data(reader) {
         Ok(read) => {
             assert!(payload.len() <= AUTH_SIZE);
             assert_eq!(read, payload);
@@ -680,13 +680,13 @@ fn check_login(login: &[u8]) {
             Some(i) => (1..=40).contains(&i) && (1..=67).contains(&(login.len() - i - 1)),
             None => (1..=40).contains(&login.len()),
         };
-    assert_eq!(checkpassword::plausible_login(login), expected);
+    assert_eq!(vchkpass::plausible_login(login), expected);
 }
 
 // ---------------------------------------------------------------------------
 // authindi
 
-/// Standard base64 decoding, written independently of `authlib::base64_decode`.
+/// Standard base64 decoding, written independently of `authindi::base64_decode`.
 fn reference_base64(text: &[u8]) -> Option<Vec<u8>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if !text.len().is_multiple_of(4) {
@@ -740,14 +740,14 @@ fn to_base64(bytes: &[u8]) -> Vec<u8> {
 pub fn authindi(data: &[u8]) {
     check_record(data);
     for text in [data, data.trim_ascii()] {
-        let decoded = authlib::base64_decode(text);
+        let decoded = authindi::base64_decode(text);
         assert_eq!(decoded, reference_base64(text), "base64 decoders disagree");
         if let Some(d) = decoded {
             assert!(d.len() <= text.len() / 4 * 3);
         }
     }
     assert_eq!(
-        authlib::base64_decode(&to_base64(data)).as_deref(),
+        authindi::base64_decode(&to_base64(data)).as_deref(),
         Some(data)
     );
 
@@ -771,12 +771,12 @@ pub fn authindi(data: &[u8]) {
         inactive: false,
     };
     // The record exported to the child has no password field, whatever it was.
-    let exported = authlib::pwstruct_without_secret(&pw, "u@x");
+    let exported = authindi::pwstruct_without_secret(&pw, "u@x");
     let other = PwStruct {
         passwd: b"other".to_vec(),
         ..pw.clone()
     };
-    assert_eq!(exported, authlib::pwstruct_without_secret(&other, "u@x"));
+    assert_eq!(exported, authindi::pwstruct_without_secret(&other, "u@x"));
     assert!(exported.as_bytes().starts_with(b"u@x:x:7:8:"));
 }
 
@@ -784,7 +784,7 @@ fn check_record(data: &[u8]) {
     let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
     // Three lines that each end in '\n' with something after the third.
     let complete = lines.len() >= 4 && !(lines.len() == 4 && lines[3].is_empty());
-    let record = match authlib::parse_record(data) {
+    let record = match authindi::parse_record(data) {
         Ok(r) => r,
         Err(RecordError::TooShort) => return assert!(!complete),
         Err(RecordError::BadBase64) => {
@@ -829,7 +829,7 @@ fn check_record(data: &[u8]) {
 }
 
 fn check_lookup_address(login: &[u8], default_domain: Option<&str>) {
-    let address = authlib::lookup_address(login, default_domain);
+    let address = authindi::lookup_address(login, default_domain);
     assert_eq!(address, address.to_ascii_lowercase());
     match login.iter().position(|b| b"@%:".contains(b)) {
         Some(i) => {
@@ -851,7 +851,7 @@ fn check_lookup_address(login: &[u8], default_domain: Option<&str>) {
 /// MAILDIRQUOTA from a quota field made of a number, a suffix and a count.
 fn check_quota(input: &mut Input<'_>) {
     let raw = input.bytes();
-    if let Some(q) = authlib::maildir_quota(raw) {
+    if let Some(q) = authindi::maildir_quota(raw) {
         let (size, count) = q.split_once("S,").expect("<size>S,<count>C");
         let count = count.strip_suffix('C').expect("<size>S,<count>C");
         assert!(size.parse::<u64>().is_ok() && count.parse::<u64>().is_ok());
@@ -876,11 +876,14 @@ fn check_quota(input: &mut Input<'_>) {
             .map(|b| format!("{b}S,{count}C")),
     };
     assert_eq!(
-        authlib::maildir_quota(shell.as_bytes()),
+        authindi::maildir_quota(shell.as_bytes()),
         expected,
         "{shell}"
     );
-    assert_eq!(authlib::maildir_quota(b"NOQUOTA").as_deref(), Some("0S,0C"));
+    assert_eq!(
+        authindi::maildir_quota(b"NOQUOTA").as_deref(),
+        Some("0S,0C")
+    );
 }
 
 fn check_service_map(value: &str) {
@@ -922,7 +925,7 @@ fn check_service_map(value: &str) {
         }
         Err(e) => {
             assert!(!valid, "refused a good service map: {e}");
-            assert!(e.contains(authlib::SERVICE_MAP_VAR));
+            assert!(e.contains(authindi::SERVICE_MAP_VAR));
         }
     }
 }
@@ -1153,7 +1156,7 @@ fn check_routes(data: &[u8]) {
             .and_then(|(_, p)| *p),
     };
     assert_eq!(
-        domain::routes_port(text, &domain),
+        control_files::routes_port(text, &domain),
         expected.filter(|&p| p != 0)
     );
     // A line for the domain put first wins over everything after it.
@@ -1164,9 +1167,9 @@ fn check_routes(data: &[u8]) {
     if plain {
         let routed = [format!("{domain}:relay.example:{port}\n").as_bytes(), text].concat();
         let want = (port != 0).then_some(port);
-        assert_eq!(domain::routes_port(&routed, &domain), want);
+        assert_eq!(control_files::routes_port(&routed, &domain), want);
         assert_eq!(
-            domain::routes_port(&routed, &domain.to_ascii_uppercase()),
+            control_files::routes_port(&routed, &domain.to_ascii_uppercase()),
             want
         );
     }
@@ -1181,17 +1184,17 @@ fn check_rcpthosts(data: &[u8]) {
         let l = l.trim();
         !l.starts_with('#') && l.eq_ignore_ascii_case(&domain)
     });
-    assert_eq!(domain::lists(text, &domain), expected);
+    assert_eq!(control_files::lists(text, &domain), expected);
     let plain = !domain.is_empty() && domain.trim() == domain && !domain.starts_with('#');
     if plain && !domain.contains('\n') {
         let listed = [text, b"\n ", domain.to_ascii_uppercase().as_bytes(), b" \n"].concat();
-        assert!(domain::lists(&listed, &domain));
+        assert!(control_files::lists(&listed, &domain));
     }
 }
 
 fn check_cdb_value(value: &[u8]) {
     let fields: Vec<&[u8]> = value.split(|&b| b == 0).collect();
-    let dir = domain::cdb_dir_field(value);
+    let dir = control_files::cdb_dir_field(value);
     assert_eq!(dir, fields.get(3).copied().filter(|d| !d.is_empty()));
     if let Some(dir) = dir {
         assert!(within(value, dir) && !dir.contains(&0));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::client;
 use crate::config::FifoConfig;
-use crate::private_server::{self, PrivateError, PrivateServer, Shared};
+use crate::private_server::{self, PrivateError, PrivateServer, SharedPrivateServer};
 
 /// How long a private inlookup may take to open its FIFO.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +37,7 @@ pub enum InfifoError {
 
 /// A private inlookup, stopped (and its FIFO removed) when this is dropped
 /// or when the process gets INT, TERM, HUP or QUIT.
-pub struct Private(Shared);
+pub struct Private(SharedPrivateServer);
 
 impl Private {
     /// Has it exited (so that a failed question may be its death)?
@@ -110,7 +110,7 @@ fn start_private(path: &Path, verbose: bool) -> Result<Private, InfifoError> {
     let exe = std::env::current_exe().map_err(InfifoError::Exe)?;
     // Signals are blocked before the daemon exists, so that none can end
     // this process between starting it and being able to stop it.
-    let shared = Shared::default();
+    let shared = SharedPrivateServer::default();
     private_server::stop_on_signals(shared.clone()).map_err(InfifoError::Signals)?;
     shared.install(|| PrivateServer::start(&exe, path, verbose))?;
     let private = Private(shared);

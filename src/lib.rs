@@ -4,10 +4,9 @@
 //! wrappers; everything they share lives here.
 
 pub mod auth;
-pub mod authlib;
+pub mod authindi;
 pub mod cache;
 pub mod chain;
-pub mod checkpassword;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -26,3 +25,4 @@ pub mod protocol;
 pub mod query;
 pub mod report;
 pub mod server;
+pub mod vchkpass;

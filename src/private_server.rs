@@ -189,9 +189,9 @@ impl Drop for PrivateServer {
 /// The private server, shared between the thread that uses it and the
 /// thread that stops it on a signal. Whoever takes it first stops it.
 #[derive(Clone, Default)]
-pub struct Shared(Arc<Mutex<Option<PrivateServer>>>);
+pub struct SharedPrivateServer(Arc<Mutex<Option<PrivateServer>>>);
 
-impl Shared {
+impl SharedPrivateServer {
     /// Start the server with `start` while holding the lock, so that a
     /// signal arriving meanwhile waits for it and then stops it.
     pub fn install(
@@ -249,7 +249,7 @@ impl Shared {
 /// inherits the mask, and one thread waits for them with sigwait (no code
 /// runs in a signal handler). A signal that was ignored when the process
 /// started (nohup) stays ignored.
-pub fn stop_on_signals(server: Shared) -> nix::Result<()> {
+pub fn stop_on_signals(server: SharedPrivateServer) -> nix::Result<()> {
     let mut set = SigSet::empty();
     for sig in [
         Signal::SIGINT,

@@ -7,7 +7,7 @@
 //! validated configuration.
 
 pub mod auth;
-pub(crate) mod domain;
+pub(crate) mod control_files;
 mod lookups;
 pub mod pool;
 
@@ -127,7 +127,7 @@ pub struct Database {
     /// This host's address, for HOST answers when control/hostip is missing.
     host_address: std::sync::OnceLock<String>,
     /// users/cdb, kept open while it does not change.
-    cdb: std::sync::Mutex<Option<domain::OpenCdb>>,
+    cdb: std::sync::Mutex<Option<control_files::OpenCdb>>,
     sql: lookups::Statements,
     mysql: MysqlConfig,
     lookup: LookupConfig,

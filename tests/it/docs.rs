@@ -10,7 +10,7 @@
 //!   `get_str`, `is_set`, `std::env::var`, `var_os`, env_logger's
 //!   `parse_env` — and of every function or closure that passes one of its
 //!   `&str` parameters on to such a call (found by the scan itself, so a new
-//!   helper such as config.rs's `nonempty(env, "X")` is followed without
+//!   helper such as config/env.rs's `nonempty(env, "X")` is followed without
 //!   being listed here);
 //! * `config::ENV_VARS`;
 //! * as a net for names that reach a reader through a table or a `match`
@@ -546,7 +546,7 @@ fn where_seen(seen: &Seen, name: &str) -> String {
 #[test]
 fn the_scan_finds_the_known_readers_and_variables() {
     let s = scan();
-    // Helpers of config.rs, cache.rs and the inlookup applet, found by the
+    // Helpers of config/, cache.rs and the inlookup applet, found by the
     // scan rather than listed: if these go missing, the lexer is broken.
     for helper in [
         "nonempty",

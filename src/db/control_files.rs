@@ -1,5 +1,6 @@
-//! Real-domain resolution and the mail route of the local host: the parts of
-//! the lookups that read qmail/IndiMail control files.
+//! The lookups answered mostly from qmail/IndiMail control files and qmail's users/cdb:
+//! real-domain resolution (whose one table lookup is `aliasdomain`) and the mail route
+//! of the local host.
 
 use std::fs;
 use std::io;
