@@ -23,6 +23,7 @@ use indilookup::authindi::{
 };
 use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::config::{Config, Env};
+use indilookup::ctext;
 use indilookup::db::Database;
 use indilookup::dummy_cost;
 use indilookup::exit;
@@ -58,7 +59,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             format_args!(
                 "fatal: execv: {}: {}",
                 app.to_string_lossy(),
-                chain::error_str(&e)
+                ctext::error_str(&e)
             ),
         ));
     }
@@ -84,7 +85,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
         Err(ReadError::Io(e)) => {
             return Err(fail(
                 exit::TEMPORARY,
-                format_args!("fatal: read: {}", chain::error_str(&e)),
+                format_args!("fatal: read: {}", ctext::error_str(&e)),
             ))
         }
     };
@@ -171,7 +172,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
                 format_args!(
                     "fatal: pipe_exec: {}: {}",
                     args[0].to_string_lossy(),
-                    chain::error_str(&e)
+                    ctext::error_str(&e)
                 ),
             ))
         }
@@ -235,7 +236,7 @@ fn fail_completely(env: &Env) -> exit::Result {
         format_args!(
             "fatal: execv {}: {}",
             user.to_string_lossy(),
-            chain::error_str(&e)
+            ctext::error_str(&e)
         ),
     ))
 }
@@ -316,7 +317,7 @@ fn exec_local(
     if let Err(e) = std::env::set_current_dir(&base) {
         return Err(fail(
             exit::TEMPORARY,
-            format_args!("fatal: chdir: {}: {}", base.display(), chain::error_str(&e)),
+            format_args!("fatal: chdir: {}: {}", base.display(), ctext::error_str(&e)),
         ));
     }
     child_env.set("MAILDIR", base.join("Maildir"));
@@ -326,7 +327,7 @@ fn exec_local(
         format_args!(
             "fatal: exec: {}: {}",
             app.to_string_lossy(),
-            chain::error_str(&e)
+            ctext::error_str(&e)
         ),
     ))
 }

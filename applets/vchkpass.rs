@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use indilookup::auth::Policy;
 use indilookup::chain::{self, ChildEnv, AUTH_FD};
 use indilookup::config::{Config, Env};
+use indilookup::ctext;
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
@@ -47,7 +48,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
         Ok(d) => d,
         Err(ReadError::TooLong) => return Err(exit::MISUSE.into()),
         Err(ReadError::Io(e)) => {
-            let err = chain::error_str(&e);
+            let err = ctext::error_str(&e);
             return Err(temp_fail(
                 &format!("454-read error: {err} (#4.3.0)\r\n"),
                 &format!("read: {err}"),
@@ -157,7 +158,7 @@ fn send_rspauth(rspauth: &[u8]) -> exit::Result {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
         Err(e) => {
-            let err = chain::error_str(&e);
+            let err = ctext::error_str(&e);
             Err(temp_fail(
                 &format!("454-DIGEST-MD5: {err} (#4.3.0)\r\n"),
                 &format!("DIGEST-MD5: write rspauth: {err}"),
@@ -196,7 +197,7 @@ fn finish_default(env: &Env, mut child_env: ChildEnv, s: &Success) -> exit::Resu
                 }
             },
             Err(e) => {
-                let err = chain::error_str(&e);
+                let err = ctext::error_str(&e);
                 return Err(temp_fail(
                     &format!("454-POSTAUTH: {err} (#4.3.0)\r\n"),
                     &format!("POSTAUTH {}: {err}", postauth.to_string_lossy()),
@@ -223,7 +224,7 @@ fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Succes
             Ok(st) => eprintln!("vchkpass: POSTAUTH {shown}: {st} (ignored in native mode)"),
             Err(e) => eprintln!(
                 "vchkpass: POSTAUTH {shown}: {} (ignored in native mode)",
-                chain::error_str(&e)
+                ctext::error_str(&e)
             ),
         }
     }
@@ -242,7 +243,7 @@ fn exec_native(args: &[OsString], env: &Env, mut child_env: ChildEnv, s: &Succes
         .set("userdb_gid", "indimail")
         .set("EXTRA", extra);
     let e = chain::execv(&args[0], args, &child_env);
-    let err = chain::error_str(&e);
+    let err = ctext::error_str(&e);
     Err(temp_fail(
         &format!("454-exec: {err} (#4.3.0)\r\n"),
         &format!("exec: {}: {err}", args[0].to_string_lossy()),
@@ -265,7 +266,7 @@ fn next_module(
         );
     }
     let e = chain::pipe_exec(args, data, child_env);
-    let err = chain::error_str(&e);
+    let err = ctext::error_str(&e);
     temp_fail(
         &format!("454-exec: {err} (#4.3.0)\r\n"),
         &format!("pipe_exec: {}: {err}", args[0].to_string_lossy()),

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod ctext;
 pub mod db;
 pub mod dummy_cost;
 pub mod exit;

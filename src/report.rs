@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::client::ClientError;
+use crate::ctext::ctime;
 use crate::load::{Job, LoadReport, Progress};
 use crate::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
@@ -270,33 +271,6 @@ fn pw_text(out: &mut Vec<u8>, pw: &PwStruct, tables: Tables<'_>) {
         tables.active
     };
     out.extend_from_slice(format!("Table    : {table}\n").as_bytes());
-}
-
-/// `ctime(3)` of a Unix time in the local time zone, newline included:
-/// `Thu Nov 28 15:22:00 2024\n`.
-pub fn ctime(t: i64) -> String {
-    // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let t: libc::time_t = t as libc::time_t;
-    // SAFETY: both pointers are valid for the duration of the call;
-    // localtime_r is the thread-safe variant and only writes `tm`.
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return format!("{t}\n");
-    }
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {}{:>3} {:02}:{:02}:{:02} {}\n",
-        DAYS.get(tm.tm_wday as usize).unwrap_or(&"???"),
-        MONTHS.get(tm.tm_mon as usize).unwrap_or(&"???"),
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        i64::from(tm.tm_year) + 1900
-    )
 }
 
 /// The C `print_limits()` block: the domain limits with their GID flags,

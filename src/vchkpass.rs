@@ -306,12 +306,12 @@ fn brief_reason(e: &QueryError) -> String {
         _ => None,
     };
     match mysql_error {
-        Some(mysql::Error::IoError(io)) => return crate::chain::error_str(io),
+        Some(mysql::Error::IoError(io)) => return crate::ctext::error_str(io),
         Some(mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((
             _,
             desc,
             _,
-        ))))) => return os_error_text(desc),
+        ))))) => return crate::ctext::error_str_in_text(desc),
         Some(mysql::Error::DriverError(mysql::DriverError::ConnectTimeout)) => {
             return "timed out".to_string()
         }
@@ -320,7 +320,7 @@ fn brief_reason(e: &QueryError) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {
-            return crate::chain::error_str(io);
+            return crate::ctext::error_str(io);
         }
         source = err.source();
     }
@@ -329,19 +329,6 @@ fn brief_reason(e: &QueryError) -> String {
         QueryError::Remote(ClientError::NoServer(_)) => "inlookup is not running".to_string(),
         QueryError::Server => "inlookup service returned error".to_string(),
         _ => "temporary failure".to_string(),
-    }
-}
-
-/// The system error a connection error's text names (Rust's `... (os error N)`),
-/// worded as IndiMail words it; the text itself when it names none.
-fn os_error_text(text: &str) -> String {
-    let code = text
-        .rfind(" (os error ")
-        .filter(|_| text.ends_with(')'))
-        .and_then(|i| text[i + " (os error ".len()..text.len() - 1].parse().ok());
-    match code {
-        Some(code) => crate::chain::error_str(&io::Error::from_raw_os_error(code)),
-        None => text.to_string(),
     }
 }
 
@@ -470,20 +457,6 @@ fn limits_key(login: &[u8], pw: &PwStruct) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connection_errors_in_libqmail_words() {
-        assert_eq!(
-            os_error_text("No such file or directory (os error 2)"),
-            "file does not exist"
-        );
-        assert_eq!(
-            os_error_text("Connection refused (os error 111)"),
-            "connection refused"
-        );
-        assert_eq!(os_error_text("no route"), "no route");
-        assert_eq!(os_error_text("odd (os error x)"), "odd (os error x)");
-    }
 
     struct Chunks<'a>(Vec<&'a [u8]>);
     impl Read for Chunks<'_> {

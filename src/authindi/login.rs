@@ -48,37 +48,19 @@ pub fn remote_ip(env: &crate::config::Env) -> String {
     peer_of_stdin().unwrap_or_else(|| "unknown".to_string())
 }
 
+/// The address of the peer of stdin when it is a TCP socket (tcpserver's or inetd's).
 fn peer_of_stdin() -> Option<String> {
-    // SAFETY: sockaddr_storage is plain data; getpeername(2) writes at most `len`
-    // bytes into it and fails harmlessly when fd 0 is no socket.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: as above; the pointers are to live locals of the right size.
-    let rc = unsafe {
-        libc::getpeername(
-            0,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return None;
+    peer_address(0)
+}
+
+/// The IPv4 or IPv6 address of the peer of socket `fd`; `None` for anything else.
+fn peer_address(fd: std::os::fd::RawFd) -> Option<String> {
+    use nix::sys::socket::{getpeername, SockaddrStorage};
+    let peer = getpeername::<SockaddrStorage>(fd).ok()?;
+    if let Some(sin) = peer.as_sockaddr_in() {
+        return Some(sin.ip().to_string());
     }
-    match i32::from(storage.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin: &libc::sockaddr_in =
-                unsafe { &*(&storage as *const _ as *const libc::sockaddr_in) };
-            Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string())
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6: &libc::sockaddr_in6 =
-                unsafe { &*(&storage as *const _ as *const libc::sockaddr_in6) };
-            Some(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr).to_string())
-        }
-        _ => None,
-    }
+    peer.as_sockaddr_in6().map(|sin6| sin6.ip().to_string())
 }
 
 /// What Login_Tasks leaves for the application's environment and the Maildir choice.
@@ -301,6 +283,24 @@ pub fn login_program(env: &crate::config::Env) -> Option<(OsString, Vec<OsString
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn peer_addresses_of_tcp_sockets() {
+        use std::net::{TcpListener, TcpStream};
+        use std::os::fd::AsRawFd;
+        for local in ["127.0.0.1", "::1"] {
+            let Ok(listener) = TcpListener::bind((local, 0)) else {
+                eprintln!("{local}: cannot listen, skipped");
+                continue;
+            };
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            assert_eq!(peer_address(client.as_raw_fd()).as_deref(), Some(local));
+            assert_eq!(peer_address(server.as_raw_fd()).as_deref(), Some(local));
+        }
+        let file = fs::File::open("/dev/null").unwrap();
+        assert_eq!(peer_address(file.as_raw_fd()), None);
+    }
 
     #[test]
     fn nologin_files() {

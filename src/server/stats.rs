@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::ctext::ctime;
 use crate::protocol::QueryType;
 
 #[derive(Default)]
@@ -24,22 +25,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// ctime(3) text in local time, ending in a newline as ctime's does.
-fn ctime(secs: u64) -> String {
-    let t = secs as libc::time_t;
-    let mut buf = [0 as libc::c_char; 64];
-    // SAFETY: ctime_r writes at most 26 bytes into the 64-byte buffer and
-    // returns it (or NULL); t is a valid time_t.
-    let p = unsafe { libc::ctime_r(&t, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return format!("{secs}\n");
-    }
-    // SAFETY: ctime_r NUL-terminated the buffer.
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 impl Stats {
@@ -98,8 +83,8 @@ impl Stats {
              Queries {total}, Total Time {secs} secs, Query/Sec = {rate:.2}\n\
              Bad requests {}, Refused reply paths {}, Errors {}, Queue full {}, Failed writes {}\n\
              Database connections open {db_open}, made {db_made}\n",
-            ctime(self.start),
-            ctime(end),
+            ctime(self.start as i64),
+            ctime(end as i64),
             ld(&self.bad),
             ld(&self.refused),
             ld(&self.errors),
