@@ -10,7 +10,8 @@
 //! `tests/it/fuzz.rs`, which replays the committed corpus and a bounded
 //! number of deterministic mutations of it.
 //!
-//! Not part of the crate's API.
+//! Not part of the crate's API: compiled only for the crate's own unit tests and with
+//! the `fuzzing` feature, which the `fuzz/` crate and the integration tests turn on.
 
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -211,7 +212,7 @@ fn reply_dirs() -> ReplyDirs {
 }
 
 fn check_reply_path(path: &[u8], dirs: &ReplyDirs) {
-    let Ok(place) = fifo::check_reply_path(path, dirs) else {
+    let Ok(place) = fifo::reply::check_reply_path(path, dirs) else {
         return;
     };
     assert!(dirs.dirs().iter().any(|d| d == place.dir));
@@ -976,7 +977,7 @@ fn check_timeout_line(line: &[u8]) {
         None
     };
     assert_eq!(
-        config::timeout_line(line),
+        config::control::timeout_line(line),
         expected.map(Duration::from_secs)
     );
 }
@@ -1072,15 +1073,15 @@ fn check_host_line(line: &str) {
 
 /// An envdir file: its first line becomes the value; an empty file unsets.
 fn check_envdir_file(content: &[u8]) {
-    let line = config::first_line_of(content, Path::new("envdir/name"));
+    let line = config::control::first_line_of(content, Path::new("envdir/name"));
     let line = match line {
         Ok(Some(line)) => line,
         Ok(None) => return assert!(content.is_empty()),
-        Err(_) => return assert!(content.len() as u64 > config::MAX_LINE),
+        Err(_) => return assert!(content.len() as u64 > config::control::MAX_LINE),
     };
     let expected_line = content.split(|&b| b == b'\n').next().unwrap();
     assert_eq!(line, expected_line);
-    let value = config::envdir_value(line.clone());
+    let value = config::env::envdir_value(line.clone());
     let value = value.as_bytes();
     assert!(!value.ends_with(b" ") && !value.ends_with(b"\t"));
     assert!(!value.contains(&0));
@@ -1097,7 +1098,7 @@ fn check_envdir_file(content: &[u8]) {
 
 fn check_numbers(text: &str) {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match config::parse_decimal(text) {
+    match config::env::parse_decimal(text) {
         Some(n) => {
             assert!(digits);
             let canonical = text.trim_start_matches('0');
@@ -1109,7 +1110,7 @@ fn check_numbers(text: &str) {
         None => assert!(!digits || text.parse::<u64>().is_err()),
     }
     let octal = !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    let mode = config::parse_mode(text);
+    let mode = config::fifo::parse_mode(text);
     match mode {
         Some(m) => {
             assert!(octal && m <= 0o777);
@@ -1219,7 +1220,7 @@ fn check_domain_lists(text: &str) {
     let alias = load("ALIAS_DOMAINS").expect("any text is a domain list");
     assert_eq!(alias.alias_domains, expected);
 
-    let minutes = config::parse_decimal(text).and_then(|n| u32::try_from(n).ok());
+    let minutes = config::env::parse_decimal(text).and_then(|n| u32::try_from(n).ok());
     match load("RELAY_CLEAR_MINUTES") {
         Ok(l) if text.is_empty() => assert_eq!(l.relay_clear_minutes, 30),
         Ok(l) => assert_eq!(Some(l.relay_clear_minutes), minutes),

@@ -15,6 +15,7 @@ pub mod db;
 pub mod dummy_cost;
 pub mod exit;
 pub mod fifo;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod infifo;

@@ -32,11 +32,8 @@ pub mod mysql;
 #[cfg(test)]
 mod test_support;
 
-pub(crate) use control::{first_line_of, timeout_line, MAX_LINE};
 pub use control::{read_first_line, Paths, Timeouts};
 pub use env::Env;
-pub(crate) use env::{envdir_value, parse_decimal};
-pub(crate) use fifo::parse_mode;
 pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;
 pub use mysql::MysqlConfig;

@@ -28,7 +28,6 @@ pub mod server;
 mod test_support;
 
 pub use dirs::{open_trusted_dir, DirError, DirProblem, Trusted};
-pub(crate) use reply::check_reply_path;
 pub use reply::{Refusal, ReplyDirs, ReplyFifo};
 pub use server::{
     create_server_fifo, default_pipe_capacity, keep_pipe_capacity, open_server_fifo,
