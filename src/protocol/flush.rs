@@ -1,10 +1,7 @@
 //! The cache-flush request and its reply, an extension of this implementation.
 
-use super::request::TYPE_SEPARATOR;
-use super::{
-    bounded_int, refuse_bytes, split_leading_int, take_c_string, DecodeError, EncodeError, INT_LEN,
-    PIPE_BUF,
-};
+use super::request::{encode_record, split_fields};
+use super::{split_leading_int, DecodeError, EncodeError, INT_LEN};
 
 /// Type byte of the cache-flush request, an extension of this implementation (C servers
 /// ignore it): forget every cached answer about one address or domain, for example after
@@ -23,21 +20,7 @@ pub struct FlushRequest {
 impl FlushRequest {
     /// The whole record, as [`Request::encode`] lays out a query.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        refuse_bytes("email", &self.name, b"\0")?;
-        refuse_bytes("reply path", &self.reply_path, b"\0")?;
-        let body_len = 2 + self.name.len() + 1 + self.reply_path.len() + 1 + 1;
-        let total = INT_LEN + body_len;
-        if total > PIPE_BUF {
-            return Err(EncodeError::RequestTooLong(total));
-        }
-        let mut record = Vec::with_capacity(total);
-        record.extend_from_slice(&bounded_int(body_len).to_ne_bytes());
-        record.extend_from_slice(&[FLUSH_TYPE, TYPE_SEPARATOR]);
-        record.extend_from_slice(&self.name);
-        record.push(0);
-        record.extend_from_slice(&self.reply_path);
-        record.extend_from_slice(&[0, 0]);
-        Ok(record)
+        encode_record(FLUSH_TYPE, &self.name, &self.reply_path, b"")
     }
 
     /// Decodes a body whose type byte is [`FLUSH_TYPE`], with the same strictness as
@@ -46,12 +29,7 @@ impl FlushRequest {
         let [FLUSH_TYPE, separator, fields @ ..] = body else {
             return Err(DecodeError::BadPayload("not a flush request".into()));
         };
-        if *separator != TYPE_SEPARATOR {
-            return Err(DecodeError::BadSeparator(*separator));
-        }
-        let (name, rest) = take_c_string(fields, "email")?;
-        let (reply_path, rest) = take_c_string(rest, "reply path")?;
-        let (ip, rest) = take_c_string(rest, "ip")?;
+        let [name, reply_path, ip, rest] = split_fields(*separator, fields)?;
         if !rest.is_empty() || !ip.is_empty() {
             return Err(DecodeError::TrailingBytes(rest.len() + ip.len()));
         }

@@ -6,7 +6,7 @@ use super::{
 };
 
 /// Bytes between the type byte and the email: the C client always writes a NUL there.
-pub(super) const TYPE_SEPARATOR: u8 = 0;
+const TYPE_SEPARATOR: u8 = 0;
 
 /// One client request: what to look up and where to send the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,25 +28,7 @@ impl Request {
     /// Refuses a NUL inside any field (the server splits fields at NULs) and a record
     /// longer than `PIPE_BUF` (it would not be written atomically).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        refuse_bytes("email", &self.email, b"\0")?;
-        refuse_bytes("reply path", &self.reply_path, b"\0")?;
-        refuse_bytes("ip", &self.ip, b"\0")?;
-
-        let body_len = 2 + self.email.len() + 1 + self.reply_path.len() + 1 + self.ip.len() + 1;
-        let total = INT_LEN + body_len;
-        if total > PIPE_BUF {
-            return Err(EncodeError::RequestTooLong(total));
-        }
-
-        let mut record = Vec::with_capacity(total);
-        record.extend_from_slice(&bounded_int(body_len).to_ne_bytes());
-        record.push(self.qtype.as_u8());
-        record.push(TYPE_SEPARATOR);
-        for field in [&self.email, &self.reply_path, &self.ip] {
-            record.extend_from_slice(field);
-            record.push(0);
-        }
-        Ok(record)
+        encode_record(self.qtype.as_u8(), &self.email, &self.reply_path, &self.ip)
     }
 
     /// Validates a request's 4-byte length prefix and returns the body length that
@@ -86,12 +68,7 @@ impl Request {
                 got: body.len(),
             });
         };
-        if *separator != TYPE_SEPARATOR {
-            return Err(DecodeError::BadSeparator(*separator));
-        }
-        let (email, rest) = take_c_string(fields, "email")?;
-        let (reply_path, rest) = take_c_string(rest, "reply path")?;
-        let (ip, rest) = take_c_string(rest, "ip")?;
+        let [email, reply_path, ip, rest] = split_fields(*separator, fields)?;
         if !rest.is_empty() {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
@@ -116,4 +93,46 @@ impl Request {
         let expected = Self::body_len(*prefix)?;
         Self::decode_body(exact_len(body, expected)?)
     }
+}
+
+/// A record laid out as a query's: the length, `type_byte`, 0x00, then `email`,
+/// `reply_path` and `ip`, each followed by a NUL. Refuses a NUL inside a field and a
+/// record longer than `PIPE_BUF`.
+pub(super) fn encode_record(
+    type_byte: u8,
+    email: &[u8],
+    reply_path: &[u8],
+    ip: &[u8],
+) -> Result<Vec<u8>, EncodeError> {
+    refuse_bytes("email", email, b"\0")?;
+    refuse_bytes("reply path", reply_path, b"\0")?;
+    refuse_bytes("ip", ip, b"\0")?;
+
+    let body_len = 2 + email.len() + 1 + reply_path.len() + 1 + ip.len() + 1;
+    let total = INT_LEN + body_len;
+    if total > PIPE_BUF {
+        return Err(EncodeError::RequestTooLong(total));
+    }
+
+    let mut record = Vec::with_capacity(total);
+    record.extend_from_slice(&bounded_int(body_len).to_ne_bytes());
+    record.push(type_byte);
+    record.push(TYPE_SEPARATOR);
+    for field in [email, reply_path, ip] {
+        record.extend_from_slice(field);
+        record.push(0);
+    }
+    Ok(record)
+}
+
+/// Checks the byte after the type byte and splits what follows it into the email, the
+/// reply path, the ip (each up to its NUL) and whatever is left after them.
+pub(super) fn split_fields(separator: u8, fields: &[u8]) -> Result<[&[u8]; 4], DecodeError> {
+    if separator != TYPE_SEPARATOR {
+        return Err(DecodeError::BadSeparator(separator));
+    }
+    let (email, rest) = take_c_string(fields, "email")?;
+    let (reply_path, rest) = take_c_string(rest, "reply path")?;
+    let (ip, rest) = take_c_string(rest, "ip")?;
+    Ok([email, reply_path, ip, rest])
 }
