@@ -22,6 +22,7 @@ use indilookup::authindi::{
     Settings, SERVICE_MAP_VAR,
 };
 use indilookup::chain::{self, ChildEnv, AUTH_FD};
+use indilookup::chain::{read_auth_data, RawFdReader, ReadError};
 use indilookup::config::{Config, Env};
 use indilookup::ctext;
 use indilookup::db::Database;
@@ -29,7 +30,6 @@ use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
-use indilookup::vchkpass::{read_auth_data, RawFdReader, ReadError};
 
 /// The application and its argument: always the last two arguments.
 fn app(args: &[OsString]) -> (&OsStr, &OsStr) {

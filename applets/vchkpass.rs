@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indilookup::auth::Policy;
-use indilookup::chain::{self, ChildEnv, AUTH_FD};
+use indilookup::chain::{self, ChildEnv, ReadError, AUTH_FD};
 use indilookup::config::{Config, Env};
 use indilookup::ctext;
 use indilookup::dummy_cost;
@@ -20,7 +20,7 @@ use indilookup::exit;
 use indilookup::logline::Escaped;
 use indilookup::query::Query;
 use indilookup::vchkpass::{
-    self, authenticate, method_log_name, Fields, Outcome, ReadError, Settings, Success,
+    self, authenticate, method_log_name, Fields, Outcome, Settings, Success,
 };
 
 /// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
@@ -44,7 +44,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
     if args.is_empty() {
         return Err(exit::MISUSE.into());
     }
-    let data = match vchkpass::read_auth_data(vchkpass::RawFdReader(AUTH_FD)) {
+    let data = match chain::read_auth_data(chain::RawFdReader(AUTH_FD)) {
         Ok(d) => d,
         Err(ReadError::TooLong) => return Err(exit::MISUSE.into()),
         Err(ReadError::Io(e)) => {
@@ -55,7 +55,7 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ));
         }
     };
-    vchkpass::close_input_on_exec(AUTH_FD);
+    chain::close_input_on_exec(AUTH_FD);
     let Some(fields) = vchkpass::parse_fields(&data) else {
         return Err(exit::MISUSE.into());
     };

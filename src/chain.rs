@@ -1,13 +1,13 @@
-//! What an authentication module does with other programs: hand the client's data to
-//! the next module of the chain on a fresh fd 3, replace itself with a program, or run
-//! a helper (POSTAUTH) and wait for it.
+//! What an authentication module does with the client's data and other programs: read
+//! the data from fd 3, hand it to the next module of the chain on a fresh fd 3, replace
+//! itself with a program, or run a helper (POSTAUTH) and wait for it.
 //!
 //! The environment a program gets is this process's environment with a few changes
 //! ([`ChildEnv`]); the process's own environment is never modified, so that nothing
 //! here depends on `setenv` and threads.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -18,6 +18,59 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 
 /// The descriptor checkpassword and authlib modules read the client's data from.
 pub const AUTH_FD: i32 = 3;
+
+/// The most data a module accepts on fd 3 (IndiMail's `AUTH_SIZE`).
+pub const AUTH_SIZE: usize = 512;
+
+/// Why the fd-3 data could not be had.
+#[derive(Debug)]
+pub enum ReadError {
+    /// More than [`AUTH_SIZE`] bytes: a misuse (exit 2).
+    TooLong,
+    /// The read failed (exit 111).
+    Io(io::Error),
+}
+
+/// Reads `input` to end of file, at most [`AUTH_SIZE`] bytes. Interrupted reads are
+/// retried.
+pub fn read_auth_data(mut input: impl Read) -> Result<Vec<u8>, ReadError> {
+    let mut buf = vec![0u8; AUTH_SIZE + 1];
+    let mut len = 0;
+    loop {
+        match input.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len > AUTH_SIZE {
+                    return Err(ReadError::TooLong);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Mark fd 3 close-on-exec once its data is read: the programs vchkpass
+/// runs on success (POSTAUTH, a native-mode program) must not inherit the
+/// drained pipe. The next module in the chain gets a fresh fd 3 of its own.
+/// (authindi leaves it: courier's applications are started as the C module
+/// started them.)
+pub fn close_input_on_exec(fd: i32) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+}
+
+/// A raw descriptor as a reader (fd 3, which this process did not open).
+pub struct RawFdReader(pub i32);
+
+impl Read for RawFdReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        nix::unistd::read(self.0, buf).map_err(io::Error::from)
+    }
+}
 
 /// Changes to the environment a program is started with.
 #[derive(Clone, Default)]
@@ -165,6 +218,36 @@ pub fn write_fd(fd: i32, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Chunks<'a>(Vec<&'a [u8]>);
+    impl Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let c = self.0.remove(0);
+            if c == b"EINTR" {
+                return Err(io::Error::from(io::ErrorKind::Interrupted));
+            }
+            let n = c.len().min(buf.len());
+            buf[..n].copy_from_slice(&c[..n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_limit_is_512() {
+        let full = vec![b'a'; 512];
+        assert_eq!(read_auth_data(&full[..]).unwrap().len(), 512);
+        let over = vec![b'a'; 513];
+        assert!(matches!(read_auth_data(&over[..]), Err(ReadError::TooLong)));
+        let much = vec![b'a'; 4000];
+        assert!(matches!(read_auth_data(&much[..]), Err(ReadError::TooLong)));
+        assert_eq!(read_auth_data(&b""[..]).unwrap(), b"");
+        // Short reads and EINTR.
+        let r = Chunks(vec![b"us", b"EINTR", b"er\0", b"pw\0\0"]);
+        assert_eq!(read_auth_data(r).unwrap(), b"user\0pw\0\0");
+    }
 
     #[test]
     fn execv_path_never_searches() {

@@ -24,6 +24,7 @@ use crate::auth::{
 };
 use crate::authindi::{self, AuthType, RecordError, ServiceClass, ServiceMap};
 use crate::cache::PackedRow;
+use crate::chain::{ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
 use crate::db::{control_files, Address, PasswdRow};
 use crate::fifo::{self, ReplyDirs};
@@ -32,7 +33,7 @@ use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
     VLimits, MAX_BODY_LEN, PIPE_BUF,
 };
-use crate::vchkpass::{self, ReadError, AUTH_SIZE};
+use crate::vchkpass;
 
 /// xorshift64*: a deterministic generator for seeded mutations and
 /// generated inputs, so that a failure reproduces exactly.
@@ -661,7 +662,7 @@ pub fn vchkpass(data: &[u8]) {
         turn: 0,
         interrupted: false,
     };
-    match vchkpass::read_auth_data(reader) {
+    match crate::chain::read_auth_data(reader) {
         Ok(read) => {
             assert!(payload.len() <= AUTH_SIZE);
             assert_eq!(read, payload);

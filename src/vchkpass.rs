@@ -8,65 +8,12 @@
 //! password; a failed limits lookup is a temporary failure; logins no account can have
 //! are never sent to the database.
 
-use std::io::{self, Read};
+use std::io;
 
 use crate::auth::{self, Attempt, AuthError, Method, Policy, RspAuth, Verdict};
 use crate::db::{gid, MAX_DOMAIN, MAX_USER};
 use crate::protocol::PwStruct;
 use crate::query::{Query, QueryError};
-
-/// The most data a module accepts on fd 3 (IndiMail's `AUTH_SIZE`).
-pub const AUTH_SIZE: usize = 512;
-
-/// Why the fd-3 data could not be had.
-#[derive(Debug)]
-pub enum ReadError {
-    /// More than [`AUTH_SIZE`] bytes: a misuse (exit 2).
-    TooLong,
-    /// The read failed (exit 111).
-    Io(io::Error),
-}
-
-/// Reads `input` to end of file, at most [`AUTH_SIZE`] bytes. Interrupted reads are
-/// retried.
-pub fn read_auth_data(mut input: impl Read) -> Result<Vec<u8>, ReadError> {
-    let mut buf = vec![0u8; AUTH_SIZE + 1];
-    let mut len = 0;
-    loop {
-        match input.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if len > AUTH_SIZE {
-                    return Err(ReadError::TooLong);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e)),
-        }
-    }
-    buf.truncate(len);
-    Ok(buf)
-}
-
-/// Mark fd 3 close-on-exec once its data is read: the programs vchkpass
-/// runs on success (POSTAUTH, a native-mode program) must not inherit the
-/// drained pipe. The next module in the chain gets a fresh fd 3 of its own.
-/// (authindi leaves it: courier's applications are started as the C module
-/// started them.)
-pub fn close_input_on_exec(fd: i32) {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-}
-
-/// A raw descriptor as a reader (fd 3, which this process did not open).
-pub struct RawFdReader(pub i32);
-
-impl Read for RawFdReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        nix::unistd::read(self.0, buf).map_err(io::Error::from)
-    }
-}
 
 /// The three fields of the checkpassword data and the method byte.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -457,36 +404,6 @@ fn limits_key(login: &[u8], pw: &PwStruct) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Chunks<'a>(Vec<&'a [u8]>);
-    impl Read for Chunks<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() {
-                return Ok(0);
-            }
-            let c = self.0.remove(0);
-            if c == b"EINTR" {
-                return Err(io::Error::from(io::ErrorKind::Interrupted));
-            }
-            let n = c.len().min(buf.len());
-            buf[..n].copy_from_slice(&c[..n]);
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn read_limit_is_512() {
-        let full = vec![b'a'; 512];
-        assert_eq!(read_auth_data(&full[..]).unwrap().len(), 512);
-        let over = vec![b'a'; 513];
-        assert!(matches!(read_auth_data(&over[..]), Err(ReadError::TooLong)));
-        let much = vec![b'a'; 4000];
-        assert!(matches!(read_auth_data(&much[..]), Err(ReadError::TooLong)));
-        assert_eq!(read_auth_data(&b""[..]).unwrap(), b"");
-        // Short reads and EINTR.
-        let r = Chunks(vec![b"us", b"EINTR", b"er\0", b"pw\0\0"]);
-        assert_eq!(read_auth_data(r).unwrap(), b"user\0pw\0\0");
-    }
 
     type Split<'a> = (&'a [u8], &'a [u8], &'a [u8], u8);
 
