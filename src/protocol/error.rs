@@ -91,3 +91,32 @@ impl fmt::Display for ByteName {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn error_messages_are_readable() {
+        assert_eq!(
+            forbidden("gecos", b':').to_string(),
+            "the gecos field contains ':', which the wire format cannot carry"
+        );
+        assert_eq!(
+            forbidden("email", 0).to_string(),
+            "the email field contains a NUL byte, which the wire format cannot carry"
+        );
+        assert_eq!(
+            DecodeError::MissingNul {
+                field: "reply path"
+            }
+            .to_string(),
+            "the reply path field has no terminating NUL byte"
+        );
+        assert_eq!(
+            DecodeError::BadSeparator(7).to_string(),
+            "the byte after the query type must be 0x00, found 0x07"
+        );
+    }
+}

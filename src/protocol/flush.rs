@@ -78,6 +78,7 @@ impl FlushReply {
 
 #[cfg(test)]
 mod tests {
+    use super::super::*;
     use super::*;
 
     #[test]
@@ -106,5 +107,38 @@ mod tests {
             FlushReply::decode(&[0; 5]),
             Err(DecodeError::TrailingBytes(1))
         );
+    }
+
+    #[test]
+    fn flush_request_round_trips_and_is_unknown_to_query_decoding() {
+        let f = FlushRequest {
+            name: b"joe@example.com".to_vec(),
+            reply_path: b"/tmp/r".to_vec(),
+        };
+        let rec = f.encode().unwrap();
+        assert_eq!(&rec[4..6], &[FLUSH_TYPE, 0]);
+        assert_eq!(FlushRequest::decode_body(&rec[4..]).unwrap(), f);
+        assert!(matches!(
+            Request::decode(&rec),
+            Err(DecodeError::UnknownType {
+                type_byte: FLUSH_TYPE,
+                ..
+            })
+        ));
+        let mut with_ip = rec.clone();
+        with_ip.insert(with_ip.len() - 1, b'x');
+        with_ip[0] += 1;
+        assert!(FlushRequest::decode_body(&with_ip[4..]).is_err());
+        assert!(FlushRequest::decode_body(
+            &Request {
+                qtype: QueryType::User,
+                email: b"a".to_vec(),
+                reply_path: b"b".to_vec(),
+                ip: vec![],
+            }
+            .encode()
+            .unwrap()[4..]
+        )
+        .is_err());
     }
 }

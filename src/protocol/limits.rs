@@ -216,3 +216,131 @@ impl StructReader<'_> {
 }
 
 // ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+    use super::*;
+
+    #[test]
+    fn vlimits_layout_matches_lp64_offsets() {
+        let limits = distinct_limits();
+        let bytes = limits.to_bytes();
+        let longs = [
+            (0, limits.domain_expiry),
+            (8, limits.passwd_expiry),
+            (16, limits.maxpopaccounts),
+            (24, limits.maxaliases),
+            (32, limits.maxforwards),
+            (40, limits.maxautoresponders),
+            (48, limits.maxmailinglists),
+        ];
+        for (offset, value) in longs {
+            assert_eq!(
+                bytes[offset..offset + 8],
+                value.to_ne_bytes(),
+                "offset {offset}"
+            );
+        }
+        let quotas = [
+            (56, limits.diskquota),
+            (64, limits.maxmsgcount),
+            (72, limits.defaultquota),
+            (80, limits.defaultmaxmsgcount),
+        ];
+        for (offset, value) in quotas {
+            assert_eq!(
+                bytes[offset..offset + 8],
+                value.to_ne_bytes(),
+                "offset {offset}"
+            );
+        }
+        let shorts = [
+            (88, limits.disable_pop),
+            (90, limits.disable_imap),
+            (92, limits.disable_dialup),
+            (94, limits.disable_passwordchanging),
+            (96, limits.disable_webmail),
+            (98, limits.disable_relay),
+            (100, limits.disable_smtp),
+            (102, limits.perm_account),
+            (104, limits.perm_alias),
+            (106, limits.perm_forward),
+            (108, limits.perm_autoresponder),
+            (110, limits.perm_maillist),
+            (112, limits.perm_maillist_users),
+            (114, limits.perm_maillist_moderators),
+            (116, limits.perm_quota),
+            (118, limits.perm_defaultquota),
+            (120, limits.limit_type),
+        ];
+        for (offset, value) in shorts {
+            assert_eq!(
+                bytes[offset..offset + 2],
+                value.to_ne_bytes(),
+                "offset {offset}"
+            );
+        }
+        assert_eq!(bytes[122..128], [0; 6], "padding");
+        assert_eq!(VLimits::from_bytes(&bytes), Ok(limits));
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn vlimits_perm_maillist_trio_is_three_shorts() {
+        let limits = VLimits {
+            perm_maillist: 1,
+            perm_maillist_users: 2,
+            perm_maillist_moderators: 4,
+            ..VLimits::default()
+        };
+        let bytes = limits.to_bytes();
+        assert_eq!(bytes[108..118], [0, 0, 1, 0, 2, 0, 4, 0, 0, 0]);
+        assert_eq!(VLimits::from_bytes(&bytes), Ok(limits));
+    }
+
+    #[test]
+    fn vlimits_defaults() {
+        let bytes = VLimits::default().to_bytes();
+        assert_eq!(bytes[..56], [0xff; 56], "seven longs of -1");
+        assert_eq!(bytes[56..], [0; 72], "quotas, shorts and padding zero");
+    }
+
+    #[test]
+    fn limits_reply_round_trips_and_checks_sizes() {
+        let reply = Reply::Limits(distinct_limits());
+        let bytes = reply.encode().unwrap();
+        assert_eq!(bytes[..4], 128i32.to_ne_bytes());
+        assert_eq!(bytes.len(), 4 + 128);
+        assert_eq!(Reply::decode(QueryType::Limit, &bytes), Ok(reply));
+
+        // Non-zero padding from a C server is ignored.
+        let mut padded = bytes.clone();
+        padded[4 + 127] = 0xaa;
+        assert_eq!(
+            Reply::decode(QueryType::Limit, &padded),
+            Ok(Reply::Limits(distinct_limits()))
+        );
+
+        assert_eq!(
+            Reply::decode(QueryType::Limit, &reply_bytes(96, &[0; 96])),
+            Err(bad_status(QueryType::Limit, 96))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Limit, &bytes[..100]),
+            Err(DecodeError::ShortBody {
+                expected: 128,
+                got: 96
+            })
+        );
+        assert!(matches!(
+            VLimits::from_bytes(&[0; 127]),
+            Err(DecodeError::BadPayload(_))
+        ));
+        assert!(matches!(
+            VLimits::from_bytes(&[0; 129]),
+            Err(DecodeError::BadPayload(_))
+        ));
+    }
+}

@@ -105,4 +105,6 @@ fn split_at_first(bytes: &[u8], separator: u8) -> (&[u8], &[u8]) {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

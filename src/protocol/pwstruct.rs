@@ -269,7 +269,9 @@ fn parse_inactive_flag(flag: &[u8]) -> Result<bool, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::super::test_support::*;
+    use super::super::*;
+    use super::*;
 
     #[test]
     fn decimal_writes_what_to_string_writes() {
@@ -290,5 +292,234 @@ mod tests {
             decimal(n, &mut out);
             assert_eq!(out, format!("x{n}").into_bytes());
         }
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn pwd_example_is_byte_exact() {
+        let bytes = Reply::Password(PasswordReply::Found(joe()))
+            .encode()
+            .unwrap();
+        assert_eq!(bytes[..4], [90, 0, 0, 0]);
+        assert_eq!(&bytes[4..], JOE_PWSTRUCT);
+        assert_eq!(JOE_PWSTRUCT.len(), 90);
+        assert_eq!(
+            Reply::decode(QueryType::Password, &bytes).unwrap(),
+            Reply::Password(PasswordReply::Found(joe()))
+        );
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn pwd_no_such_user_is_byte_exact() {
+        let reply = Reply::Password(PasswordReply::NoSuchUser(b"joe@example.com".to_vec()));
+        let bytes = reply.encode().unwrap();
+        let text = b"PWSTRUCT=No such user joe@example.com\0";
+        assert_eq!(text.len(), 38);
+        assert_eq!(bytes[..4], [38, 0, 0, 0]);
+        assert_eq!(&bytes[4..], text);
+        assert_eq!(Reply::decode(QueryType::Password, &bytes).unwrap(), reply);
+    }
+
+    #[test]
+    fn pwd_scram_with_two_colons_round_trips() {
+        let mut pw = joe();
+        pw.passwd = SCRAM_TWO_COLONS.to_vec();
+        pw.gid = 0x10;
+        pw.inactive = true;
+        let reply = Reply::Password(PasswordReply::Found(pw));
+        let bytes = reply.encode().unwrap();
+        let mut expected_text = b"PWSTRUCT=joe@example.com:".to_vec();
+        expected_text.extend_from_slice(SCRAM_TWO_COLONS);
+        expected_text
+            .extend_from_slice(b":1:16:Joe Bloggs:/home/mail/example.com/joe:524288000:1\0");
+        assert_eq!(&bytes[4..], &expected_text[..]);
+        assert_eq!(Reply::decode(QueryType::Password, &bytes).unwrap(), reply);
+    }
+
+    #[test]
+    fn pwd_scram_without_colons_round_trips() {
+        let mut pw = joe();
+        pw.passwd = b"{SCRAM-SHA-1}4096,salt,stored,server".to_vec();
+        let reply = Reply::Password(PasswordReply::Found(pw));
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply.encode().unwrap()).unwrap(),
+            reply
+        );
+    }
+
+    #[test]
+    fn pwd_encode_refuses_what_the_c_parser_misreads() {
+        let refused = |edit: fn(&mut PwStruct)| {
+            let mut pw = joe();
+            edit(&mut pw);
+            Reply::Password(PasswordReply::Found(pw))
+                .encode()
+                .unwrap_err()
+        };
+        assert_eq!(
+            refused(|pw| pw.passwd = [SCRAM_TWO_COLONS, b":more"].concat()),
+            EncodeError::PasswordColons(3)
+        );
+        assert_eq!(
+            refused(|pw| pw.passwd = b"{SCRAM-SHA-256}a:b".to_vec()),
+            EncodeError::PasswordColons(1)
+        );
+        assert_eq!(
+            refused(|pw| pw.passwd = b"plain:a:b".to_vec()),
+            EncodeError::PasswordColons(2)
+        );
+        assert_eq!(
+            refused(|pw| pw.passwd = b"hash\0".to_vec()),
+            forbidden("password", 0)
+        );
+        assert_eq!(
+            refused(|pw| pw.name = b"jo@e".to_vec()),
+            forbidden("name", b'@')
+        );
+        assert_eq!(
+            refused(|pw| pw.name = b"jo:e".to_vec()),
+            forbidden("name", b':')
+        );
+        assert_eq!(
+            refused(|pw| pw.name = b"No such user".to_vec()),
+            EncodeError::NameLooksLikeNotFound
+        );
+        assert_eq!(
+            refused(|pw| pw.domain = b"a:b".to_vec()),
+            forbidden("domain", b':')
+        );
+        assert_eq!(
+            refused(|pw| pw.gecos = b"Bloggs, Joe: Esq.".to_vec()),
+            forbidden("gecos", b':')
+        );
+        assert_eq!(
+            refused(|pw| pw.dir = b"/home:x".to_vec()),
+            forbidden("dir", b':')
+        );
+        assert_eq!(
+            refused(|pw| pw.shell = b"\0".to_vec()),
+            forbidden("shell", 0)
+        );
+        assert_eq!(
+            Reply::Password(PasswordReply::NoSuchUser(b"a\0b".to_vec())).encode(),
+            Err(forbidden("email", 0))
+        );
+    }
+
+    #[test]
+    fn pwd_payload_longer_than_pipe_buf_is_refused() {
+        let mut pw = joe();
+        pw.gecos = vec![b'g'; PIPE_BUF];
+        assert!(matches!(
+            Reply::Password(PasswordReply::Found(pw)).encode(),
+            Err(EncodeError::PayloadTooLong(_))
+        ));
+    }
+
+    #[test]
+    fn pwd_decode_accepts_what_c_accepts() {
+        // No PWSTRUCT= prefix, and a name without domain.
+        let reply = Reply::decode(QueryType::Password, &pwd_payload(b"joe:x:7:8:g:d:s:1")).unwrap();
+        let Reply::Password(PasswordReply::Found(pw)) = reply else {
+            panic!("expected a record, got {reply:?}");
+        };
+        assert_eq!(
+            (pw.name.as_slice(), pw.domain.as_slice()),
+            (&b"joe"[..], &b""[..])
+        );
+        assert_eq!((pw.uid, pw.gid, pw.inactive), (7, 8, true));
+        // The name is cut at the first '@'; the domain keeps the rest.
+        let reply = Reply::decode(
+            QueryType::Password,
+            &pwd_payload(b"PWSTRUCT=a@b@c:x:1:2:g:d:s:0"),
+        )
+        .unwrap();
+        let Reply::Password(PasswordReply::Found(pw)) = reply else {
+            panic!("expected a record, got {reply:?}");
+        };
+        assert_eq!(
+            (pw.name.as_slice(), pw.domain.as_slice()),
+            (&b"a"[..], &b"b@c"[..])
+        );
+        // Empty email in a not-found reply.
+        assert_eq!(
+            Reply::decode(QueryType::Password, &pwd_payload(b"PWSTRUCT=No such user ")).unwrap(),
+            Reply::Password(PasswordReply::NoSuchUser(Vec::new()))
+        );
+    }
+
+    #[test]
+    fn pwd_decode_errors_name_the_field() {
+        let field_of = |text: &[u8]| match Reply::decode(QueryType::Password, &pwd_payload(text)) {
+            Err(DecodeError::BadPwStruct { field, .. }) => field,
+            other => panic!("expected a PWSTRUCT error, got {other:?}"),
+        };
+        assert_eq!(field_of(b"PWSTRUCT="), "record");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:2:g:d:s"), "record");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:2:g:d:s:0:extra"), "record");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x::2:g:d:s:0"), "uid");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:+1:2:g:d:s:0"), "uid");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:-2:g:d:s:0"), "gid");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:4294967296:g:d:s:0"), "gid");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:2:g:d:s:2"), "inactive flag");
+        assert_eq!(field_of(b"PWSTRUCT=a@b:x:1:2:g:d:s:"), "inactive flag");
+        assert_eq!(field_of(b"PWSTRUCT=No such userX"), "name");
+        // A SCRAM password with one colon swallows the uid, leaving too few fields.
+        assert_eq!(
+            field_of(b"PWSTRUCT=a@b:{SCRAM-SHA-1}x:y:1:2:g:d:s:0"),
+            "record"
+        );
+        // The uid 4294967295 is the largest accepted.
+        assert!(Reply::decode(
+            QueryType::Password,
+            &pwd_payload(b"a@b:x:4294967295:0:g:d:s:0")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn pwd_decode_error_messages_hold_no_password() {
+        let secret = b"S3cr3tPassw0rd";
+        let text = [&b"PWSTRUCT=a@b:"[..], secret, b":1:x:g:d:s:0"].concat();
+        let err = Reply::decode(QueryType::Password, &pwd_payload(&text)).unwrap_err();
+        assert!(!err.to_string().contains("S3cr3t"), "{err}");
+        let mut pw = joe();
+        pw.passwd = secret.to_vec();
+        assert!(!format!("{pw:?}").contains("S3cr3t"));
+    }
+
+    #[test]
+    fn pwd_framing_errors() {
+        // Payload without its NUL.
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply_bytes(3, b"abc")),
+            Err(DecodeError::MissingNul { field: "PWSTRUCT" })
+        );
+        // NUL inside the text.
+        assert!(matches!(
+            Reply::decode(QueryType::Password, &reply_bytes(4, b"a\0b\0")),
+            Err(DecodeError::BadPayload(_))
+        ));
+        // 0 means error for PWD; a negative count other than -1 is meaningless.
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply_bytes(0, b"")),
+            Ok(Reply::Error)
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply_bytes(-2, b"")),
+            Err(bad_status(QueryType::Password, -2))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply_bytes(4097, b"")),
+            Err(DecodeError::TooLong(4097))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Password, &reply_bytes(10, b"abc\0")),
+            Err(DecodeError::ShortBody {
+                expected: 10,
+                got: 4
+            })
+        );
     }
 }

@@ -49,3 +49,30 @@ impl QueryType {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_type_numbers_and_log_names() {
+        let expected = [
+            (1, "'User Query'"),
+            (2, "'Relay Query'"),
+            (3, "'Password Query'"),
+            (4, "'Host Query'"),
+            (5, "'Alias Query'"),
+            (6, "'Domain Limits Query'"),
+            (7, "'Domain Query'"),
+        ];
+        for (qtype, (number, name)) in QueryType::ALL.into_iter().zip(expected) {
+            assert_eq!(qtype.as_u8(), number);
+            assert_eq!(QueryType::from_u8(number), Some(qtype));
+            assert_eq!(qtype.log_name(), name);
+        }
+        assert_eq!(QueryType::from_u8(0), None);
+        for b in 8..=255u8 {
+            assert_eq!(QueryType::from_u8(b), None);
+        }
+    }
+}

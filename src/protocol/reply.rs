@@ -281,3 +281,221 @@ fn payload_count(qtype: QueryType, first: i32) -> Result<usize, DecodeError> {
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+    use super::*;
+
+    #[test]
+    fn status_replies() {
+        for (status, value) in [
+            (UserStatus::Active, 0i32),
+            (UserStatus::Absent, 1),
+            (UserStatus::Inactive, 2),
+            (UserStatus::OverQuota, 3),
+            (UserStatus::Alias, 4),
+        ] {
+            let bytes = Reply::User(status).encode().unwrap();
+            assert_eq!(bytes, value.to_ne_bytes());
+            assert_eq!(
+                Reply::decode(QueryType::User, &bytes),
+                Ok(Reply::User(status))
+            );
+        }
+        for (status, value) in [
+            (RelayStatus::NotAuthenticated, 0i32),
+            (RelayStatus::Authenticated, 1),
+            (RelayStatus::Unsupported, -2),
+        ] {
+            let bytes = Reply::Relay(status).encode().unwrap();
+            assert_eq!(bytes, value.to_ne_bytes());
+            assert_eq!(
+                Reply::decode(QueryType::Relay, &bytes),
+                Ok(Reply::Relay(status))
+            );
+        }
+        for qtype in QueryType::ALL {
+            assert_eq!(
+                Reply::decode(qtype, &(-1i32).to_ne_bytes()),
+                Ok(Reply::Error)
+            );
+            assert_eq!(Reply::payload_len(qtype, -1), Ok(0));
+        }
+        assert_eq!(Reply::Error.encode().unwrap(), [0xff; 4]);
+        assert_eq!(Reply::NotFound.encode().unwrap(), [0; 4]);
+    }
+
+    #[test]
+    fn status_reply_errors() {
+        assert_eq!(
+            Reply::decode(QueryType::User, &7i32.to_ne_bytes()),
+            Err(bad_status(QueryType::User, 7))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::User, &(-2i32).to_ne_bytes()),
+            Err(bad_status(QueryType::User, -2))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Relay, &2i32.to_ne_bytes()),
+            Err(bad_status(QueryType::Relay, 2))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::User, &reply_bytes(0, b"x")),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::User, &[0, 0]),
+            Err(DecodeError::ShortPrefix { got: 2 })
+        );
+        let message = bad_status(QueryType::User, 7).to_string();
+        assert!(message.contains("'User Query'"), "{message}");
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn host_and_domain_replies_are_byte_exact() {
+        let host = Reply::Host(b"example.com:mail1:25".to_vec());
+        let bytes = host.encode().unwrap();
+        assert_eq!(bytes, b"\x15\x00\x00\x00example.com:mail1:25\x00");
+        assert_eq!(Reply::decode(QueryType::Host, &bytes), Ok(host));
+
+        let domain = Reply::Domain(b"example.com".to_vec());
+        let bytes = domain.encode().unwrap();
+        assert_eq!(bytes, b"\x0c\x00\x00\x00example.com\x00");
+        assert_eq!(Reply::decode(QueryType::Domain, &bytes), Ok(domain));
+    }
+
+    #[test]
+    fn not_found_for_the_types_that_have_it() {
+        for qtype in [
+            QueryType::Host,
+            QueryType::Alias,
+            QueryType::Limit,
+            QueryType::Domain,
+        ] {
+            assert_eq!(Reply::decode(qtype, &[0; 4]), Ok(Reply::NotFound));
+            assert!(Reply::NotFound.is_valid_for(qtype));
+        }
+        for qtype in [QueryType::User, QueryType::Relay, QueryType::Password] {
+            assert!(!Reply::NotFound.is_valid_for(qtype));
+        }
+    }
+
+    #[test]
+    fn string_reply_errors() {
+        assert_eq!(
+            Reply::Host(b"a\0b".to_vec()).encode(),
+            Err(forbidden("host", 0))
+        );
+        assert_eq!(
+            Reply::Domain(b"\0".to_vec()).encode(),
+            Err(forbidden("domain", 0))
+        );
+        assert_eq!(
+            Reply::Domain(vec![b'd'; PIPE_BUF]).encode(),
+            Err(EncodeError::PayloadTooLong(PIPE_BUF + 1))
+        );
+        assert!(Reply::Domain(vec![b'd'; PIPE_BUF - 1]).encode().is_ok());
+        assert_eq!(
+            Reply::decode(QueryType::Host, &reply_bytes(3, b"abc")),
+            Err(DecodeError::MissingNul { field: "host" })
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Domain, &reply_bytes(2, b"a\0\0")),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        assert_eq!(
+            Reply::decode(QueryType::Domain, &reply_bytes(-3, b"")),
+            Err(bad_status(QueryType::Domain, -3))
+        );
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn alias_list_is_byte_exact() {
+        let two = Reply::Alias(vec![b"a@x".to_vec(), b"b@y".to_vec()]);
+        let bytes = two.encode().unwrap();
+        assert_eq!(bytes, b"\x09\x00\x00\x00a@x\nb@y\n\x00");
+        assert_eq!(Reply::decode(QueryType::Alias, &bytes), Ok(two));
+
+        let empty = Reply::Alias(Vec::new());
+        assert_eq!(empty.encode().unwrap(), [1, 0, 0, 0, 0]);
+        assert_eq!(Reply::decode(QueryType::Alias, &[1, 0, 0, 0, 0]), Ok(empty));
+    }
+
+    #[test]
+    fn alias_list_errors() {
+        assert_eq!(
+            Reply::Alias(vec![b"a\nb".to_vec()]).encode(),
+            Err(forbidden("alias line", b'\n'))
+        );
+        assert_eq!(
+            Reply::Alias(vec![b"a\0".to_vec()]).encode(),
+            Err(forbidden("alias line", 0))
+        );
+        assert!(matches!(
+            Reply::decode(QueryType::Alias, &reply_bytes(4, b"a@x\0")),
+            Err(DecodeError::BadPayload(_))
+        ));
+        assert_eq!(
+            Reply::decode(QueryType::Alias, &reply_bytes(4, b"a@x\n")),
+            Err(DecodeError::MissingNul {
+                field: "alias list"
+            })
+        );
+    }
+
+    #[test]
+    fn payload_len_for_streaming_clients() {
+        assert_eq!(Reply::payload_len(QueryType::User, 3), Ok(0));
+        assert_eq!(Reply::payload_len(QueryType::Relay, -2), Ok(0));
+        assert_eq!(Reply::payload_len(QueryType::Password, 90), Ok(90));
+        assert_eq!(Reply::payload_len(QueryType::Password, 0), Ok(0));
+        assert_eq!(Reply::payload_len(QueryType::Host, 4096), Ok(4096));
+        assert_eq!(
+            Reply::payload_len(QueryType::Host, 4097),
+            Err(DecodeError::TooLong(4097))
+        );
+        assert_eq!(Reply::payload_len(QueryType::Limit, 128), Ok(128));
+        assert_eq!(Reply::payload_len(QueryType::Alias, 0), Ok(0));
+        assert_eq!(
+            Reply::payload_len(QueryType::Alias, -2),
+            Err(bad_status(QueryType::Alias, -2))
+        );
+        assert_eq!(
+            Reply::decode_parts(QueryType::Password, 90, JOE_PWSTRUCT),
+            Ok(Reply::Password(PasswordReply::Found(joe())))
+        );
+    }
+
+    #[test]
+    fn every_valid_reply_round_trips() {
+        let replies = [
+            Reply::User(UserStatus::OverQuota),
+            Reply::Relay(RelayStatus::Authenticated),
+            Reply::Password(PasswordReply::Found(joe())),
+            Reply::Password(PasswordReply::NoSuchUser(b"x@y".to_vec())),
+            Reply::Host(Vec::new()),
+            Reply::Alias(vec![Vec::new()]),
+            Reply::Limits(VLimits::default()),
+            Reply::Domain(b"example.org".to_vec()),
+            Reply::NotFound,
+            Reply::Error,
+        ];
+        for reply in &replies {
+            for qtype in QueryType::ALL
+                .into_iter()
+                .filter(|q| reply.is_valid_for(*q))
+            {
+                let bytes = reply.encode().unwrap();
+                assert_eq!(
+                    Reply::decode(qtype, &bytes).as_ref(),
+                    Ok(reply),
+                    "{qtype:?}"
+                );
+            }
+        }
+    }
+}

@@ -136,3 +136,205 @@ pub(super) fn split_fields(separator: u8, fields: &[u8]) -> Result<[&[u8]; 4], D
     let (ip, rest) = take_c_string(rest, "ip")?;
     Ok([email, reply_path, ip, rest])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+    use super::*;
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn user_query_example_is_byte_exact() {
+        assert_eq!(user_query().encode().unwrap(), USER_QUERY_RECORD);
+        assert_eq!(Request::decode(&USER_QUERY_RECORD).unwrap(), user_query());
+        assert_eq!(Request::body_len([0x39, 0, 0, 0]).unwrap(), 57);
+        assert_eq!(
+            Request::decode_body(&USER_QUERY_RECORD[4..]).unwrap(),
+            user_query()
+        );
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn relay_query_example_is_byte_exact() {
+        assert_eq!(relay_query().encode().unwrap(), RELAY_QUERY_RECORD);
+        assert_eq!(Request::decode(&RELAY_QUERY_RECORD).unwrap(), relay_query());
+    }
+
+    #[test]
+    fn request_encode_refuses_nul_in_any_field() {
+        let mut request = user_query();
+        request.email = b"jo\0e".to_vec();
+        assert_eq!(request.encode(), Err(forbidden("email", 0)));
+        let mut request = user_query();
+        request.reply_path = b"/tmp/\0".to_vec();
+        assert_eq!(request.encode(), Err(forbidden("reply path", 0)));
+        let mut request = relay_query();
+        request.ip = b"10.0.0.1\0".to_vec();
+        assert_eq!(request.encode(), Err(forbidden("ip", 0)));
+    }
+
+    #[test]
+    fn request_encode_limit_is_pipe_buf() {
+        // Fixed overhead: 4 prefix + type + separator + three NULs = 9 bytes.
+        let mut request = user_query();
+        request.reply_path = b"socket".to_vec();
+        request.email = vec![b'a'; PIPE_BUF - 9 - request.reply_path.len()];
+        let largest = request.encode().unwrap();
+        assert_eq!(largest.len(), PIPE_BUF);
+        assert_eq!(Request::decode(&largest).unwrap(), request);
+        request.email.push(b'a');
+        assert_eq!(
+            request.encode(),
+            Err(EncodeError::RequestTooLong(PIPE_BUF + 1))
+        );
+    }
+
+    #[test]
+    fn body_len_bounds() {
+        assert_eq!(
+            Request::body_len((-1i32).to_ne_bytes()),
+            Err(DecodeError::BadLength(-1))
+        );
+        assert_eq!(
+            Request::body_len(i32::MIN.to_ne_bytes()),
+            Err(DecodeError::BadLength(i32::MIN))
+        );
+        assert_eq!(
+            Request::body_len(0i32.to_ne_bytes()),
+            Err(DecodeError::BadLength(0))
+        );
+        assert_eq!(Request::body_len(1i32.to_ne_bytes()), Ok(1));
+        assert_eq!(Request::body_len(4092i32.to_ne_bytes()), Ok(MAX_BODY_LEN));
+        assert_eq!(
+            Request::body_len(4093i32.to_ne_bytes()),
+            Err(DecodeError::TooLong(4093))
+        );
+        assert_eq!(
+            Request::body_len(5000i32.to_ne_bytes()),
+            Err(DecodeError::TooLong(5000))
+        );
+        assert_eq!(
+            Request::body_len_within(1025i32.to_ne_bytes(), 1024),
+            Err(DecodeError::TooLong(1025))
+        );
+    }
+
+    #[test]
+    fn request_decode_errors() {
+        let good_body = b"\x01\x00joe@x\x00/tmp/f\x00\x00";
+        let cases: Vec<(Vec<u8>, DecodeError)> = vec![
+            (vec![], DecodeError::ShortPrefix { got: 0 }),
+            (vec![9, 0, 0], DecodeError::ShortPrefix { got: 3 }),
+            (record(-5, good_body), DecodeError::BadLength(-5)),
+            (record(0, b""), DecodeError::BadLength(0)),
+            (record(5000, good_body), DecodeError::TooLong(5000)),
+            (
+                record(good_body.len() as i32 + 3, good_body),
+                DecodeError::ShortBody {
+                    expected: good_body.len() + 3,
+                    got: good_body.len(),
+                },
+            ),
+            (
+                framed(b"\x01"),
+                DecodeError::ShortBody {
+                    expected: 2,
+                    got: 1,
+                },
+            ),
+            (
+                framed(b"\x01\x00"),
+                DecodeError::MissingNul { field: "email" },
+            ),
+            (
+                framed(b"\x01\x00joe"),
+                DecodeError::MissingNul { field: "email" },
+            ),
+            (
+                framed(b"\x01\x00joe\x00"),
+                DecodeError::MissingNul {
+                    field: "reply path",
+                },
+            ),
+            (
+                framed(b"\x01\x00joe\x00/tmp/f"),
+                DecodeError::MissingNul {
+                    field: "reply path",
+                },
+            ),
+            (
+                framed(b"\x01\x00joe\x00/tmp/f\x00"),
+                DecodeError::MissingNul { field: "ip" },
+            ),
+            (
+                framed(b"\x02\x00joe\x00/tmp/f\x001.2.3"),
+                DecodeError::MissingNul { field: "ip" },
+            ),
+            (
+                framed(b"\x01\x07joe\x00/tmp/f\x00\x00"),
+                DecodeError::BadSeparator(7),
+            ),
+            (
+                framed(b"\x01\x00joe\x00/tmp/f\x00\x00zz"),
+                DecodeError::TrailingBytes(2),
+            ),
+            (
+                framed(b"\x01\x00joe\x00/tmp/f\x00\x00\x00"),
+                DecodeError::TrailingBytes(1),
+            ),
+            (
+                framed(b"\x09\x00joe\x00/tmp/f\x00\x00"),
+                DecodeError::UnknownType {
+                    type_byte: 9,
+                    reply_path: b"/tmp/f".to_vec(),
+                },
+            ),
+            (
+                framed(b"\x00\x00joe\x00/tmp/f\x00\x00"),
+                DecodeError::UnknownType {
+                    type_byte: 0,
+                    reply_path: b"/tmp/f".to_vec(),
+                },
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                Request::decode(&bytes),
+                Err(expected),
+                "record {bytes:02x?}"
+            );
+        }
+
+        // The prefix must match the bytes given exactly, in both directions.
+        let mut longer = record(good_body.len() as i32, good_body);
+        longer.extend_from_slice(b"xyz");
+        assert_eq!(Request::decode(&longer), Err(DecodeError::TrailingBytes(3)));
+
+        assert_eq!(
+            Request::decode_body(&[0x01; MAX_BODY_LEN + 1]),
+            Err(DecodeError::TooLong(MAX_BODY_LEN + 1))
+        );
+        assert_eq!(
+            Request::decode_body(b""),
+            Err(DecodeError::ShortBody {
+                expected: 2,
+                got: 0
+            })
+        );
+    }
+
+    #[test]
+    fn request_with_empty_fields_round_trips() {
+        let request = Request {
+            qtype: QueryType::Domain,
+            email: Vec::new(),
+            reply_path: Vec::new(),
+            ip: Vec::new(),
+        };
+        let bytes = request.encode().unwrap();
+        assert_eq!(bytes, record(5, b"\x07\x00\x00\x00\x00"));
+        assert_eq!(Request::decode(&bytes).unwrap(), request);
+    }
+}
