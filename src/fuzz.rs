@@ -682,7 +682,7 @@ fn check_login(login: &[u8]) {
             Some(i) => (1..=40).contains(&i) && (1..=67).contains(&(login.len() - i - 1)),
             None => (1..=40).contains(&login.len()),
         };
-    assert_eq!(vchkpass::plausible_login(login), expected);
+    assert_eq!(crate::db::plausible_login(login), expected);
 }
 
 // ---------------------------------------------------------------------------

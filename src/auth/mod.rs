@@ -320,6 +320,20 @@ pub fn check_secret(
     Ok(Verdict::Mismatch)
 }
 
+/// Spends about the work of a real check of `attempt`, for a login that has no account
+/// (or no usable secret), so that the reply time does not tell.
+pub fn spend_like_verify(attempt: &Attempt<'_>, policy: &Policy) {
+    /// Stands for a stored clear text; no client knows it.
+    const DUMMY_SECRET: &[u8] = b"5wT0r9Qv2bLk8ZpN";
+    if attempt.challenge.is_empty() {
+        if !policy.disable_crypt {
+            dummy_verify_as(attempt.response, &policy.dummy.dummy_hash());
+        }
+    } else {
+        let _ = check_secret(DUMMY_SECRET, attempt, policy);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

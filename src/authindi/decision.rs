@@ -1,10 +1,10 @@
 //! The decision: which account a login names, whether the password matches, and what
 //! the account's flags allow.
 
-use crate::auth::{self, AuthError, Policy, Verdict};
+use crate::auth::{self, spend_like_verify, AuthError, Policy, Verdict};
+use crate::db::plausible_login;
 use crate::protocol::PwStruct;
 use crate::query::{Query, QueryError};
-use crate::vchkpass::{plausible_login, spend_like_verify};
 
 use super::record::{AuthType, Record};
 use super::service::ServiceMap;

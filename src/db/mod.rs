@@ -76,6 +76,23 @@ pub fn plausible_ip(ip: &[u8]) -> bool {
     plausible_name(ip) && ip.len() <= MAX_IP
 }
 
+/// Could an IndiMail account have this login? Printable ASCII without quotes or
+/// backslashes, a user part of 1 to 40 bytes and, after the first `@`, `%` or `:`, a
+/// domain of 1 to 67 bytes. Anything else is "no such user" without a lookup.
+pub fn plausible_login(login: &[u8]) -> bool {
+    let allowed = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'`' | b'\\');
+    if !login.iter().all(allowed) {
+        return false;
+    }
+    match login.iter().position(|b| matches!(b, b'@' | b'%' | b':')) {
+        Some(i) => {
+            let domain_len = login.len() - i - 1;
+            (1..=MAX_USER).contains(&i) && (1..=MAX_DOMAIN).contains(&domain_len)
+        }
+        None => (1..=MAX_USER).contains(&login.len()),
+    }
+}
+
 /// An address split as IndiMail's parse_email does, lower-cased as its SQL
 /// lookups do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +225,38 @@ fn connect_opts(c: &MysqlConfig) -> Opts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_no_account_can_have() {
+        for ok in [
+            &b"joe"[..],
+            b"joe@example.com",
+            b"joe%example.com",
+            b"joe:example.com",
+            b"Joe.Smith+x@Example.COM",
+        ] {
+            assert!(plausible_login(ok), "{ok:?}");
+        }
+        let long_user = [b'a'; 41];
+        let mut long_domain = b"joe@".to_vec();
+        long_domain.extend([b'd'; 68]);
+        for bad in [
+            &b""[..],
+            b"@example.com",
+            b"joe@",
+            b"jo e@example.com",
+            b"joe\"@example.com",
+            b"joe'--@example.com",
+            b"joe\\@example.com",
+            b"joe\n@example.com",
+            b"j\xc3\xb6e@example.com",
+            &long_user,
+            &long_domain,
+        ] {
+            assert!(!plausible_login(bad), "{bad:?}");
+        }
+        assert!(plausible_login(&[b'a'; 40]));
+    }
 
     #[test]
     fn address_split_and_case() {
