@@ -17,7 +17,7 @@
 //! * Paths stay as bytes (`OsString`/`PathBuf`); names such as domains and
 //!   SQL identifiers must be UTF-8.
 //!
-//! One file per concern: [`env`] (the environment snapshot and envdir), [`control`] (control
+//! One file per concern: [`env`](mod@env) (the environment snapshot and envdir), [`control`] (control
 //! files and the timeouts they set), [`mysql`] (the MySQL host line), [`fifo`] (where the
 //! FIFOs live), [`lookup`] (settings of the lookups).
 

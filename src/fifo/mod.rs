@@ -10,7 +10,7 @@
 //! opened directory (`*at` calls with `AT_SYMLINK_NOFOLLOW` / `O_NOFOLLOW`), so that swapping a
 //! path component between two system calls cannot redirect the operation elsewhere.
 //!
-//! [`server`] holds the server FIFOs' side, [`reply`] the reply FIFOs', [`dirs`] the checks of
+//! [`server`] holds the server FIFOs' side, [`reply`] the reply FIFOs', `dirs` the checks of
 //! the directories both live in.
 
 use std::ffi::OsStr;

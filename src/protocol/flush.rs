@@ -18,13 +18,13 @@ pub struct FlushRequest {
 }
 
 impl FlushRequest {
-    /// The whole record, as [`Request::encode`] lays out a query.
+    /// The whole record, as [`Request::encode`](super::Request::encode) lays out a query.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         encode_record(FLUSH_TYPE, &self.name, &self.reply_path, b"")
     }
 
     /// Decodes a body whose type byte is [`FLUSH_TYPE`], with the same strictness as
-    /// [`Request::decode_body`]; the ip field must be empty.
+    /// [`Request::decode_body`](super::Request::decode_body); the ip field must be empty.
     pub fn decode_body(body: &[u8]) -> Result<FlushRequest, DecodeError> {
         let [FLUSH_TYPE, separator, fields @ ..] = body else {
             return Err(DecodeError::BadPayload("not a flush request".into()));
