@@ -22,7 +22,6 @@ use crate::auth::{
     Verdict,
 };
 use crate::authlib::{self, AuthType, RecordError, ServiceClass, ServiceMap};
-use crate::cache::PackedRow;
 use crate::checkpassword::{self, ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
 use crate::db::{domain, Address, PasswdRow};
@@ -31,6 +30,7 @@ use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
     VLimits, MAX_BODY_LEN, PIPE_BUF,
 };
+use crate::query::PackedRow;
 use crate::server::framing::{self, Frame};
 
 /// xorshift64*: a deterministic generator for seeded mutations and

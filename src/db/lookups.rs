@@ -259,9 +259,14 @@ impl Database {
     /// USER_QUERY: active, inactive (only in `indibak`), over quota
     /// (gid & BOUNCE_MAIL), an alias (no mailbox but `valias` rows), absent.
     pub fn user_status(&self, email: &[u8]) -> Result<UserStatus, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(UserStatus::Absent);
-        };
+        match self.address(email) {
+            Some(addr) => self.user_status_of(&addr),
+            None => Ok(UserStatus::Absent),
+        }
+    }
+
+    /// [`Database::user_status`] of a parsed address.
+    pub fn user_status_of(&self, addr: &Address) -> Result<UserStatus, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("user status", &self.sql.user_status, (u, d, u, d, u, d))?;
@@ -287,9 +292,14 @@ impl Database {
 
     /// PWD_QUERY: the user's row, from `indimail` or else `indibak`.
     pub fn password(&self, email: &[u8]) -> Result<Option<PasswdRow>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(None);
-        };
+        match self.address(email) {
+            Some(addr) => self.password_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Database::password`] of a parsed address.
+    pub fn password_of(&self, addr: &Address) -> Result<Option<PasswdRow>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("password", &self.sql.password, (u, d, u, d))?;
@@ -304,7 +314,7 @@ impl Database {
             return Ok(None);
         };
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
-            pw.gid |= self.limit_flags_of_user(&addr, d)?;
+            pw.gid |= self.limit_flags_of_user(addr, d)?;
         }
         Ok(Some(pw))
     }
@@ -322,6 +332,11 @@ impl Database {
         let Ok(ip) = std::str::from_utf8(ip) else {
             return Ok(false);
         };
+        self.relay_of(&addr, ip)
+    }
+
+    /// [`Database::relay`] of a parsed address and a plausible IP.
+    pub fn relay_of(&self, addr: &Address, ip: &str) -> Result<bool, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let key = format!("{u}@{d}");
@@ -347,9 +362,14 @@ impl Database {
     /// the user exists. The port comes from the `smtp_port` table, else from
     /// smtproutes/qmtproutes, else 25 (209 when routing by QMTP).
     pub fn host_route(&self, email: &[u8]) -> Result<Option<Route>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(None);
-        };
+        match self.address(email) {
+            Some(addr) => self.host_route_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Database::host_route`] of a parsed address.
+    pub fn host_route_of(&self, addr: &Address) -> Result<Option<Route>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let host = self.mail_host()?;
@@ -371,9 +391,14 @@ impl Database {
     /// ALIAS_QUERY: the `valias` lines of the address (empty when it has
     /// none), also for an alias that has no mailbox.
     pub fn aliases(&self, email: &[u8]) -> Result<Vec<Vec<u8>>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(Vec::new());
-        };
+        match self.address(email) {
+            Some(addr) => self.aliases_of(&addr),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Database::aliases`] of a parsed address.
+    pub fn aliases_of(&self, addr: &Address) -> Result<Vec<Vec<u8>>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("aliases", &self.sql.aliases, (u, d))?;
@@ -398,19 +423,29 @@ impl Database {
             if !super::plausible_domain(domain.as_bytes()) {
                 return Ok(None);
             }
-            let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
-            for row in &rows {
-                if same(row, 0, &domain)? {
-                    return limits_from_row(row, 1, 1).map(Some);
-                }
-            }
-            return Ok(None);
+            return self.domain_limits(&domain);
         }
-        let Some(addr) = self.address(key) else {
-            return Ok(None);
-        };
+        match self.address(key) {
+            Some(addr) => self.limits_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// The limits of a lower-cased, plausible domain; `None` when it has none.
+    pub fn domain_limits(&self, domain: &str) -> Result<Option<VLimits>, DbError> {
+        let rows = self.rows("domain limits", &self.sql.domain_limits, (domain,))?;
+        for row in &rows {
+            if same(row, 0, domain)? {
+                return limits_from_row(row, 1, 1).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`Database::limits`] of a parsed address.
+    pub fn limits_of(&self, addr: &Address) -> Result<Option<VLimits>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        self.limits_of_user(&addr, &domain)
+        self.limits_of_user(addr, &domain)
     }
 
     /// Per-user limits (`user@domain` row), else the domain's, else defaults;

@@ -119,6 +119,11 @@ impl Address {
             typed_domain: domain.to_string(),
         })
     }
+
+    /// `user@domain`, normalised: the name the cache knows the address by.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.user, self.domain)
+    }
 }
 
 /// The lookups and what they need: the connection pool and the settings.

@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cache::{Cache, Key, PackedRow, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
 use crate::logline::{Escaped, Throttle};
 use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
+use crate::query::{AnswerCache, CacheSettings, Source};
 use framing::Frame;
 use nix::unistd::Gid;
 use privileges::ServiceUser;
@@ -67,7 +67,7 @@ pub struct Settings {
     /// Where to re-read the environment from on HUP.
     pub envdir: Option<PathBuf>,
     /// The answer cache; `None` = every query goes to the database.
-    pub cache: Option<Policy>,
+    pub cache: Option<CacheSettings>,
     /// Pre-cache the password entries of users active in the last this
     /// many seconds (-c); 0 = no pre-cache.
     pub precache_secs: u64,
@@ -92,7 +92,7 @@ struct Shared {
     /// A failure to set the pipe capacity back was logged already.
     pipe_warned: AtomicBool,
     /// Outlives HUP (which empties it), so that its counters keep counting.
-    cache: Option<Arc<Cache>>,
+    cache: Option<AnswerCache>,
     precache_secs: u64,
     stats: Stats,
     /// Which addresses' unsendable password rows were logged (until HUP).
@@ -133,7 +133,7 @@ fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::F
 fn live_from(
     config: &Config,
     settings: &Settings,
-    cache: &Option<Arc<Cache>>,
+    cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<Live> {
     let db = Database::new(
@@ -149,10 +149,7 @@ fn live_from(
         dirs.forbid(fifo)?;
     }
     Ok(Live {
-        backend: Cached {
-            db: Arc::new(db),
-            cache: cache.clone(),
-        },
+        backend: Cached::new(Arc::new(db), cache.clone()),
         dirs,
     })
 }
@@ -225,9 +222,7 @@ fn serve_fifos(
     if let Some(user) = &settings.run_as {
         user.become_for_good(Some(client_group))?;
     }
-    let cache = settings
-        .cache
-        .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
+    let cache = settings.cache.map(AnswerCache::new);
     let shared = Arc::new(Shared {
         live: RwLock::new(Arc::new(live_from(
             &config,
@@ -302,7 +297,7 @@ fn serve_fifos(
     let learn_hash_cost = |shared: &Shared| {
         if let Some(dir) = &fifo_dir {
             crate::dummy_cost::learn_in_background(
-                shared.current().backend.db.clone(),
+                shared.current().backend.database().clone(),
                 dir.clone(),
             );
         }
@@ -330,21 +325,20 @@ fn serve_fifos(
             }
             Signal::SIGINT => {
                 log::info!("{pid} INFIFO {first} closing db");
-                shared.current().backend.db.close_connections();
+                shared.current().backend.close_connections();
             }
             Signal::SIGHUP => {
                 log::info!("{pid} INFIFO {first}, Reconfiguring");
                 shared.unsendable.clear();
                 if let Some(cache) = &shared.cache {
                     let n = cache.clear();
-                    crate::cache::release_freed_memory();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
                 // A writer may have made a pipe smaller; HUP sets it back at once.
                 keep_pipe_capacity(&shared, &server_fifos);
                 match reload(&settings, &shared.cache, shared.client_group) {
                     Ok((c, live)) => {
-                        shared.current().backend.db.close_connections();
+                        shared.current().backend.close_connections();
                         *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
                         config = c;
                     }
@@ -368,7 +362,7 @@ fn serve_fifos(
     }
     shared.log_limit.flush();
     print_stats(&shared);
-    shared.current().backend.db.close_connections();
+    shared.current().backend.close_connections();
     Ok(())
 }
 
@@ -376,7 +370,7 @@ fn serve_fifos(
 /// serves as (they must be readable by it).
 fn reload(
     settings: &Settings,
-    cache: &Option<Arc<Cache>>,
+    cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
@@ -416,38 +410,25 @@ fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
 /// `-c activeSecs`: load the password entries of recently active users into
 /// the cache, without holding up the queries that arrive meanwhile.
 fn precache_in_background(shared: &Arc<Shared>) {
-    let (Some(cache), secs) = (shared.cache.clone(), shared.precache_secs) else {
-        if shared.precache_secs > 0 {
+    let secs = shared.precache_secs;
+    let backend = shared.current();
+    if !backend.backend.caches() {
+        if secs > 0 {
             log::warn!(
                 "-c {}: the cache is off (USE_BTREE, INLOOKUP_CACHE); nothing pre-cached",
-                shared.precache_secs
+                secs
             );
         }
         return;
-    };
+    }
     if secs == 0 {
         return;
     }
-    let db = shared.current().backend.db.clone();
     let spawned = thread::Builder::new()
         .name("precache".into())
-        .spawn(move || {
-            let before = cache.len();
-            // A row is stored only if no flush or HUP came about its key
-            // since the query began: the row may predate that change.
-            let mark = cache.mark();
-            let insert = |key: String, row| {
-                cache.insert_since(
-                    &mark,
-                    Key::new(QueryType::Password, &key),
-                    Value::Password(Some(PackedRow::pack(&row))),
-                );
-            };
-            match db.for_each_active_password(secs, insert) {
-                // Entries added: a user active on several services counts once.
-                Ok(_) => log::info!("cached {} records", cache.len().saturating_sub(before)),
-                Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
-            }
+        .spawn(move || match backend.backend.precache(secs) {
+            Ok(added) => log::info!("cached {added} records"),
+            Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
         });
     if let Err(e) = spawned {
         log::warn!("pre-cache: {e}");
@@ -487,7 +468,7 @@ fn signal_text(sig: Signal) -> &'static str {
 }
 
 fn print_stats(shared: &Shared) {
-    let (open, made) = shared.current().backend.db.connection_counts();
+    let (open, made) = shared.current().backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
     match &shared.cache {
@@ -701,19 +682,7 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
     let Some(mut out) = open_reply(shared, &f.reply_path, None, live) else {
         return;
     };
-    let db = &live.backend.db;
-    let name = if f.name.contains(&b'@') {
-        db.address(&f.name)
-            .map(|a| format!("{}@{}", a.user, a.domain))
-    } else {
-        std::str::from_utf8(&f.name)
-            .ok()
-            .map(str::to_ascii_lowercase)
-    };
-    let n = match (&shared.cache, name) {
-        (Some(cache), Some(name)) => cache.invalidate(&name),
-        _ => 0,
-    };
+    let n = live.backend.flush(&f.name);
     if shared.log_limit.admit("cache flush") {
         log::info!(
             "InLookup: cache flush for {}: {n} entries removed",
