@@ -20,7 +20,7 @@ use indilookup::config::{Config, Env};
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
-use indilookup::query::Query;
+use indilookup::query::ClientBackend;
 
 /// Where qmail-smtpd reads the DIGEST-MD5 `rspauth` from.
 const RSPAUTH_FD: i32 = 6;
@@ -75,8 +75,8 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ))
         }
     };
-    let remote = env.is_set("QUERY_CACHE");
-    let query = Query::for_client(&env, &config);
+    let backend = ClientBackend::choose(&env, &config);
+    let (remote, query) = (backend.is_remote(), backend.query());
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
     let dummy = dummy_cost::for_client(&env, &config.fifo);

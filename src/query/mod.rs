@@ -292,6 +292,7 @@ impl Backend for Cached {
 // Remote: a running inlookup
 
 /// Ask the daemon over its FIFO.
+#[derive(Clone)]
 pub struct Remote {
     pub fifo: FifoConfig,
     pub timeouts: Timeouts,
@@ -390,6 +391,61 @@ pub fn check_password_reply(
 }
 
 // ---------------------------------------------------------------------------
+// The client applets' choice
+
+/// Where a client applet's lookups go.
+pub enum ClientBackend {
+    /// The daemon, over its FIFO.
+    Remote(Remote),
+    /// MySQL, with one connection.
+    Direct(Arc<Database>),
+}
+
+impl ClientBackend {
+    /// The one place that decides, as IndiMail's client programs do: the
+    /// daemon when QUERY_CACHE is set (any value, even empty), else MySQL
+    /// directly.
+    pub fn choose(env: &Env, config: &Config) -> ClientBackend {
+        if env.is_set("QUERY_CACHE") {
+            ClientBackend::Remote(Remote::new(config))
+        } else {
+            ClientBackend::Direct(Arc::new(client_database(config)))
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, ClientBackend::Remote(_))
+    }
+
+    /// The typed lookups through this backend.
+    pub fn query(&self) -> Query {
+        match self {
+            ClientBackend::Remote(r) => Query::new(Arc::new(r.clone())),
+            ClientBackend::Direct(db) => Query::new(db.clone()),
+        }
+    }
+
+    /// The database of the direct backend (whose connection a client's own
+    /// statements may share).
+    pub fn database(&self) -> Option<&Arc<Database>> {
+        match self {
+            ClientBackend::Remote(_) => None,
+            ClientBackend::Direct(db) => Some(db),
+        }
+    }
+}
+
+/// The database of a client applet: the site's, with one connection.
+pub fn client_database(config: &Config) -> Database {
+    Database::new(
+        config.mysql.clone(),
+        config.lookup.clone(),
+        config.paths.clone(),
+        1,
+    )
+}
+
+// ---------------------------------------------------------------------------
 // The typed interface
 
 /// Typed answers to the seven questions, from any backend.
@@ -403,19 +459,9 @@ impl Query {
         Query { backend }
     }
 
-    /// The backend IndiMail's clients would use: the daemon when QUERY_CACHE
-    /// is set (even empty), else MySQL with one connection.
+    /// The backend IndiMail's clients would use (see [`ClientBackend::choose`]).
     pub fn for_client(env: &Env, config: &Config) -> Query {
-        if env.is_set("QUERY_CACHE") {
-            Query::new(Arc::new(Remote::new(config)))
-        } else {
-            Query::new(Arc::new(Database::new(
-                config.mysql.clone(),
-                config.lookup.clone(),
-                config.paths.clone(),
-                1,
-            )))
-        }
+        ClientBackend::choose(env, config).query()
     }
 
     /// The raw reply; `Reply::Error` never comes back (it is an `Err`).
