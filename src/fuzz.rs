@@ -24,7 +24,7 @@ use crate::auth::{
 use crate::authlib::{self, AuthType, RecordError, ServiceClass, ServiceMap};
 use crate::checkpassword::{self, ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
-use crate::db::{domain, Address, PasswdRow};
+use crate::db::{domain, Address};
 use crate::fifo::{self, ReplyDirs};
 use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
@@ -586,7 +586,7 @@ pub fn pwstruct(data: &[u8]) {
 /// gives back the row; a field too long for its 16-bit length is cut, not
 /// misread, and the other fields stay whole.
 fn check_packed_row(pw: &PwStruct, flags: u8) {
-    let row = PasswdRow {
+    let row = PwStruct {
         name: pw.name.clone(),
         domain: pw.domain.clone(),
         passwd: pw.passwd.clone(),
@@ -599,7 +599,7 @@ fn check_packed_row(pw: &PwStruct, flags: u8) {
     };
     assert_eq!(PackedRow::pack(&row).unpack(), row);
     if flags & 2 != 0 && !row.gecos.is_empty() {
-        let long = PasswdRow {
+        let long = PwStruct {
             gecos: row
                 .gecos
                 .repeat(usize::from(u16::MAX) / row.gecos.len() + 1),
@@ -607,7 +607,7 @@ fn check_packed_row(pw: &PwStruct, flags: u8) {
         };
         let back = PackedRow::pack(&long).unpack();
         assert_eq!(back.gecos, long.gecos[..usize::from(u16::MAX)]);
-        let others = PasswdRow {
+        let others = PwStruct {
             gecos: row.gecos.clone(),
             ..back
         };

@@ -11,7 +11,7 @@ use mysql::prelude::Queryable;
 use mysql::{Row, Value};
 
 use super::{Address, Database, DbError};
-use crate::protocol::{UserStatus, VLimits};
+use crate::protocol::{PwStruct, UserStatus, VLimits};
 
 /// pw_gid flag bits (IndiMail's indimail.h).
 pub mod gid {
@@ -39,38 +39,6 @@ pub struct Route {
 impl Route {
     pub fn reply_text(&self, typed_domain: &str) -> String {
         format!("{typed_domain}:{}:{}", self.host, self.port)
-    }
-}
-
-/// A user's row from `indimail` (active) or `indibak` (inactive).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswdRow {
-    pub name: Vec<u8>,
-    /// `pw_domain` of the row (the real domain).
-    pub domain: Vec<u8>,
-    /// `scram,pw_passwd` when the scram column is set, else `pw_passwd`.
-    pub passwd: Vec<u8>,
-    pub uid: u32,
-    /// With the domain-limit flags OR-ed in when DOMAIN_LIMITS is set.
-    pub gid: u32,
-    pub gecos: Vec<u8>,
-    pub dir: Vec<u8>,
-    /// The quota in IndiMail (`NOQUOTA` or a size).
-    pub shell: Vec<u8>,
-    pub inactive: bool,
-}
-
-impl std::fmt::Debug for PasswdRow {
-    // The password never reaches a log line, even through {:?}.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswdRow")
-            .field("name", &String::from_utf8_lossy(&self.name))
-            .field("domain", &String::from_utf8_lossy(&self.domain))
-            .field("passwd", &format_args!("<{} bytes>", self.passwd.len()))
-            .field("uid", &self.uid)
-            .field("gid", &self.gid)
-            .field("inactive", &self.inactive)
-            .finish_non_exhaustive()
     }
 }
 
@@ -290,8 +258,10 @@ impl Database {
         Ok(UserStatus::Absent)
     }
 
-    /// PWD_QUERY: the user's row, from `indimail` or else `indibak`.
-    pub fn password(&self, email: &[u8]) -> Result<Option<PasswdRow>, DbError> {
+    /// PWD_QUERY: the user's row, from `indimail` or else `indibak`: its domain the
+    /// row's, the password `scram,pw_passwd` when the scram column is set, the gid with
+    /// the domain-limit flags OR-ed in when DOMAIN_LIMITS is set.
+    pub fn password(&self, email: &[u8]) -> Result<Option<PwStruct>, DbError> {
         match self.address(email) {
             Some(addr) => self.password_of(&addr),
             None => Ok(None),
@@ -299,7 +269,7 @@ impl Database {
     }
 
     /// [`Database::password`] of a parsed address.
-    pub fn password_of(&self, addr: &Address) -> Result<Option<PasswdRow>, DbError> {
+    pub fn password_of(&self, addr: &Address) -> Result<Option<PwStruct>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("password", &self.sql.password, (u, d, u, d))?;
@@ -516,7 +486,7 @@ impl Database {
     pub fn for_each_active_password(
         &self,
         secs: u64,
-        mut each: impl FnMut(String, PasswdRow),
+        mut each: impl FnMut(String, PwStruct),
     ) -> Result<usize, DbError> {
         let mut conn = self.pool.connect_once(BULK_READ_TIMEOUT)?;
         let what = "pre-cache";
@@ -548,7 +518,7 @@ impl Database {
         Ok(counter.most_common())
     }
 
-    fn active_row(&self, row: &Row) -> Result<(String, PasswdRow), DbError> {
+    fn active_row(&self, row: &Row) -> Result<(String, PwStruct), DbError> {
         let mut pw = passwd_row(row)?;
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
             for (i, bit) in FLAG_BITS.iter().enumerate() {
@@ -566,7 +536,7 @@ impl Database {
     }
 }
 
-fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
+fn passwd_row(row: &Row) -> Result<PwStruct, DbError> {
     let plain = bytes(row, 3)?.unwrap_or_default();
     // An empty scram column is no SCRAM secret.
     let passwd = match bytes(row, 4)?.filter(|s| !s.is_empty()) {
@@ -577,7 +547,7 @@ fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
         }
         None => plain,
     };
-    Ok(PasswdRow {
+    Ok(PwStruct {
         inactive: int(row, 0)? == Some(1),
         name: bytes(row, 1)?.unwrap_or_default(),
         domain: bytes(row, 2)?.unwrap_or_default(),

@@ -19,7 +19,7 @@ use mysql::{Opts, OptsBuilder};
 use crate::config::{LookupConfig, MysqlConfig, Paths};
 use pool::Pool;
 
-pub use lookups::{gid, limit_flags, PasswdRow, Route};
+pub use lookups::{gid, limit_flags, Route};
 
 /// Where the Debian/Ubuntu and RHEL MariaDB packages put the server socket;
 /// libmysqlclient uses its compiled-in default the same way for `localhost`.

@@ -706,7 +706,7 @@ mod tests {
         let (c, _) = cache(policy());
         let row = |name: &str, domain: &str| {
             Value::Password(Some(super::super::value::PackedRow::pack(
-                &crate::db::PasswdRow {
+                &crate::protocol::PwStruct {
                     name: name.into(),
                     domain: domain.into(),
                     passwd: b"x".to_vec(),

@@ -27,7 +27,7 @@ pub use value::{PackedRow, Value};
 pub use crate::cache::Source;
 use crate::client::{self, ClientError};
 use crate::config::{Config, Env, FifoConfig, Timeouts};
-use crate::db::{plausible_name, Database, DbError, PasswdRow};
+use crate::db::{plausible_name, Database, DbError};
 use crate::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
 };
@@ -129,26 +129,19 @@ fn pw_domain<'a>(email: &'a [u8], default_domain: Option<&'a str>) -> &'a [u8] {
     }
 }
 
-/// The PWSTRUCT record of a row. Its name is the row's, its domain [`pw_domain`].
-fn pw_struct(row: PasswdRow, email: &[u8], default_domain: Option<&str>) -> PwStruct {
-    let domain = pw_domain(email, default_domain).to_vec();
-    let mut gecos = row.gecos;
+/// The record a PWD reply carries for a row read from the database: the row, with the
+/// domain [`pw_domain`] in place of the row's.
+fn pw_struct(row: PwStruct, email: &[u8], default_domain: Option<&str>) -> PwStruct {
+    let mut record = PwStruct {
+        domain: pw_domain(email, default_domain).to_vec(),
+        ..row
+    };
     // gecos is display text; a ':' in it would shift every later field for
     // the C parser, so it is sent as a space.
-    for b in gecos.iter_mut().filter(|b| **b == b':') {
+    for b in record.gecos.iter_mut().filter(|b| **b == b':') {
         *b = b' ';
     }
-    PwStruct {
-        name: row.name,
-        domain,
-        passwd: row.passwd,
-        uid: row.uid,
-        gid: row.gid,
-        gecos,
-        dir: row.dir,
-        shell: row.shell,
-        inactive: row.inactive,
-    }
+    record
 }
 
 impl Backend for Database {
@@ -539,8 +532,8 @@ impl Query {
 mod tests {
     use super::*;
 
-    fn row(name: &str, domain: &str) -> PasswdRow {
-        PasswdRow {
+    fn row(name: &str, domain: &str) -> PwStruct {
+        PwStruct {
             name: name.into(),
             domain: domain.into(),
             passwd: b"$6$salt$hash".to_vec(),

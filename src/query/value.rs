@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use crate::cache::Answer;
-use crate::db::{PasswdRow, Route};
-use crate::protocol::{UserStatus, VLimits};
+use crate::db::Route;
+use crate::protocol::{PwStruct, UserStatus, VLimits};
 
 /// A database answer, before the parts that come from the request (the
 /// domain as typed) are added.
@@ -35,7 +35,7 @@ pub struct PackedRow(Box<[u8]>);
 const PACKED_HEADER: usize = 4 + 4 + 1 + 6 * 2;
 
 impl PackedRow {
-    pub fn pack(row: &PasswdRow) -> PackedRow {
+    pub fn pack(row: &PwStruct) -> PackedRow {
         let fields = [
             &row.name,
             &row.domain,
@@ -61,7 +61,7 @@ impl PackedRow {
         PackedRow(buf.into_boxed_slice())
     }
 
-    pub fn unpack(&self) -> PasswdRow {
+    pub fn unpack(&self) -> PwStruct {
         let b = &self.0;
         let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let mut at = PACKED_HEADER;
@@ -73,7 +73,7 @@ impl PackedRow {
         };
         let (name, domain, passwd, gecos, dir, shell) =
             (field(0), field(1), field(2), field(3), field(4), field(5));
-        PasswdRow {
+        PwStruct {
             name,
             domain,
             passwd,
@@ -263,7 +263,7 @@ mod tests {
     use super::*;
 
     fn row(name: &str, domain: &str) -> PackedRow {
-        PackedRow::pack(&PasswdRow {
+        PackedRow::pack(&PwStruct {
             name: name.into(),
             domain: domain.into(),
             passwd: b"$6$salt$hash".to_vec(),
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn packed_rows_round_trip_and_hide_the_password() {
-        let row = PasswdRow {
+        let row = PwStruct {
             name: b"joe".to_vec(),
             domain: b"example.com".to_vec(),
             passwd: b"$6$salt$secret-hash".to_vec(),
@@ -382,7 +382,7 @@ mod tests {
         let packed = PackedRow::pack(&row);
         assert_eq!(packed.unpack(), row);
         assert!(!format!("{packed:?}").contains("secret"));
-        let empty = PasswdRow {
+        let empty = PwStruct {
             name: Vec::new(),
             domain: Vec::new(),
             passwd: Vec::new(),
