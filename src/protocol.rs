@@ -443,7 +443,7 @@ impl RelayStatus {
 /// it (`db::Database::password`), and packed, as the cache holds it.
 ///
 /// `Debug` is written by hand so that the password never reaches a log through `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PwStruct {
     pub name: Vec<u8>,
     /// In a reply, the domain the client asked about, not necessarily the one in the

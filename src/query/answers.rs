@@ -710,12 +710,7 @@ mod tests {
                     name: name.into(),
                     domain: domain.into(),
                     passwd: b"x".to_vec(),
-                    uid: 1,
-                    gid: 0,
-                    gecos: Vec::new(),
-                    dir: Vec::new(),
-                    shell: Vec::new(),
-                    inactive: false,
+                    ..Default::default()
                 },
             )))
         };

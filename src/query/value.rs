@@ -382,17 +382,7 @@ mod tests {
         let packed = PackedRow::pack(&row);
         assert_eq!(packed.unpack(), row);
         assert!(!format!("{packed:?}").contains("secret"));
-        let empty = PwStruct {
-            name: Vec::new(),
-            domain: Vec::new(),
-            passwd: Vec::new(),
-            uid: 0,
-            gid: 0,
-            gecos: Vec::new(),
-            dir: Vec::new(),
-            shell: Vec::new(),
-            inactive: false,
-        };
+        let empty = PwStruct::default();
         assert_eq!(PackedRow::pack(&empty).unpack(), empty);
         // The value the cache stores stays small.
         assert!(
