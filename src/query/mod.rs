@@ -268,11 +268,6 @@ impl Cached {
     pub fn connection_counts(&self) -> (usize, u64) {
         self.db.connection_counts()
     }
-
-    /// The database, for the daemon's own statements (the hash-cost census).
-    pub fn database(&self) -> &Arc<Database> {
-        &self.db
-    }
 }
 
 impl Backend for Cached {

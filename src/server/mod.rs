@@ -79,6 +79,9 @@ pub struct Settings {
 /// What a worker needs that HUP may replace.
 struct Live {
     backend: Cached,
+    /// The database behind `backend`, for the daemon's own statements (the
+    /// hash-cost census); lookups go through `backend`.
+    db: Arc<Database>,
     dirs: ReplyDirs,
 }
 
@@ -136,12 +139,12 @@ fn live_from(
     cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<Live> {
-    let db = Database::new(
+    let db = Arc::new(Database::new(
         config.mysql.clone(),
         config.lookup.clone(),
         config.paths.clone(),
         settings.workers,
-    );
+    ));
     let mut dirs = reply_dirs(config, settings)?;
     dirs.check_existing()?;
     dirs.set_client_group(client_group);
@@ -149,7 +152,8 @@ fn live_from(
         dirs.forbid(fifo)?;
     }
     Ok(Live {
-        backend: Cached::new(Arc::new(db), cache.clone()),
+        backend: Cached::new(db.clone(), cache.clone()),
+        db,
         dirs,
     })
 }
@@ -296,10 +300,7 @@ fn serve_fifos(
         .map(PathBuf::from);
     let learn_hash_cost = |shared: &Shared| {
         if let Some(dir) = &fifo_dir {
-            crate::dummy_cost::learn_in_background(
-                shared.current().backend.database().clone(),
-                dir.clone(),
-            );
+            crate::dummy_cost::learn_in_background(shared.current().db.clone(), dir.clone());
         }
     };
     learn_hash_cost(&shared);
