@@ -586,17 +586,7 @@ pub fn pwstruct(data: &[u8]) {
 /// gives back the row; a field too long for its 16-bit length is cut, not
 /// misread, and the other fields stay whole.
 fn check_packed_row(pw: &PwStruct, flags: u8) {
-    let row = PwStruct {
-        name: pw.name.clone(),
-        domain: pw.domain.clone(),
-        passwd: pw.passwd.clone(),
-        uid: pw.uid,
-        gid: pw.gid,
-        gecos: pw.gecos.clone(),
-        dir: pw.dir.clone(),
-        shell: pw.shell.clone(),
-        inactive: pw.inactive,
-    };
+    let row = pw.clone();
     assert_eq!(PackedRow::pack(&row).unpack(), row);
     if flags & 2 != 0 && !row.gecos.is_empty() {
         let long = PwStruct {

@@ -186,22 +186,25 @@ impl<V: Answer> Store<V> {
 /// names it), answer. `None` when the key is too long to encode (no address
 /// is).
 pub fn encode<V: Answer>(kind: u8, key: &[u8], value: &V, deadline: u64) -> Option<Box<[u8]>> {
-    let mut b = Vec::with_capacity(HEAD + key.len() + value.encoded_len());
-    b.extend_from_slice(&deadline.to_le_bytes());
-    b.push(kind);
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(key);
-    let at = b.len();
-    value.encode(&mut b)?;
-    let klen = if V::names_key(&b[at..], key) {
-        b.drain(HEAD..at);
+    let mut answer = Vec::with_capacity(value.encoded_len());
+    value.encode(&mut answer)?;
+    let named = V::names_key(&answer, key);
+    let klen = if named {
         KEY_IN_ANSWER
     } else {
         u16::try_from(key.len())
             .ok()
             .filter(|&n| n < KEY_IN_ANSWER)?
     };
-    b[9..11].copy_from_slice(&klen.to_le_bytes());
+    // Allocated at its exact size: a million entries each a little larger than
+    // their bytes add up.
+    let stored_key: &[u8] = if named { b"" } else { key };
+    let mut b = Vec::with_capacity(HEAD + stored_key.len() + answer.len());
+    b.extend_from_slice(&deadline.to_le_bytes());
+    b.push(kind);
+    b.extend_from_slice(&klen.to_le_bytes());
+    b.extend_from_slice(stored_key);
+    b.extend_from_slice(&answer);
     Some(b.into_boxed_slice())
 }
 
