@@ -736,6 +736,21 @@ mod tests {
         .unwrap();
         get(&c, user("a@other.test"), Ok(ACTIVE)).unwrap();
         get(&c, user("a@sub.real.test"), Ok(ACTIVE)).unwrap();
+        // Found by a second key: the rows of real.test, whatever address they are cached under.
+        let password = kind(QueryType::Password);
+        let mut rows = c.cache.keys_where(|e| {
+            let mut named = Vec::new();
+            <Value as cache::Answer>::key_of(e.answer, &mut named);
+            e.kind == password && named.ends_with(b"@real.test")
+        });
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(
+            rows,
+            [
+                key(QueryType::Password, "a@real.test"),
+                key(QueryType::Password, "b@alias.test")
+            ]
+        );
         assert_eq!(c.invalidate_domain("real.test"), 4);
         assert_eq!(c.len(), 2);
         assert_eq!(

@@ -5,9 +5,15 @@
 //! * `Cached`: the daemon's cache in front of the database;
 //! * `Remote`: a running inlookup, over the FIFO protocol (inquery()).
 //!
-//! `Query::for_client` chooses as IndiMail's client programs do: with
-//! QUERY_CACHE set (any value, even empty) the daemon is asked, otherwise
-//! MySQL directly.
+//! `ClientBackend::choose` is the one place that chooses for the client
+//! applets, as IndiMail's client programs do: with QUERY_CACHE set (any
+//! value, even empty) the daemon is asked, otherwise MySQL directly.
+//!
+//! This module is the only code where the cache and the database meet: a
+//! request is parsed once into a [`Lookup`], from which the cache key, the
+//! SQL lookup and the reply derive; pre-cache and flush are operations of
+//! `Cached`. `value` holds the answers as the cache stores them, `answers`
+//! the daemon's cache rules.
 //!
 //! Answers travel as `protocol::Reply` between the backends, so that the
 //! daemon sends exactly what the direct backend would have said; the typed
