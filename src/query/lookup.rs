@@ -7,6 +7,14 @@ use crate::cache::Key;
 use crate::db::{plausible_domain, plausible_ip, Address};
 use crate::protocol::QueryType;
 
+/// The IP of a RELAY request, when a relay entry can have it.
+fn relay_ip(qtype: QueryType, ip: &[u8]) -> Option<&str> {
+    match qtype {
+        QueryType::Relay if plausible_ip(ip) => std::str::from_utf8(ip).ok(),
+        _ => None,
+    }
+}
+
 /// What a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -45,20 +53,27 @@ impl<'a> Lookup<'a> {
             let d = std::str::from_utf8(email).ok()?;
             plausible_domain(d.as_bytes()).then(|| Subject::Domain(d.to_ascii_lowercase()))
         };
-        let relay_ip = match qtype {
-            QueryType::Relay if plausible_ip(ip) => std::str::from_utf8(ip).ok(),
-            _ => None,
-        };
         let subject = match qtype {
             QueryType::Domain => domain(),
             QueryType::Limit if !email.contains(&b'@') => domain(),
-            QueryType::Relay if relay_ip.is_none() => None,
+            QueryType::Relay if relay_ip(qtype, ip).is_none() => None,
             _ => Address::parse(email, default_domain).map(Subject::Address),
         };
+        Lookup::with_subject(qtype, email, ip, default_domain, subject)
+    }
+
+    /// The lookup of a request whose subject [`Lookup::parse`] found before.
+    pub fn with_subject(
+        qtype: QueryType,
+        email: &'a [u8],
+        ip: &'a [u8],
+        default_domain: Option<&'a str>,
+        subject: Option<Subject>,
+    ) -> Lookup<'a> {
         Lookup {
             qtype,
             email,
-            ip: relay_ip.unwrap_or_default(),
+            ip: relay_ip(qtype, ip).unwrap_or_default(),
             subject,
             default_domain,
         }

@@ -189,25 +189,34 @@ impl Cached {
         Cached { db, cache }
     }
 
-    fn parse<'a>(&'a self, qtype: QueryType, email: &'a [u8], ip: &'a [u8]) -> Lookup<'a> {
+    /// A request parsed: the daemon parses each request once, on the thread that
+    /// reads it, and answers from this value.
+    pub fn parse<'a>(&'a self, qtype: QueryType, email: &'a [u8], ip: &'a [u8]) -> Lookup<'a> {
         let default_domain = self.db.lookup_config().default_domain.as_deref();
         Lookup::parse(qtype, email, ip, default_domain)
     }
 
-    /// The answer and where it came from (for the "cache hit" log line).
-    pub fn ask_traced(
-        &self,
+    /// The lookup of a request parsed before ([`Cached::parse`]), from its subject: for the
+    /// worker that answers what the reader could not answer from the cache.
+    pub fn resume<'a>(
+        &'a self,
         qtype: QueryType,
-        email: &[u8],
-        ip: &[u8],
-    ) -> (Result<Reply, QueryError>, Source) {
-        let lookup = self.parse(qtype, email, ip);
+        email: &'a [u8],
+        ip: &'a [u8],
+        subject: Option<Subject>,
+    ) -> Lookup<'a> {
+        let default_domain = self.db.lookup_config().default_domain.as_deref();
+        Lookup::with_subject(qtype, email, ip, default_domain, subject)
+    }
+
+    /// The answer and where it came from (for the "cache hit" log line).
+    pub fn answer(&self, lookup: &Lookup) -> (Result<Reply, QueryError>, Source) {
         let (Some(cache), Some(key)) = (&self.cache, lookup.cache_key()) else {
-            let answer = load(&self.db, &lookup).map(|v| reply(v, &lookup));
+            let answer = load(&self.db, lookup).map(|v| reply(v, lookup));
             return (answer.map_err(QueryError::from), Source::Bypass);
         };
-        match cache.get_or_load(key, || load(&self.db, &lookup)) {
-            Ok((value, source)) => (Ok(reply(value, &lookup)), source),
+        match cache.get_or_load(key, || load(&self.db, lookup)) {
+            Ok((value, source)) => (Ok(reply(value, lookup)), source),
             Err(e) => (Err(QueryError::Shared(e)), Source::Miss),
         }
     }
@@ -216,13 +225,12 @@ impl Cached {
     /// "absent" for a name no account can have (which is never cached, so
     /// that a flood of such names costs neither memory nor a worker). Never
     /// touches the database.
-    pub fn ask_cached(&self, qtype: QueryType, email: &[u8], ip: &[u8]) -> Option<(Reply, Source)> {
-        let lookup = self.parse(qtype, email, ip);
+    pub fn answer_cached(&self, lookup: &Lookup) -> Option<(Reply, Source)> {
         let Some(key) = lookup.cache_key() else {
-            return Some((reply(absent(qtype), &lookup), Source::Implausible));
+            return Some((reply(absent(lookup.qtype), lookup), Source::Implausible));
         };
         let (value, source) = self.cache.as_ref()?.get_fresh(&key)?;
-        Some((reply(value, &lookup), source))
+        Some((reply(value, lookup), source))
     }
 
     /// Whether answers are cached.
@@ -278,7 +286,7 @@ impl Cached {
 
 impl Backend for Cached {
     fn ask(&self, qtype: QueryType, email: &[u8], ip: &[u8]) -> Result<Reply, QueryError> {
-        self.ask_traced(qtype, email, ip).0
+        self.answer(&self.parse(qtype, email, ip)).0
     }
 }
 

@@ -32,7 +32,7 @@ use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
 use crate::logline::{Escaped, Throttle};
 use crate::protocol::{FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
-use crate::query::{AnswerCache, CacheSettings, Source};
+use crate::query::{AnswerCache, CacheSettings, Source, Subject};
 use framing::Frame;
 use nix::unistd::Gid;
 use privileges::ServiceUser;
@@ -108,11 +108,20 @@ struct Shared {
 }
 
 enum Job {
-    /// A request and the name of the FIFO it came in on (for log lines).
-    Query(Request, Arc<str>),
+    /// A request, what it is about (parsed by the reader) and the name of the FIFO it
+    /// came in on (for log lines).
+    Query(Request, Option<Subject>, Arc<str>),
     /// An unknown query type: answer -1 on this reply path.
     Reject(Vec<u8>),
     Flush(FlushRequest),
+}
+
+/// What the reader found out about a request before it is answered.
+enum Prepared {
+    /// The answer, from the cache (or "absent" without a lookup).
+    Hit(Reply, Source),
+    /// A miss: what the request is about, for the lookup.
+    Parsed(Option<Subject>),
 }
 
 /// Load the environment as the daemon sees it: the process environment, then
@@ -547,11 +556,14 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             // non-blocking write), so it is answered here, without waking a
             // worker.
             let live = shared.current();
-            if let Some(hit) = live.backend.ask_cached(req.qtype, &req.email, &req.ip) {
-                guarded(shared, || serve(shared, &live, &req, short, Some(hit)));
+            let lookup = live.backend.parse(req.qtype, &req.email, &req.ip);
+            if let Some((reply, source)) = live.backend.answer_cached(&lookup) {
+                let hit = Prepared::Hit(reply, source);
+                guarded(shared, || serve(shared, &live, &req, short, hit));
                 return;
             }
-            Job::Query(req, short.clone())
+            let subject = lookup.subject;
+            Job::Query(req, subject, short.clone())
         }
         Frame::UnknownType {
             type_byte,
@@ -582,7 +594,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             // client waiting for its timeout.
             shared.stats.busy();
             let path = match &job {
-                Job::Query(r, _) => &r.reply_path,
+                Job::Query(r, ..) => &r.reply_path,
                 Job::Reject(p) => p,
                 Job::Flush(f) => &f.reply_path,
             };
@@ -618,15 +630,17 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         let live = shared.current();
         guarded(shared, || match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
-            Job::Query(req, fifo) => serve(shared, &live, &req, &fifo, None),
+            Job::Query(req, subject, fifo) => {
+                serve(shared, &live, &req, &fifo, Prepared::Parsed(subject))
+            }
             Job::Flush(f) => flush(shared, &live, &f),
         });
     }
 }
 
-/// Answer one request: `hit` is the answer when the cache had it, else the
-/// lookup runs here.
-fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(Reply, Source)>) {
+/// Answer one request: `prepared` is the answer when the cache had it, else what the
+/// request is about, and the lookup runs here.
+fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, prepared: Prepared) {
     let debug = shared.debug.load(Ordering::Relaxed);
     let started = Instant::now();
     let path = Escaped::new(&req.reply_path);
@@ -649,9 +663,12 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(R
     let Some(mut out) = open_reply(shared, &req.reply_path, Some(req.qtype), live) else {
         return;
     };
-    let (answer, source) = match hit {
-        Some((reply, source)) => (Ok(reply), source),
-        None => live.backend.ask_traced(req.qtype, &req.email, &req.ip),
+    let (answer, source) = match prepared {
+        Prepared::Hit(reply, source) => (Ok(reply), source),
+        Prepared::Parsed(subject) => {
+            let lookup = live.backend.resume(req.qtype, &req.email, &req.ip, subject);
+            live.backend.answer(&lookup)
+        }
     };
     let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
