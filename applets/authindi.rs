@@ -29,7 +29,7 @@ use indilookup::db::Database;
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
-use indilookup::query::Query;
+use indilookup::query::{client_database, ClientBackend};
 
 /// The application and its argument: always the last two arguments.
 fn app(args: &[OsString]) -> (&OsStr, &OsStr) {
@@ -139,16 +139,12 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
         now,
     };
     // Without QUERY_CACHE the lookups and the login's writes share one connection.
-    let (query, db) = if env.is_set("QUERY_CACHE") {
-        (Query::for_client(&env, &config), None)
-    } else {
-        let db = Arc::new(database(&config));
-        (Query::new(db.clone()), Some(db))
-    };
+    let backend = ClientBackend::choose(&env, &config);
+    let (query, db) = (backend.query(), backend.database().cloned());
 
     match authenticate(&record, &query, &settings) {
         Outcome::Success(account) => {
-            let db = db.unwrap_or_else(|| Arc::new(database(&config)));
+            let db = db.unwrap_or_else(|| Arc::new(client_database(&config)));
             exec_local(&args, &env, &config, &record, &account, &db, now)
         }
         Outcome::NextModule(reject) => {
@@ -181,15 +177,6 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             fail_completely(&env)
         }
     }
-}
-
-fn database(config: &Config) -> Database {
-    Database::new(
-        config.mysql.clone(),
-        config.lookup.clone(),
-        config.paths.clone(),
-        1,
-    )
 }
 
 /// The DEBUG / DEBUG_LOGIN line: lengths where C printed the password, challenge and

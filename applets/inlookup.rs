@@ -95,7 +95,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
         reply_dirs,
         debug: args.verbose || env.is_set("DEBUG"),
         envdir: args.envdir.clone(),
-        cache: indilookup::cache::policy_from_env(env)?,
+        cache: indilookup::query::policy_from_env(env)?,
         precache_secs: args.active_secs,
         run_as,
     })
@@ -170,13 +170,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}, {}{}",
         settings.fifos.len(),
         settings.workers,
-        settings.cache.map_or("off".to_string(), |p| format!(
+        settings.cache.map_or("off".to_string(), |s| format!(
             "on ({} entries, {}, ttl {}s, negative ttl {}s)",
-            p.max_entries,
-            p.max_bytes
+            s.policy.max_entries,
+            s.policy
+                .max_bytes
                 .map_or("no byte bound".to_string(), |b| format!("{b} bytes")),
-            p.ttl.as_secs(),
-            p.negative_ttl.as_secs()
+            s.policy.ttl.as_secs(),
+            s.policy.negative_ttl.as_secs()
         )),
         config.fifo.fifotmpdir.display(),
         DEFAULT_REPLY_DIRS.join(", "),

@@ -18,7 +18,7 @@ use indilookup::ctext;
 use indilookup::dummy_cost;
 use indilookup::exit;
 use indilookup::logline::Escaped;
-use indilookup::query::Query;
+use indilookup::query::ClientBackend;
 use indilookup::vchkpass::{
     self, authenticate, method_log_name, Fields, Outcome, Settings, Success,
 };
@@ -76,8 +76,8 @@ pub fn main(args: Vec<OsString>) -> exit::Result {
             ))
         }
     };
-    let remote = env.is_set("QUERY_CACHE");
-    let query = Query::for_client(&env, &config);
+    let backend = ClientBackend::choose(&env, &config);
+    let (remote, query) = (backend.is_remote(), backend.query());
     let mut policy = Policy::from_env_with(|name| env.is_set(name));
     policy.cram_from_hash = env.is_set("ENABLE_CRAM");
     let dummy = dummy_cost::for_client(&env, &config.fifo);

@@ -23,16 +23,16 @@ use crate::auth::{
     Verdict,
 };
 use crate::authindi::{self, AuthType, RecordError, ServiceClass, ServiceMap};
-use crate::cache::PackedRow;
 use crate::chain::{ReadError, AUTH_SIZE};
 use crate::config::{self, ConfigError, Env, FifoConfig, MysqlConfig};
-use crate::db::{control_files, Address, PasswdRow};
+use crate::db::{control_files, Address};
 use crate::fifo::{self, ReplyDirs};
 use crate::protocol::frames::{self as framing, Frame};
 use crate::protocol::{
     DecodeError, EncodeError, FlushRequest, PasswordReply, PwStruct, QueryType, Reply, Request,
     VLimits, MAX_BODY_LEN, PIPE_BUF,
 };
+use crate::query::PackedRow;
 use crate::vchkpass;
 
 /// xorshift64*: a deterministic generator for seeded mutations and
@@ -588,20 +588,10 @@ pub fn pwstruct(data: &[u8]) {
 /// gives back the row; a field too long for its 16-bit length is cut, not
 /// misread, and the other fields stay whole.
 fn check_packed_row(pw: &PwStruct, flags: u8) {
-    let row = PasswdRow {
-        name: pw.name.clone(),
-        domain: pw.domain.clone(),
-        passwd: pw.passwd.clone(),
-        uid: pw.uid,
-        gid: pw.gid,
-        gecos: pw.gecos.clone(),
-        dir: pw.dir.clone(),
-        shell: pw.shell.clone(),
-        inactive: pw.inactive,
-    };
+    let row = pw.clone();
     assert_eq!(PackedRow::pack(&row).unpack(), row);
     if flags & 2 != 0 && !row.gecos.is_empty() {
-        let long = PasswdRow {
+        let long = PwStruct {
             gecos: row
                 .gecos
                 .repeat(usize::from(u16::MAX) / row.gecos.len() + 1),
@@ -609,7 +599,7 @@ fn check_packed_row(pw: &PwStruct, flags: u8) {
         };
         let back = PackedRow::pack(&long).unpack();
         assert_eq!(back.gecos, long.gecos[..usize::from(u16::MAX)]);
-        let others = PasswdRow {
+        let others = PwStruct {
             gecos: row.gecos.clone(),
             ..back
         };

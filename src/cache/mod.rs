@@ -1,35 +1,40 @@
-//! The daemon's answer cache.
+//! A bounded answer cache, generic over what it stores.
 //!
 //! * Bounded by entries and by bytes: least recently used entries are
-//!   evicted first. The key space is split into shards, each
-//!   behind its own lock, so that worker threads rarely wait for each other.
+//!   evicted first. The key space is split into shards, each an
+//!   `lru::LruCache` behind its own lock, so that worker threads rarely wait
+//!   for each other.
 //! * Every entry has a deadline: answers that found something live for the
 //!   positive TTL, answers that found nothing for the (shorter) negative TTL,
 //!   so that a new user does not stay "absent" until HUP.
-//! * Errors are never stored. When the database fails, an expired entry that
+//! * Errors are never stored. When the loader fails, an expired entry that
 //!   is no older than the stale window may be served instead (stale if
 //!   error); without one the error stands.
 //! * Concurrent misses for one key run the loader once; the others wait for
 //!   its answer (single flight).
-//! * What the cache forgets (a flush, HUP) stays forgotten: an answer that
-//!   was loading meanwhile may predate the change that made it forget, so
-//!   it goes to the callers that waited for it but is not stored, and a
-//!   request that comes after the flush does not join that load.
+//! * What the cache forgets (`remove`, `remove_where`, `clear`) stays
+//!   forgotten: an answer that was loading meanwhile may predate the change
+//!   that made it forget, so it goes to the callers that waited for it but is
+//!   not stored, and a request that comes after does not join that load.
+//! * Entries are found by their key, or by a scan over every entry
+//!   (`remove_where`, `keys_where`): the way to reach them by a second key,
+//!   such as the domain of an address or a field of the answer.
 //! * Time comes from a `Clock`, so that tests can move it.
+//!
+//! The cache knows nothing of what it stores: the owner names the kinds of
+//! key (one set of counters each) and encodes its answers through [`Answer`].
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 mod store;
 
+pub use store::EntryRef;
 use store::{Pushed, Store};
-
-use crate::config::{ConfigError, Env};
-use crate::db::{PasswdRow, Route};
-use crate::protocol::{QueryType, UserStatus, VLimits};
 
 /// Monotonic time since some fixed origin.
 pub trait Clock: Send + Sync {
@@ -77,9 +82,6 @@ pub struct Policy {
     /// How long past its deadline an entry may still be served when the
     /// database fails; zero turns stale answers off.
     pub stale: Duration,
-    /// Cache RELAY answers too. Off by default: a POP/IMAP login changes
-    /// them at any moment.
-    pub relay: bool,
 }
 
 impl Default for Policy {
@@ -90,77 +92,7 @@ impl Default for Policy {
             ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(30),
             stale: Duration::from_secs(3600),
-            relay: false,
         }
-    }
-}
-
-/// The cache's settings, from the environment. `None` when the cache is
-/// off. As in C, USE_BTREE starting with `1` turns it on and
-/// MAX_BTREE_COUNT (when above 0) bounds the number of entries;
-/// INLOOKUP_CACHE=1/0 turns it on or off whatever USE_BTREE says, and the
-/// other INLOOKUP_CACHE_* variables set the rest (INLOOKUP_CACHE_BYTES=0:
-/// no byte bound).
-pub fn policy_from_env(env: &Env) -> Result<Option<Policy>, ConfigError> {
-    let on = match env.get_str("INLOOKUP_CACHE")? {
-        Some("1") => true,
-        Some("0") => false,
-        Some("") | None => env
-            .get_str("USE_BTREE")?
-            .is_some_and(|v| v.starts_with('1')),
-        Some(v) => return Err(invalid("INLOOKUP_CACHE", v, "1 or 0")),
-    };
-    if !on {
-        return Ok(None);
-    }
-    let d = Policy::default();
-    // C reads MAX_BTREE_COUNT leniently (garbage or 0 = unlimited); here an
-    // unusable value means "no bound of its own" and the default bound holds.
-    let btree = env
-        .get_str("MAX_BTREE_COUNT")?
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0);
-    let max_entries = number(env, "INLOOKUP_CACHE_ENTRIES")?
-        .map(|n| n as usize)
-        .or(btree)
-        .unwrap_or(d.max_entries);
-    if max_entries == 0 {
-        return Err(invalid("INLOOKUP_CACHE_ENTRIES", "0", "a positive number"));
-    }
-    let secs = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
-        Ok(number(env, name)?.map_or(default, Duration::from_secs))
-    };
-    Ok(Some(Policy {
-        max_entries,
-        max_bytes: match number(env, "INLOOKUP_CACHE_BYTES")? {
-            None => d.max_bytes,
-            Some(0) => None,
-            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        },
-        ttl: secs("INLOOKUP_CACHE_TTL", d.ttl)?,
-        negative_ttl: secs("INLOOKUP_CACHE_NEGATIVE_TTL", d.negative_ttl)?,
-        stale: secs("INLOOKUP_CACHE_STALE", d.stale)?,
-        relay: env.is_set("INLOOKUP_CACHE_RELAY"),
-    }))
-}
-
-fn invalid(var: &str, value: &str, expected: &str) -> ConfigError {
-    ConfigError::InvalidVar {
-        var: var.into(),
-        value: value.into(),
-        expected: expected.into(),
-    }
-}
-
-/// An optional whole number from the environment; empty counts as unset.
-fn number(env: &Env, name: &str) -> Result<Option<u64>, ConfigError> {
-    match env.get_str(name)? {
-        None | Some("") => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid(name, v, "a whole number")),
     }
 }
 
@@ -186,157 +118,41 @@ pub fn release_freed_memory() -> bool {
     }
 }
 
-/// A cache key: the query type, the normalised address (or domain), and for
-/// RELAY the IP. Every input that shapes an answer is in it.
+/// An answer the cache can hold: encoded into the entry's bytes, decoded on
+/// every hit.
+pub trait Answer: Clone + Send + 'static {
+    /// Append the encoded answer; `None` when it cannot be encoded (it is
+    /// then not stored).
+    fn encode(&self, out: &mut Vec<u8>) -> Option<()>;
+    /// About how many bytes `encode` appends (a capacity hint).
+    fn encoded_len(&self) -> usize;
+    /// The answer `encode` wrote; `None` for bytes it cannot have written
+    /// (the entry then counts as absent).
+    fn decode(answer: &[u8]) -> Option<Self>;
+    /// An answer that found nothing (kept for the negative TTL).
+    fn is_negative(&self) -> bool;
+    /// Whether the encoded answer names `key` itself, so that the entry
+    /// need not hold the key twice.
+    fn names_key(_answer: &[u8], _key: &[u8]) -> bool {
+        false
+    }
+    /// The key an encoded answer names (only asked when `names_key` said so).
+    fn key_of(_answer: &[u8], _out: &mut Vec<u8>) {}
+}
+
+/// A cache key: its kind (an index into the kinds the cache was made with)
+/// and its bytes. Every input that shapes an answer is in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    pub qtype: QueryType,
-    /// The normalised address or domain; for RELAY followed by a space and
-    /// the IP (neither part can hold a space).
-    pub name: Box<str>,
+    pub kind: u8,
+    pub name: Box<[u8]>,
 }
 
 impl Key {
-    pub fn new(qtype: QueryType, name: &str) -> Key {
+    pub fn new(kind: u8, name: &[u8]) -> Key {
         Key {
-            qtype,
+            kind,
             name: name.into(),
-        }
-    }
-
-    pub fn relay(name: &str, ip: &str) -> Key {
-        Key {
-            qtype: QueryType::Relay,
-            name: format!("{name} {ip}").into(),
-        }
-    }
-
-    /// The address or domain the key is about.
-    fn subject(&self) -> &str {
-        self.name.split(' ').next().unwrap_or("")
-    }
-}
-
-/// A database answer, before the parts that come from the request (the
-/// domain as typed) are added.
-///
-/// Kept small: a site caches a million of these. The limits record is boxed
-/// and a password row is packed into one allocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    User(UserStatus),
-    Relay(bool),
-    Password(Option<PackedRow>),
-    Host(Option<Route>),
-    Alias(Arc<Vec<Vec<u8>>>),
-    Limits(Option<Box<VLimits>>),
-    Domain(Option<Arc<str>>),
-}
-
-/// A password row in one allocation: uid, gid (4 bytes each), the inactive
-/// flag, the lengths of the six text fields (2 bytes each; the columns hold
-/// at most a few hundred bytes), then the fields (name, domain, password,
-/// gecos, dir, shell).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PackedRow(Box<[u8]>);
-
-const PACKED_HEADER: usize = 4 + 4 + 1 + 6 * 2;
-
-impl PackedRow {
-    pub fn pack(row: &PasswdRow) -> PackedRow {
-        let fields = [
-            &row.name,
-            &row.domain,
-            &row.passwd,
-            &row.gecos,
-            &row.dir,
-            &row.shell,
-        ];
-        let mut buf =
-            Vec::with_capacity(PACKED_HEADER + fields.iter().map(|f| f.len()).sum::<usize>());
-        buf.extend_from_slice(&row.uid.to_le_bytes());
-        buf.extend_from_slice(&row.gid.to_le_bytes());
-        buf.push(u8::from(row.inactive));
-        // A longer field (impossible with the IndiMail columns) is cut
-        // rather than misread.
-        let len = |f: &Vec<u8>| f.len().min(usize::from(u16::MAX));
-        for f in &fields {
-            buf.extend_from_slice(&(len(f) as u16).to_le_bytes());
-        }
-        for f in fields {
-            buf.extend_from_slice(&f[..len(f)]);
-        }
-        PackedRow(buf.into_boxed_slice())
-    }
-
-    pub fn unpack(&self) -> PasswdRow {
-        let b = &self.0;
-        let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let mut at = PACKED_HEADER;
-        let mut field = |i: usize| {
-            let len = usize::from(u16::from_le_bytes([b[9 + 2 * i], b[10 + 2 * i]]));
-            let f = b[at..at + len].to_vec();
-            at += len;
-            f
-        };
-        let (name, domain, passwd, gecos, dir, shell) =
-            (field(0), field(1), field(2), field(3), field(4), field(5));
-        PasswdRow {
-            name,
-            domain,
-            passwd,
-            uid: word(0),
-            gid: word(4),
-            gecos,
-            dir,
-            shell,
-            inactive: b[8] != 0,
-        }
-    }
-
-    /// The encoded row.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Field `i` (0 name, 1 domain, 2 password, 3 gecos, 4 dir, 5 shell)
-    /// of an encoded row checked by `from_bytes` or made by `pack`.
-    fn field_of(b: &[u8], i: usize) -> &[u8] {
-        let len = |k: usize| usize::from(u16::from_le_bytes([b[9 + 2 * k], b[10 + 2 * k]]));
-        let at = PACKED_HEADER + (0..i).map(len).sum::<usize>();
-        &b[at..at + len(i)]
-    }
-
-    /// A row from bytes that `pack` made: `None` unless the header and the
-    /// lengths add up.
-    fn from_bytes(b: &[u8]) -> Option<PackedRow> {
-        let lens = b.get(9..PACKED_HEADER)?;
-        let total: usize = lens
-            .chunks_exact(2)
-            .map(|l| usize::from(u16::from_le_bytes([l[0], l[1]])))
-            .sum();
-        (b.len() == PACKED_HEADER + total).then(|| PackedRow(b.into()))
-    }
-}
-
-impl std::fmt::Debug for PackedRow {
-    // The row holds the password: never shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PackedRow(<{} bytes>)", self.0.len())
-    }
-}
-
-impl Value {
-    /// An answer that found nothing (kept for the negative TTL).
-    pub fn is_negative(&self) -> bool {
-        match self {
-            Value::User(s) => *s == UserStatus::Absent,
-            Value::Relay(r) => !r,
-            Value::Password(p) => p.is_none(),
-            Value::Host(h) => h.is_none(),
-            Value::Alias(a) => a.is_empty(),
-            Value::Limits(l) => l.is_none(),
-            Value::Domain(d) => d.is_none(),
         }
     }
 }
@@ -352,19 +168,18 @@ pub enum Source {
     Miss,
     /// Loaded by a concurrent request for the same key.
     Joined,
-    /// The database failed; an expired entry was served.
+    /// The loader failed; an expired entry was served.
     Stale,
-    /// Not cacheable (RELAY with relay caching off): loaded now.
+    /// Not cacheable (the owner's rule): loaded now.
     Bypass,
-    /// A name no account can have: answered "absent" without the cache or
-    /// the database.
+    /// Answered by the owner without the cache or the loader.
     Implausible,
 }
 
-struct Shard {
-    store: Store,
+struct Shard<V> {
+    store: Store<V>,
     bytes: usize,
-    /// Counts the times this shard forgot entries (`invalidate`, `clear`):
+    /// Counts the times this shard forgot entries (`remove`, `clear`):
     /// an answer loaded since an older count is not stored.
     epoch: u64,
 }
@@ -372,9 +187,9 @@ struct Shard {
 /// When the cache last forgot something, shard by shard (see `Cache::mark`).
 pub struct Mark(Vec<u64>);
 
-/// Counters of one query type.
+/// Counters of one kind of key.
 #[derive(Default)]
-pub struct TypeCounters {
+pub struct Counters {
     pub hits: AtomicU64,
     pub negative_hits: AtomicU64,
     pub misses: AtomicU64,
@@ -389,53 +204,66 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// What a cache lookup found.
-enum Probe {
-    Fresh(Value, Source),
+enum Probe<V> {
+    Fresh(V, Source),
     /// Nothing fresh; the expired answer that may be served on error.
-    Expired(Option<Value>),
+    Expired(Option<V>),
 }
 
 /// A load in progress, which concurrent misses wait for.
-struct Flight {
-    done: Mutex<Option<Result<Value, Arc<str>>>>,
+struct Flight<V> {
+    done: Mutex<Option<Result<V, Arc<str>>>>,
     cond: Condvar,
 }
 
-pub struct Cache {
-    shards: Vec<Mutex<Shard>>,
+pub struct Cache<V> {
+    shards: Vec<Mutex<Shard<V>>>,
     hasher: RandomState,
-    flights: Mutex<HashMap<Key, Arc<Flight>>>,
+    flights: Mutex<HashMap<Key, Arc<Flight<V>>>>,
     policy: Policy,
     clock: Arc<dyn Clock>,
-    counters: [TypeCounters; 7],
+    /// The names of the kinds of key, for the report.
+    kinds: &'static [&'static str],
+    counters: Vec<Counters>,
 }
 
-const SHARDS: usize = 16;
+/// At least this many shards, so that worker threads rarely wait for each
+/// other.
+const MIN_SHARDS: usize = 16;
+/// The most entries one shard holds: 7/8 of 65 536, the most that a table of
+/// 65 536 buckets takes before it doubles. A large cache gets more shards
+/// rather than half-empty tables: a million entries in 18 shards fill their
+/// tables to 85 %, in 16 they would fill tables twice that size to 48 %.
+const SHARD_ENTRIES: usize = 57_344;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Cache {
-    pub fn new(policy: Policy, clock: Arc<dyn Clock>) -> Cache {
-        let shards = SHARDS.min(policy.max_entries.max(1));
-        let per_shard = policy.max_entries.max(1).div_ceil(shards);
-        let hasher = RandomState::new();
+impl<V: Answer> Cache<V> {
+    /// A cache for keys of `kinds.len()` kinds, named in the report.
+    pub fn new(policy: Policy, clock: Arc<dyn Clock>, kinds: &'static [&'static str]) -> Cache<V> {
+        let max_entries = policy.max_entries.max(1);
+        let shards = MIN_SHARDS
+            .min(max_entries)
+            .max(max_entries.div_ceil(SHARD_ENTRIES));
+        let per_shard = max_entries.div_ceil(shards);
         Cache {
             shards: (0..shards)
                 .map(|_| {
                     Mutex::new(Shard {
-                        store: Store::new(per_shard, hasher.clone()),
+                        store: Store::new(per_shard),
                         bytes: 0,
                         epoch: 0,
                     })
                 })
                 .collect(),
-            hasher,
+            hasher: RandomState::new(),
             flights: Mutex::new(HashMap::new()),
             policy,
             clock,
-            counters: Default::default(),
+            kinds,
+            counters: kinds.iter().map(|_| Counters::default()).collect(),
         }
     }
 
@@ -443,31 +271,36 @@ impl Cache {
         &self.policy
     }
 
-    /// The key's hash and its shard's index. The table inside a shard uses
-    /// the low and the top bits of the hash; the shard is chosen by others.
+    /// The key's keyed hash (the store's map key) and its shard's index,
+    /// chosen by bits the map's table does not use first.
     fn shard_index(&self, key: &Key) -> (u64, usize) {
-        let hash = store::hash_key(&self.hasher, key.qtype, key.name.as_bytes());
+        let mut h = self.hasher.build_hasher();
+        h.write_u8(key.kind);
+        h.write(&key.name);
+        let hash = h.finish();
         (hash, ((hash >> 32) as usize) % self.shards.len())
     }
 
     /// The key's hash and its shard.
-    fn shard(&self, key: &Key) -> (u64, &Mutex<Shard>) {
+    fn shard(&self, key: &Key) -> (u64, &Mutex<Shard<V>>) {
         let (hash, i) = self.shard_index(key);
         (hash, &self.shards[i])
     }
 
     /// The cache's state of forgetting, to be taken before loading answers
-    /// from the database and given to `insert_since` with them.
+    /// and given to `insert_since` with them.
     pub fn mark(&self) -> Mark {
         Mark(self.shards.iter().map(|s| lock(s).epoch).collect())
     }
 
-    pub fn counters(&self, q: QueryType) -> &TypeCounters {
-        &self.counters[usize::from(q.as_u8() - 1)]
+    /// The counters of one kind of key.
+    pub fn counters(&self, kind: u8) -> &Counters {
+        &self.counters[usize::from(kind)]
     }
 
-    fn count(&self, q: QueryType, source: Source) {
-        let c = self.counters(q);
+    /// Count an answer obtained without the cache's help (`Bypass`).
+    pub fn count(&self, kind: u8, source: Source) {
+        let c = self.counters(kind);
         let n = match source {
             Source::Hit => &c.hits,
             Source::NegativeHit => &c.negative_hits,
@@ -485,15 +318,9 @@ impl Cache {
     pub fn get_or_load<E: std::fmt::Display>(
         &self,
         key: Key,
-        load: impl FnOnce() -> Result<Value, E>,
-    ) -> Result<(Value, Source), Arc<str>> {
-        let q = key.qtype;
-        if q == QueryType::Relay && !self.policy.relay {
-            self.count(q, Source::Bypass);
-            return load()
-                .map(|v| (v, Source::Bypass))
-                .map_err(|e| Arc::from(e.to_string()));
-        }
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<(V, Source), Arc<str>> {
+        let kind = key.kind;
         let stale = match self.probe(&key, true) {
             Probe::Fresh(value, source) => return Ok((value, source)),
             Probe::Expired(stale) => stale,
@@ -521,7 +348,7 @@ impl Cache {
             while done.is_none() {
                 done = flight.cond.wait(done).unwrap_or_else(|e| e.into_inner());
             }
-            self.count(q, Source::Joined);
+            self.count(kind, Source::Joined);
             return done
                 .clone()
                 .unwrap_or_else(|| Err("no answer".into()))
@@ -529,17 +356,17 @@ impl Cache {
         }
         let result = match load() {
             Ok(value) => {
-                self.store(key.clone(), value.clone(), Some(epoch));
-                self.count(q, Source::Miss);
+                self.store(&key, &value, Some(epoch));
+                self.count(kind, Source::Miss);
                 Ok((value, Source::Miss))
             }
             Err(e) => match stale {
                 Some(value) => {
-                    self.count(q, Source::Stale);
+                    self.count(kind, Source::Stale);
                     Ok((value, Source::Stale))
                 }
                 None => {
-                    self.count(q, Source::Miss);
+                    self.count(kind, Source::Miss);
                     Err(Arc::from(e.to_string()))
                 }
             },
@@ -559,10 +386,7 @@ impl Cache {
     /// A fresh answer for `key`, if the cache has one (counted as a hit);
     /// never loads. For a caller that must not wait: the daemon answers
     /// hits on the thread that reads requests.
-    pub fn get_fresh(&self, key: &Key) -> Option<(Value, Source)> {
-        if key.qtype == QueryType::Relay && !self.policy.relay {
-            return None;
-        }
+    pub fn get_fresh(&self, key: &Key) -> Option<(V, Source)> {
         match self.probe(key, false) {
             Probe::Fresh(value, source) => Some((value, source)),
             Probe::Expired(_) => None,
@@ -570,21 +394,21 @@ impl Cache {
     }
 
     /// Look `key` up: a fresh answer (counted), or whether an expired one
-    /// may still be served if the database fails (counted as an expiration
+    /// may still be served if the loader fails (counted as an expiration
     /// when `count_expired`, so that a probe before the real lookup does not
     /// count it twice).
-    fn probe(&self, key: &Key, count_expired: bool) -> Probe {
+    fn probe(&self, key: &Key, count_expired: bool) -> Probe<V> {
         let now = millis(self.clock.now());
         let (hash, shard) = self.shard(key);
         let mut shard = lock(shard);
-        let Some((answer, deadline)) = shard.store.get(hash, key.qtype, key.name.as_bytes()) else {
+        let Some((answer, deadline)) = shard.store.get(hash, key.kind, &key.name) else {
             return Probe::Expired(None);
         };
         let fresh = now < deadline;
         let usable = fresh || now < deadline.saturating_add(millis(self.policy.stale));
         // Bytes the cache did not write cannot be there; if they were, the
-        // entry would count as absent and the database would be asked.
-        let value = if usable { store::decode(answer) } else { None };
+        // entry would count as absent and the loader would be asked.
+        let value = if usable { V::decode(answer) } else { None };
         drop(shard);
         if fresh {
             if let Some(value) = value {
@@ -593,13 +417,13 @@ impl Cache {
                 } else {
                     Source::Hit
                 };
-                self.count(key.qtype, source);
+                self.count(key.kind, source);
                 return Probe::Fresh(value, source);
             }
         }
         let stale = if fresh { None } else { value };
         if count_expired {
-            self.counters(key.qtype)
+            self.counters(key.kind)
                 .expirations
                 .fetch_add(1, Ordering::Relaxed);
         }
@@ -607,21 +431,21 @@ impl Cache {
     }
 
     /// Store an answer.
-    pub fn insert(&self, key: Key, value: Value) {
+    pub fn insert(&self, key: &Key, value: &V) {
         self.store(key, value, None);
     }
 
-    /// Store an answer loaded after `mark` was taken (the pre-cache), unless
+    /// Store an answer loaded after `mark` was taken (a pre-cache), unless
     /// the cache forgot something about its key since. Returns whether it
     /// was stored.
-    pub fn insert_since(&self, mark: &Mark, key: Key, value: Value) -> bool {
-        let epoch = mark.0.get(self.shard_index(&key).1).copied();
+    pub fn insert_since(&self, mark: &Mark, key: &Key, value: &V) -> bool {
+        let epoch = mark.0.get(self.shard_index(key).1).copied();
         epoch.is_some() && self.store(key, value, epoch)
     }
 
     /// Store an answer; with `epoch`, only if the key's shard has forgotten
     /// nothing since that epoch.
-    fn store(&self, key: Key, value: Value, epoch: Option<u64>) -> bool {
+    fn store(&self, key: &Key, value: &V, epoch: Option<u64>) -> bool {
         let ttl = if value.is_negative() {
             self.policy.negative_ttl
         } else {
@@ -631,82 +455,104 @@ impl Cache {
             return false;
         }
         let deadline = millis(self.clock.now() + ttl);
+        let Some(blob) = store::encode(key.kind, &key.name, value, deadline) else {
+            return false;
+        };
         let byte_cap = self.policy.max_bytes.map(|b| b / self.shards.len());
-        let mut evicted: Vec<QueryType> = Vec::new();
+        let mut evicted: Vec<u8> = Vec::new();
         {
-            let (hash, shard) = self.shard(&key);
+            let (hash, shard) = self.shard(key);
             let mut shard = lock(shard);
             if epoch.is_some_and(|e| e != shard.epoch) {
                 return false;
             }
-            let Some((pushed, bytes)) =
-                shard
-                    .store
-                    .push(hash, key.qtype, key.name.as_bytes(), &value, deadline)
-            else {
-                return false;
-            };
+            let (pushed, bytes) = shard.store.push(hash, blob);
             shard.bytes += bytes;
             match pushed {
                 Pushed::New => {}
-                Pushed::Replaced(old) => shard.bytes -= old,
-                Pushed::Evicted(q, old) => {
+                Pushed::Replaced(_, old) => shard.bytes -= old,
+                Pushed::Evicted(kind, old) => {
                     shard.bytes -= old;
-                    evicted.push(q);
+                    evicted.push(kind);
                 }
             }
             if let Some(cap) = byte_cap {
                 while shard.bytes > cap && shard.store.len() > 1 {
                     match shard.store.pop_lru() {
-                        Some((q, old)) => {
+                        Some((kind, old)) => {
                             shard.bytes -= old;
-                            evicted.push(q);
+                            evicted.push(kind);
                         }
                         None => break,
                     }
                 }
             }
         }
-        for t in evicted {
-            self.counters(t).evictions.fetch_add(1, Ordering::Relaxed);
+        for kind in evicted {
+            self.count_eviction(kind);
         }
         true
     }
 
-    /// Forget every answer about `name` (an address or a domain); returns
-    /// how many entries went.
-    pub fn invalidate(&self, name: &str) -> usize {
-        // Loads under way for the name are left to their callers; later
-        // requests start their own.
-        lock(&self.flights).retain(|k, _| k.subject() != name);
+    fn count_eviction(&self, kind: u8) {
+        if let Some(c) = self.counters.get(usize::from(kind)) {
+            c.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forget the answer for `key`; returns whether there was one. A load
+    /// under way for it is left to its callers; later requests start their
+    /// own.
+    pub fn remove(&self, key: &Key) -> bool {
+        lock(&self.flights).remove(key);
+        let (hash, shard) = self.shard(key);
+        let mut shard = lock(shard);
+        shard.epoch += 1;
+        match shard.store.pop(hash, key.kind, &key.name) {
+            Some(bytes) => {
+                shard.bytes -= bytes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forget every answer that `doomed` picks, in every shard, and the
+    /// loads under way for keys it picks (asked with no answer); returns how
+    /// many entries went. A scan of every entry: for what is found by a
+    /// second key (every entry of a domain, the entries whose answer names
+    /// something).
+    pub fn remove_where(&self, doomed: impl Fn(&EntryRef) -> bool) -> usize {
+        lock(&self.flights).retain(|k, _| {
+            !doomed(&EntryRef {
+                kind: k.kind,
+                key: &k.name,
+                answer: &[],
+            })
+        });
         let mut removed = 0;
-        for q in QueryType::ALL {
-            let key = Key::new(q, name);
-            let (hash, shard) = self.shard(&key);
+        for shard in &self.shards {
             let mut shard = lock(shard);
             shard.epoch += 1;
-            if let Some(bytes) = shard.store.pop(hash, q, name.as_bytes()) {
+            for (_, bytes) in shard.store.remove_where(&doomed) {
                 shard.bytes -= bytes;
                 removed += 1;
             }
         }
-        if self.policy.relay {
-            // RELAY keys are "address ip".
-            let subject = |k: &[u8]| {
-                k.strip_prefix(name.as_bytes())
-                    .is_some_and(|rest| rest.first() == Some(&b' '))
-            };
-            for shard in &self.shards {
-                let mut shard = lock(shard);
-                // A RELAY key (name and IP) may be in any shard.
-                shard.epoch += 1;
-                for bytes in shard.store.remove_where(QueryType::Relay, subject) {
-                    shard.bytes -= bytes;
-                    removed += 1;
-                }
-            }
-        }
         removed
+    }
+
+    /// The keys of the entries (fresh or expired) that `wanted` picks.
+    pub fn keys_where(&self, wanted: impl Fn(&EntryRef) -> bool) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for shard in &self.shards {
+            lock(shard).store.for_each(|e| {
+                if wanted(e) {
+                    keys.push(Key::new(e.kind, e.key));
+                }
+            });
+        }
+        keys
     }
 
     /// Forget everything (HUP); returns how many entries went.
@@ -739,7 +585,19 @@ impl Cache {
         self.shards.iter().map(|s| lock(s).bytes).sum()
     }
 
-    /// One line per query type with its counters, for the stats block.
+    /// Loads under way now.
+    pub fn loads_in_flight(&self) -> usize {
+        lock(&self.flights).len()
+    }
+
+    /// The holders of the load under way for `key`: the cache, the caller
+    /// that loads and each caller that waits for it; 0 when none is.
+    pub fn load_holders(&self, key: &Key) -> usize {
+        lock(&self.flights).get(key).map_or(0, Arc::strong_count)
+    }
+
+    /// One line with the size and the policy, then one per kind of key with
+    /// its counters, for the stats block.
     pub fn report(&self) -> String {
         let mut out = format!(
             "Cache entries {}, bytes {}, ttl {}s, negative ttl {}s, stale {}s\n",
@@ -749,12 +607,10 @@ impl Cache {
             self.policy.negative_ttl.as_secs(),
             self.policy.stale.as_secs()
         );
-        for q in QueryType::ALL {
-            let c = self.counters(q);
+        for (name, c) in self.kinds.iter().zip(&self.counters) {
             let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
             out.push_str(&format!(
-                "Cache {}: hits {}, negative hits {}, misses {}, joined {}, stale {}, expired {}, evicted {}\n",
-                q.log_name(),
+                "Cache {name}: hits {}, negative hits {}, misses {}, joined {}, stale {}, expired {}, evicted {}\n",
                 g(&c.hits),
                 g(&c.negative_hits),
                 g(&c.misses),
@@ -765,480 +621,5 @@ impl Cache {
             ));
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    /// A clock the test moves by hand.
-    #[derive(Default)]
-    struct ManualClock(Mutex<Duration>);
-
-    impl ManualClock {
-        fn advance(&self, d: Duration) {
-            *lock(&self.0) += d;
-        }
-    }
-
-    impl Clock for ManualClock {
-        fn now(&self) -> Duration {
-            *lock(&self.0)
-        }
-    }
-
-    fn policy() -> Policy {
-        Policy {
-            max_entries: 1000,
-            max_bytes: None,
-            ttl: Duration::from_secs(100),
-            negative_ttl: Duration::from_secs(10),
-            stale: Duration::from_secs(50),
-            relay: false,
-        }
-    }
-
-    fn cache(p: Policy) -> (Cache, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::default());
-        (Cache::new(p, clock.clone()), clock)
-    }
-
-    fn user(name: &str) -> Key {
-        Key::new(QueryType::User, name)
-    }
-
-    type R = Result<Value, String>;
-
-    fn get(c: &Cache, k: Key, v: R) -> Result<(Value, Source), Arc<str>> {
-        c.get_or_load(k, || v)
-    }
-
-    const ACTIVE: Value = Value::User(UserStatus::Active);
-    const ABSENT: Value = Value::User(UserStatus::Absent);
-
-    #[test]
-    fn positive_ttl() {
-        let (c, clock) = cache(policy());
-        assert_eq!(
-            get(&c, user("a@x"), Ok(ACTIVE)).unwrap(),
-            (ACTIVE, Source::Miss)
-        );
-        clock.advance(Duration::from_secs(99));
-        // The loader is not asked while the entry is fresh.
-        assert_eq!(
-            get(&c, user("a@x"), Err("unused".into())).unwrap(),
-            (ACTIVE, Source::Hit)
-        );
-        clock.advance(Duration::from_secs(1));
-        let inactive = Value::User(UserStatus::Inactive);
-        assert_eq!(
-            get(&c, user("a@x"), Ok(inactive.clone())).unwrap(),
-            (inactive, Source::Miss)
-        );
-        let k = c.counters(QueryType::User);
-        assert_eq!(k.hits.load(Ordering::Relaxed), 1);
-        assert_eq!(k.misses.load(Ordering::Relaxed), 2);
-        assert_eq!(k.expirations.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn negative_ttl_is_shorter() {
-        let (c, clock) = cache(policy());
-        assert_eq!(get(&c, user("new@x"), Ok(ABSENT)).unwrap().1, Source::Miss);
-        clock.advance(Duration::from_secs(9));
-        assert_eq!(
-            get(&c, user("new@x"), Ok(ACTIVE)).unwrap(),
-            (ABSENT, Source::NegativeHit)
-        );
-        clock.advance(Duration::from_secs(1));
-        // The user was created meanwhile: seen as soon as the negative entry expires.
-        assert_eq!(
-            get(&c, user("new@x"), Ok(ACTIVE)).unwrap(),
-            (ACTIVE, Source::Miss)
-        );
-        assert_eq!(
-            c.counters(QueryType::User)
-                .negative_hits
-                .load(Ordering::Relaxed),
-            1
-        );
-    }
-
-    #[test]
-    fn zero_ttl_stores_nothing() {
-        let (c, _) = cache(Policy {
-            negative_ttl: Duration::ZERO,
-            ..policy()
-        });
-        get(&c, user("a@x"), Ok(ABSENT)).unwrap();
-        assert!(c.is_empty());
-        get(&c, user("b@x"), Ok(ACTIVE)).unwrap();
-        assert_eq!(c.len(), 1);
-    }
-
-    #[test]
-    fn errors_are_not_cached_and_stale_is_served_only_within_the_window() {
-        let (c, clock) = cache(policy());
-        // No entry: the error stands.
-        assert_eq!(
-            &*get(&c, user("a@x"), Err("db down".into())).unwrap_err(),
-            "db down"
-        );
-        assert!(c.is_empty(), "errors are not stored");
-        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
-        clock.advance(Duration::from_secs(120));
-        // Expired 20 s ago, database failing: the stale answer.
-        assert_eq!(
-            get(&c, user("a@x"), Err("db down".into())).unwrap(),
-            (ACTIVE, Source::Stale)
-        );
-        clock.advance(Duration::from_secs(30));
-        // 50 s past the deadline: too old.
-        assert!(get(&c, user("a@x"), Err("db down".into())).is_err());
-        assert_eq!(c.counters(QueryType::User).stale.load(Ordering::Relaxed), 1);
-        // A stale window of 0 turns it off.
-        let (c, clock) = cache(Policy {
-            stale: Duration::ZERO,
-            ..policy()
-        });
-        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
-        clock.advance(Duration::from_secs(101));
-        assert!(get(&c, user("a@x"), Err("db down".into())).is_err());
-    }
-
-    #[test]
-    fn keys_keep_types_users_and_ips_apart() {
-        let (c, _) = cache(Policy {
-            relay: true,
-            ..policy()
-        });
-        get(&c, user("a@x"), Ok(ACTIVE)).unwrap();
-        get(&c, user("b@x"), Ok(ABSENT)).unwrap();
-        get(&c, Key::new(QueryType::Host, "a@x"), Ok(Value::Host(None))).unwrap();
-        get(&c, Key::relay("a@x", "10.0.0.1"), Ok(Value::Relay(true))).unwrap();
-        assert_eq!(get(&c, user("a@x"), Err("x".into())).unwrap().0, ACTIVE);
-        assert_eq!(get(&c, user("b@x"), Err("x".into())).unwrap().0, ABSENT);
-        assert_eq!(
-            get(&c, Key::relay("a@x", "10.0.0.2"), Ok(Value::Relay(false))).unwrap(),
-            (Value::Relay(false), Source::Miss)
-        );
-        assert_eq!(
-            get(&c, Key::relay("a@x", "10.0.0.1"), Err("x".into())).unwrap(),
-            (Value::Relay(true), Source::Hit)
-        );
-    }
-
-    #[test]
-    fn relay_is_not_cached_unless_asked() {
-        let (c, _) = cache(policy());
-        let k = Key::relay("a@x", "10.0.0.1");
-        assert_eq!(
-            get(&c, k.clone(), Ok(Value::Relay(true))).unwrap().1,
-            Source::Bypass
-        );
-        assert_eq!(
-            get(&c, k, Ok(Value::Relay(false))).unwrap(),
-            (Value::Relay(false), Source::Bypass)
-        );
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn entry_bound_holds_under_churn() {
-        let (c, _) = cache(Policy {
-            max_entries: 64,
-            ..policy()
-        });
-        for i in 0..10_000 {
-            get(&c, user(&format!("u{i}@x")), Ok(ACTIVE)).unwrap();
-            assert!(c.len() <= 64, "{} entries after {i}", c.len());
-        }
-        let evicted = c
-            .counters(QueryType::User)
-            .evictions
-            .load(Ordering::Relaxed);
-        assert_eq!(evicted as usize, 10_000 - c.len());
-        // The most recent entry is there, the oldest is not.
-        assert_eq!(
-            get(&c, user("u9999@x"), Err("x".into())).unwrap().1,
-            Source::Hit
-        );
-        assert!(get(&c, user("u0@x"), Err("x".into())).is_err());
-    }
-
-    #[test]
-    fn byte_bound_holds() {
-        let (c, _) = cache(Policy {
-            max_bytes: Some(16 * 4096),
-            ..policy()
-        });
-        let big = Value::Alias(Arc::new(vec![vec![b'x'; 1000]; 3]));
-        for i in 0..1000 {
-            get(
-                &c,
-                Key::new(QueryType::Alias, &format!("a{i}@x")),
-                Ok(big.clone()),
-            )
-            .unwrap();
-            assert!(c.bytes() <= 16 * 4096 + 4096, "{} bytes", c.bytes());
-        }
-        assert!(c.len() < 1000);
-    }
-
-    #[test]
-    fn invalidate_one_address_and_clear_all() {
-        let (c, _) = cache(Policy {
-            relay: true,
-            ..policy()
-        });
-        for q in [QueryType::User, QueryType::Password, QueryType::Alias] {
-            get(&c, Key::new(q, "a@x"), Ok(ABSENT)).unwrap();
-        }
-        get(&c, Key::relay("a@x", "10.0.0.1"), Ok(Value::Relay(true))).unwrap();
-        get(&c, user("b@x"), Ok(ACTIVE)).unwrap();
-        assert_eq!(c.invalidate("a@x"), 4);
-        assert_eq!(c.len(), 1);
-        assert_eq!(
-            get(&c, user("b@x"), Err("x".into())).unwrap().1,
-            Source::Hit
-        );
-        assert_eq!(c.invalidate("nobody@x"), 0);
-        assert_eq!(c.clear(), 1);
-        assert!(c.is_empty());
-        assert_eq!(c.bytes(), 0);
-    }
-
-    #[test]
-    fn concurrent_misses_load_once() {
-        let (c, _) = cache(policy());
-        let c = Arc::new(c);
-        let loads = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let (c, loads, gate) = (c.clone(), loads.clone(), gate.clone());
-                std::thread::spawn(move || {
-                    c.get_or_load(user("hot@x"), || {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        // Hold the load until every thread has arrived.
-                        let mut open = lock(&gate.0);
-                        while !*open {
-                            open = gate.1.wait(open).unwrap();
-                        }
-                        Ok::<_, String>(ACTIVE)
-                    })
-                    .unwrap()
-                })
-            })
-            .collect();
-        // Wait until all 16 threads hold the one flight: the map's reference,
-        // the leader's and the 15 joiners'.
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while lock(&c.flights)
-            .get(&user("hot@x"))
-            .map_or(0, Arc::strong_count)
-            < 17
-        {
-            assert!(std::time::Instant::now() < deadline, "threads never met");
-            std::thread::yield_now();
-        }
-        *lock(&gate.0) = true;
-        gate.1.notify_all();
-        let sources: Vec<Source> = threads.into_iter().map(|t| t.join().unwrap().1).collect();
-        assert_eq!(
-            loads.load(Ordering::SeqCst),
-            1,
-            "one load for 16 concurrent misses"
-        );
-        assert_eq!(sources.iter().filter(|s| **s == Source::Miss).count(), 1);
-        assert_eq!(sources.iter().filter(|s| **s == Source::Joined).count(), 15);
-    }
-
-    /// The data changes while an answer for it is loading, and the cache
-    /// is told to forget the address (a flush request) or everything (HUP):
-    /// the load's old answer goes to the caller that asked before, but a
-    /// request after the flush does not get it, now or later.
-    #[test]
-    fn an_answer_loading_during_a_flush_or_hup_is_not_kept() {
-        const OLD: Value = Value::User(UserStatus::Active);
-        const NEW: Value = Value::User(UserStatus::OverQuota);
-        let forgets: [fn(&Cache); 2] = [
-            |c| {
-                c.invalidate("a@x");
-            },
-            |c| {
-                c.clear();
-            },
-        ];
-        for forget in forgets {
-            let (c, _) = cache(policy());
-            let c = Arc::new(c);
-            let (started_tx, started) = std::sync::mpsc::channel();
-            let (go, go_rx) = std::sync::mpsc::channel::<()>();
-            let before = {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    c.get_or_load(user("a@x"), || {
-                        started_tx.send(()).unwrap();
-                        let _ = go_rx.recv();
-                        Ok::<_, String>(OLD)
-                    })
-                })
-            };
-            started.recv().unwrap();
-            forget(&c);
-            let (after_tx, after) = std::sync::mpsc::channel();
-            {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    let _ = after_tx.send(c.get_or_load(user("a@x"), || Ok::<_, String>(NEW)));
-                });
-            }
-            let answer = after.recv_timeout(Duration::from_secs(10));
-            go.send(()).unwrap();
-            let answer = answer.expect("a request after the flush waited for an older load");
-            assert_eq!(answer.unwrap(), (NEW, Source::Miss));
-            assert_eq!(before.join().unwrap().unwrap(), (OLD, Source::Miss));
-            assert_eq!(
-                c.get_fresh(&user("a@x")).map(|(v, _)| v),
-                Some(NEW),
-                "the old answer replaced the new one"
-            );
-            assert_eq!(lock(&c.flights).len(), 0);
-        }
-    }
-
-    #[test]
-    fn pre_cached_rows_older_than_a_flush_or_hup_are_not_stored() {
-        let (c, _) = cache(policy());
-        let pw = |name: &str| Key::new(QueryType::Password, name);
-        let row = || Value::Password(None);
-        let mark = c.mark();
-        assert!(c.insert_since(&mark, pw("a@x"), row()));
-        c.invalidate("b@x");
-        assert!(!c.insert_since(&mark, pw("b@x"), row()));
-        assert!(c.insert_since(&c.mark(), pw("b@x"), row()));
-        let mark = c.mark();
-        c.clear();
-        assert!(!c.insert_since(&mark, pw("a@x"), row()));
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn a_failed_load_fails_its_joiners_without_caching() {
-        let (c, _) = cache(policy());
-        let c = Arc::new(c);
-        let started = Arc::new(std::sync::Barrier::new(2));
-        let leader = {
-            let (c, started) = (c.clone(), started.clone());
-            std::thread::spawn(move || {
-                c.get_or_load(user("x@x"), || {
-                    started.wait();
-                    std::thread::sleep(Duration::from_millis(200));
-                    Err::<Value, _>("db down")
-                })
-            })
-        };
-        started.wait();
-        let joined = c.get_or_load(user("x@x"), || Ok::<_, String>(ACTIVE));
-        assert!(leader.join().unwrap().is_err());
-        assert_eq!(&*joined.unwrap_err(), "db down");
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn policy_from_environment() {
-        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
-        assert_eq!(policy_from_env(&env(&[])).unwrap(), None);
-        assert_eq!(policy_from_env(&env(&[("USE_BTREE", "0")])).unwrap(), None);
-        let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("MAX_BTREE_COUNT", "5000")]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.max_entries, 5000);
-        assert_eq!(p.ttl, Policy::default().ttl);
-        // A byte bound unless asked for none.
-        assert_eq!(p.max_bytes, Some(DEFAULT_MAX_BYTES));
-        let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("INLOOKUP_CACHE_BYTES", "0")]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.max_bytes, None);
-        // C's lenient MAX_BTREE_COUNT: garbage or 0 keep the default bound.
-        for v in ["", "0", "lots"] {
-            let p = policy_from_env(&env(&[("USE_BTREE", "1"), ("MAX_BTREE_COUNT", v)]))
-                .unwrap()
-                .unwrap();
-            assert_eq!(p.max_entries, Policy::default().max_entries);
-        }
-        let p = policy_from_env(&env(&[
-            ("INLOOKUP_CACHE", "1"),
-            ("INLOOKUP_CACHE_ENTRIES", "7"),
-            ("INLOOKUP_CACHE_BYTES", "1000"),
-            ("INLOOKUP_CACHE_TTL", "60"),
-            ("INLOOKUP_CACHE_NEGATIVE_TTL", "5"),
-            ("INLOOKUP_CACHE_STALE", "0"),
-            ("INLOOKUP_CACHE_RELAY", ""),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            p,
-            Policy {
-                max_entries: 7,
-                max_bytes: Some(1000),
-                ttl: Duration::from_secs(60),
-                negative_ttl: Duration::from_secs(5),
-                stale: Duration::ZERO,
-                relay: true,
-            }
-        );
-        assert_eq!(
-            policy_from_env(&env(&[("USE_BTREE", "1"), ("INLOOKUP_CACHE", "0")])).unwrap(),
-            None
-        );
-        let e = policy_from_env(&env(&[
-            ("INLOOKUP_CACHE", "1"),
-            ("INLOOKUP_CACHE_TTL", "5m"),
-        ]))
-        .unwrap_err();
-        assert!(e.to_string().contains("INLOOKUP_CACHE_TTL"), "{e}");
-        assert!(policy_from_env(&env(&[("INLOOKUP_CACHE", "yes")])).is_err());
-    }
-
-    #[test]
-    fn packed_rows_round_trip_and_hide_the_password() {
-        let row = PasswdRow {
-            name: b"joe".to_vec(),
-            domain: b"example.com".to_vec(),
-            passwd: b"$6$salt$secret-hash".to_vec(),
-            uid: 555,
-            gid: 0x2010,
-            gecos: b"Joe Bloggs".to_vec(),
-            dir: b"/home/mail/example.com/joe".to_vec(),
-            shell: Vec::new(),
-            inactive: true,
-        };
-        let packed = PackedRow::pack(&row);
-        assert_eq!(packed.unpack(), row);
-        assert!(!format!("{packed:?}").contains("secret"));
-        let empty = PasswdRow {
-            name: Vec::new(),
-            domain: Vec::new(),
-            passwd: Vec::new(),
-            uid: 0,
-            gid: 0,
-            gecos: Vec::new(),
-            dir: Vec::new(),
-            shell: Vec::new(),
-            inactive: false,
-        };
-        assert_eq!(PackedRow::pack(&empty).unpack(), empty);
-        // The value the cache stores stays small.
-        assert!(
-            std::mem::size_of::<Value>() <= 32,
-            "{}",
-            std::mem::size_of::<Value>()
-        );
     }
 }

@@ -11,7 +11,7 @@ use mysql::prelude::Queryable;
 use mysql::{Row, Value};
 
 use super::{Address, Database, DbError};
-use crate::protocol::{UserStatus, VLimits};
+use crate::protocol::{PwStruct, UserStatus, VLimits};
 
 /// pw_gid flag bits (IndiMail's indimail.h).
 pub mod gid {
@@ -39,38 +39,6 @@ pub struct Route {
 impl Route {
     pub fn reply_text(&self, typed_domain: &str) -> String {
         format!("{typed_domain}:{}:{}", self.host, self.port)
-    }
-}
-
-/// A user's row from `indimail` (active) or `indibak` (inactive).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswdRow {
-    pub name: Vec<u8>,
-    /// `pw_domain` of the row (the real domain).
-    pub domain: Vec<u8>,
-    /// `scram,pw_passwd` when the scram column is set, else `pw_passwd`.
-    pub passwd: Vec<u8>,
-    pub uid: u32,
-    /// With the domain-limit flags OR-ed in when DOMAIN_LIMITS is set.
-    pub gid: u32,
-    pub gecos: Vec<u8>,
-    pub dir: Vec<u8>,
-    /// The quota in IndiMail (`NOQUOTA` or a size).
-    pub shell: Vec<u8>,
-    pub inactive: bool,
-}
-
-impl std::fmt::Debug for PasswdRow {
-    // The password never reaches a log line, even through {:?}.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswdRow")
-            .field("name", &String::from_utf8_lossy(&self.name))
-            .field("domain", &String::from_utf8_lossy(&self.domain))
-            .field("passwd", &format_args!("<{} bytes>", self.passwd.len()))
-            .field("uid", &self.uid)
-            .field("gid", &self.gid)
-            .field("inactive", &self.inactive)
-            .finish_non_exhaustive()
     }
 }
 
@@ -259,9 +227,14 @@ impl Database {
     /// USER_QUERY: active, inactive (only in `indibak`), over quota
     /// (gid & BOUNCE_MAIL), an alias (no mailbox but `valias` rows), absent.
     pub fn user_status(&self, email: &[u8]) -> Result<UserStatus, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(UserStatus::Absent);
-        };
+        match self.address(email) {
+            Some(addr) => self.user_status_of(&addr),
+            None => Ok(UserStatus::Absent),
+        }
+    }
+
+    /// [`Database::user_status`] of a parsed address.
+    pub fn user_status_of(&self, addr: &Address) -> Result<UserStatus, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("user status", &self.sql.user_status, (u, d, u, d, u, d))?;
@@ -285,11 +258,18 @@ impl Database {
         Ok(UserStatus::Absent)
     }
 
-    /// PWD_QUERY: the user's row, from `indimail` or else `indibak`.
-    pub fn password(&self, email: &[u8]) -> Result<Option<PasswdRow>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(None);
-        };
+    /// PWD_QUERY: the user's row, from `indimail` or else `indibak`: its domain the
+    /// row's, the password `scram,pw_passwd` when the scram column is set, the gid with
+    /// the domain-limit flags OR-ed in when DOMAIN_LIMITS is set.
+    pub fn password(&self, email: &[u8]) -> Result<Option<PwStruct>, DbError> {
+        match self.address(email) {
+            Some(addr) => self.password_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Database::password`] of a parsed address.
+    pub fn password_of(&self, addr: &Address) -> Result<Option<PwStruct>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("password", &self.sql.password, (u, d, u, d))?;
@@ -304,7 +284,7 @@ impl Database {
             return Ok(None);
         };
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
-            pw.gid |= self.limit_flags_of_user(&addr, d)?;
+            pw.gid |= self.limit_flags_of_user(addr, d)?;
         }
         Ok(Some(pw))
     }
@@ -322,6 +302,11 @@ impl Database {
         let Ok(ip) = std::str::from_utf8(ip) else {
             return Ok(false);
         };
+        self.relay_of(&addr, ip)
+    }
+
+    /// [`Database::relay`] of a parsed address and a plausible IP.
+    pub fn relay_of(&self, addr: &Address, ip: &str) -> Result<bool, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let key = format!("{u}@{d}");
@@ -347,9 +332,14 @@ impl Database {
     /// the user exists. The port comes from the `smtp_port` table, else from
     /// smtproutes/qmtproutes, else 25 (209 when routing by QMTP).
     pub fn host_route(&self, email: &[u8]) -> Result<Option<Route>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(None);
-        };
+        match self.address(email) {
+            Some(addr) => self.host_route_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Database::host_route`] of a parsed address.
+    pub fn host_route_of(&self, addr: &Address) -> Result<Option<Route>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let host = self.mail_host()?;
@@ -371,9 +361,14 @@ impl Database {
     /// ALIAS_QUERY: the `valias` lines of the address (empty when it has
     /// none), also for an alias that has no mailbox.
     pub fn aliases(&self, email: &[u8]) -> Result<Vec<Vec<u8>>, DbError> {
-        let Some(addr) = self.address(email) else {
-            return Ok(Vec::new());
-        };
+        match self.address(email) {
+            Some(addr) => self.aliases_of(&addr),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Database::aliases`] of a parsed address.
+    pub fn aliases_of(&self, addr: &Address) -> Result<Vec<Vec<u8>>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
         let (u, d) = (addr.user.as_str(), domain.as_str());
         let rows = self.rows("aliases", &self.sql.aliases, (u, d))?;
@@ -398,19 +393,29 @@ impl Database {
             if !super::plausible_domain(domain.as_bytes()) {
                 return Ok(None);
             }
-            let rows = self.rows("domain limits", &self.sql.domain_limits, (domain.as_str(),))?;
-            for row in &rows {
-                if same(row, 0, &domain)? {
-                    return limits_from_row(row, 1, 1).map(Some);
-                }
-            }
-            return Ok(None);
+            return self.domain_limits(&domain);
         }
-        let Some(addr) = self.address(key) else {
-            return Ok(None);
-        };
+        match self.address(key) {
+            Some(addr) => self.limits_of(&addr),
+            None => Ok(None),
+        }
+    }
+
+    /// The limits of a lower-cased, plausible domain; `None` when it has none.
+    pub fn domain_limits(&self, domain: &str) -> Result<Option<VLimits>, DbError> {
+        let rows = self.rows("domain limits", &self.sql.domain_limits, (domain,))?;
+        for row in &rows {
+            if same(row, 0, domain)? {
+                return limits_from_row(row, 1, 1).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`Database::limits`] of a parsed address.
+    pub fn limits_of(&self, addr: &Address) -> Result<Option<VLimits>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        self.limits_of_user(&addr, &domain)
+        self.limits_of_user(addr, &domain)
     }
 
     /// Per-user limits (`user@domain` row), else the domain's, else defaults;
@@ -481,7 +486,7 @@ impl Database {
     pub fn for_each_active_password(
         &self,
         secs: u64,
-        mut each: impl FnMut(String, PasswdRow),
+        mut each: impl FnMut(String, PwStruct),
     ) -> Result<usize, DbError> {
         let mut conn = self.pool.connect_once(BULK_READ_TIMEOUT)?;
         let what = "pre-cache";
@@ -513,7 +518,7 @@ impl Database {
         Ok(counter.most_common())
     }
 
-    fn active_row(&self, row: &Row) -> Result<(String, PasswdRow), DbError> {
+    fn active_row(&self, row: &Row) -> Result<(String, PwStruct), DbError> {
         let mut pw = passwd_row(row)?;
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
             for (i, bit) in FLAG_BITS.iter().enumerate() {
@@ -531,7 +536,7 @@ impl Database {
     }
 }
 
-fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
+fn passwd_row(row: &Row) -> Result<PwStruct, DbError> {
     let plain = bytes(row, 3)?.unwrap_or_default();
     // An empty scram column is no SCRAM secret.
     let passwd = match bytes(row, 4)?.filter(|s| !s.is_empty()) {
@@ -542,7 +547,7 @@ fn passwd_row(row: &Row) -> Result<PasswdRow, DbError> {
         }
         None => plain,
     };
-    Ok(PasswdRow {
+    Ok(PwStruct {
         inactive: int(row, 0)? == Some(1),
         name: bytes(row, 1)?.unwrap_or_default(),
         domain: bytes(row, 2)?.unwrap_or_default(),

@@ -19,7 +19,7 @@ use mysql::{Opts, OptsBuilder};
 use crate::config::{LookupConfig, MysqlConfig, Paths};
 use pool::Pool;
 
-pub use lookups::{gid, limit_flags, PasswdRow, Route};
+pub use lookups::{gid, limit_flags, Route};
 
 /// Where the Debian/Ubuntu and RHEL MariaDB packages put the server socket;
 /// libmysqlclient uses its compiled-in default the same way for `localhost`.
@@ -135,6 +135,11 @@ impl Address {
             domain: domain.to_ascii_lowercase(),
             typed_domain: domain.to_string(),
         })
+    }
+
+    /// `user@domain`, normalised: the name the cache knows the address by.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.user, self.domain)
     }
 }
 

@@ -27,13 +27,15 @@ const SCRAM_COLONS: usize = 2;
 /// Number of `:`-separated fields in a PWSTRUCT record (the name field includes `@domain`).
 const PW_FIELD_COUNT: usize = 8;
 
-/// A password record as carried by a PWD reply.
+/// A password record as carried by a PWD reply; also a user's row as the database holds
+/// it (`db::Database::password`), and packed, as the cache holds it.
 ///
 /// `Debug` is written by hand so that the password never reaches a log through `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PwStruct {
     pub name: Vec<u8>,
-    /// The domain the client asked about, not necessarily the one in the database.
+    /// In a reply, the domain the client asked about, not necessarily the one in the
+    /// database; in a row read from the database, the row's (the real domain).
     pub domain: Vec<u8>,
     /// The hash, or `scram,hash` when the user has a SCRAM credential.
     pub passwd: Vec<u8>,

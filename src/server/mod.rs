@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cache::{Cache, Key, PackedRow, Policy, Source, SystemClock, Value};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::fifo::{self, Owner, ReplyDirs, ReplyFifo};
@@ -33,6 +32,7 @@ use crate::logline::{Escaped, Throttle};
 use crate::protocol::frames::{frames, Frame};
 use crate::protocol::{FlushReply, FlushRequest, PasswordReply, QueryType, Reply, Request};
 use crate::query::Cached;
+use crate::query::{AnswerCache, CacheSettings, Source, Subject};
 use nix::unistd::Gid;
 use privileges::ServiceUser;
 pub use stats::Stats;
@@ -66,7 +66,7 @@ pub struct Settings {
     /// Where to re-read the environment from on HUP.
     pub envdir: Option<PathBuf>,
     /// The answer cache; `None` = every query goes to the database.
-    pub cache: Option<Policy>,
+    pub cache: Option<CacheSettings>,
     /// Pre-cache the password entries of users active in the last this
     /// many seconds (-c); 0 = no pre-cache.
     pub precache_secs: u64,
@@ -78,6 +78,9 @@ pub struct Settings {
 /// What a worker needs that HUP may replace.
 struct Live {
     backend: Cached,
+    /// The database behind `backend`, for the daemon's own statements (the
+    /// hash-cost census); lookups go through `backend`.
+    db: Arc<Database>,
     dirs: ReplyDirs,
 }
 
@@ -91,7 +94,7 @@ struct Shared {
     /// A failure to set the pipe capacity back was logged already.
     pipe_warned: AtomicBool,
     /// Outlives HUP (which empties it), so that its counters keep counting.
-    cache: Option<Arc<Cache>>,
+    cache: Option<AnswerCache>,
     precache_secs: u64,
     stats: Stats,
     /// Which addresses' unsendable password rows were logged (until HUP).
@@ -104,11 +107,20 @@ struct Shared {
 }
 
 enum Job {
-    /// A request and the name of the FIFO it came in on (for log lines).
-    Query(Request, Arc<str>),
+    /// A request, what it is about (parsed by the reader) and the name of the FIFO it
+    /// came in on (for log lines).
+    Query(Request, Option<Subject>, Arc<str>),
     /// An unknown query type: answer -1 on this reply path.
     Reject(Vec<u8>),
     Flush(FlushRequest),
+}
+
+/// What the reader found out about a request before it is answered.
+enum Prepared {
+    /// The answer, from the cache (or "absent" without a lookup).
+    Hit(Reply, Source),
+    /// A miss: what the request is about, for the lookup.
+    Parsed(Option<Subject>),
 }
 
 /// Load the environment as the daemon sees it: the process environment, then
@@ -132,15 +144,15 @@ fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::F
 fn live_from(
     config: &Config,
     settings: &Settings,
-    cache: &Option<Arc<Cache>>,
+    cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<Live> {
-    let db = Database::new(
+    let db = Arc::new(Database::new(
         config.mysql.clone(),
         config.lookup.clone(),
         config.paths.clone(),
         settings.workers,
-    );
+    ));
     let mut dirs = reply_dirs(config, settings)?;
     dirs.check_existing()?;
     dirs.set_client_group(client_group);
@@ -148,10 +160,8 @@ fn live_from(
         dirs.forbid(fifo)?;
     }
     Ok(Live {
-        backend: Cached {
-            db: Arc::new(db),
-            cache: cache.clone(),
-        },
+        backend: Cached::new(db.clone(), cache.clone()),
+        db,
         dirs,
     })
 }
@@ -224,9 +234,7 @@ fn serve_fifos(
     if let Some(user) = &settings.run_as {
         user.become_for_good(Some(client_group))?;
     }
-    let cache = settings
-        .cache
-        .map(|p| Arc::new(Cache::new(p, Arc::new(SystemClock::new()))));
+    let cache = settings.cache.map(AnswerCache::new);
     let shared = Arc::new(Shared {
         live: RwLock::new(Arc::new(live_from(
             &config,
@@ -300,10 +308,7 @@ fn serve_fifos(
         .map(PathBuf::from);
     let learn_hash_cost = |shared: &Shared| {
         if let Some(dir) = &fifo_dir {
-            crate::dummy_cost::learn_in_background(
-                shared.current().backend.db.clone(),
-                dir.clone(),
-            );
+            crate::dummy_cost::learn_in_background(shared.current().db.clone(), dir.clone());
         }
     };
     learn_hash_cost(&shared);
@@ -329,21 +334,20 @@ fn serve_fifos(
             }
             Signal::SIGINT => {
                 log::info!("{pid} INFIFO {first} closing db");
-                shared.current().backend.db.close_connections();
+                shared.current().backend.close_connections();
             }
             Signal::SIGHUP => {
                 log::info!("{pid} INFIFO {first}, Reconfiguring");
                 shared.unsendable.clear();
                 if let Some(cache) = &shared.cache {
                     let n = cache.clear();
-                    crate::cache::release_freed_memory();
                     log::info!("{pid} INFIFO {first}, cache flushed ({n} entries)");
                 }
                 // A writer may have made a pipe smaller; HUP sets it back at once.
                 keep_pipe_capacity(&shared, &server_fifos);
                 match reload(&settings, &shared.cache, shared.client_group) {
                     Ok((c, live)) => {
-                        shared.current().backend.db.close_connections();
+                        shared.current().backend.close_connections();
                         *shared.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
                         config = c;
                     }
@@ -367,7 +371,7 @@ fn serve_fifos(
     }
     shared.log_limit.flush();
     print_stats(&shared);
-    shared.current().backend.db.close_connections();
+    shared.current().backend.close_connections();
     Ok(())
 }
 
@@ -375,7 +379,7 @@ fn serve_fifos(
 /// serves as (they must be readable by it).
 fn reload(
     settings: &Settings,
-    cache: &Option<Arc<Cache>>,
+    cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
@@ -415,38 +419,25 @@ fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
 /// `-c activeSecs`: load the password entries of recently active users into
 /// the cache, without holding up the queries that arrive meanwhile.
 fn precache_in_background(shared: &Arc<Shared>) {
-    let (Some(cache), secs) = (shared.cache.clone(), shared.precache_secs) else {
-        if shared.precache_secs > 0 {
+    let secs = shared.precache_secs;
+    let backend = shared.current();
+    if !backend.backend.caches() {
+        if secs > 0 {
             log::warn!(
                 "-c {}: the cache is off (USE_BTREE, INLOOKUP_CACHE); nothing pre-cached",
-                shared.precache_secs
+                secs
             );
         }
         return;
-    };
+    }
     if secs == 0 {
         return;
     }
-    let db = shared.current().backend.db.clone();
     let spawned = thread::Builder::new()
         .name("precache".into())
-        .spawn(move || {
-            let before = cache.len();
-            // A row is stored only if no flush or HUP came about its key
-            // since the query began: the row may predate that change.
-            let mark = cache.mark();
-            let insert = |key: String, row| {
-                cache.insert_since(
-                    &mark,
-                    Key::new(QueryType::Password, &key),
-                    Value::Password(Some(PackedRow::pack(&row))),
-                );
-            };
-            match db.for_each_active_password(secs, insert) {
-                // Entries added: a user active on several services counts once.
-                Ok(_) => log::info!("cached {} records", cache.len().saturating_sub(before)),
-                Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
-            }
+        .spawn(move || match backend.backend.precache(secs) {
+            Ok(added) => log::info!("cached {added} records"),
+            Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
         });
     if let Err(e) = spawned {
         log::warn!("pre-cache: {e}");
@@ -486,7 +477,7 @@ fn signal_text(sig: Signal) -> &'static str {
 }
 
 fn print_stats(shared: &Shared) {
-    let (open, made) = shared.current().backend.db.connection_counts();
+    let (open, made) = shared.current().backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
     match &shared.cache {
@@ -564,11 +555,14 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             // non-blocking write), so it is answered here, without waking a
             // worker.
             let live = shared.current();
-            if let Some(hit) = live.backend.ask_cached(req.qtype, &req.email, &req.ip) {
-                guarded(shared, || serve(shared, &live, &req, short, Some(hit)));
+            let lookup = live.backend.parse(req.qtype, &req.email, &req.ip);
+            if let Some((reply, source)) = live.backend.answer_cached(&lookup) {
+                let hit = Prepared::Hit(reply, source);
+                guarded(shared, || serve(shared, &live, &req, short, hit));
                 return;
             }
-            Job::Query(req, short.clone())
+            let subject = lookup.subject;
+            Job::Query(req, subject, short.clone())
         }
         Frame::UnknownType {
             type_byte,
@@ -599,7 +593,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
             // client waiting for its timeout.
             shared.stats.busy();
             let path = match &job {
-                Job::Query(r, _) => &r.reply_path,
+                Job::Query(r, ..) => &r.reply_path,
                 Job::Reject(p) => p,
                 Job::Flush(f) => &f.reply_path,
             };
@@ -635,15 +629,17 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
         let live = shared.current();
         guarded(shared, || match job {
             Job::Reject(path) => reply(shared, &live, &path, &Reply::Error, None),
-            Job::Query(req, fifo) => serve(shared, &live, &req, &fifo, None),
+            Job::Query(req, subject, fifo) => {
+                serve(shared, &live, &req, &fifo, Prepared::Parsed(subject))
+            }
             Job::Flush(f) => flush(shared, &live, &f),
         });
     }
 }
 
-/// Answer one request: `hit` is the answer when the cache had it, else the
-/// lookup runs here.
-fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(Reply, Source)>) {
+/// Answer one request: `prepared` is the answer when the cache had it, else what the
+/// request is about, and the lookup runs here.
+fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, prepared: Prepared) {
     let debug = shared.debug.load(Ordering::Relaxed);
     let started = Instant::now();
     let path = Escaped::new(&req.reply_path);
@@ -666,9 +662,12 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, hit: Option<(R
     let Some(mut out) = open_reply(shared, &req.reply_path, Some(req.qtype), live) else {
         return;
     };
-    let (answer, source) = match hit {
-        Some((reply, source)) => (Ok(reply), source),
-        None => live.backend.ask_traced(req.qtype, &req.email, &req.ip),
+    let (answer, source) = match prepared {
+        Prepared::Hit(reply, source) => (Ok(reply), source),
+        Prepared::Parsed(subject) => {
+            let lookup = live.backend.resume(req.qtype, &req.email, &req.ip, subject);
+            live.backend.answer(&lookup)
+        }
     };
     let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
@@ -700,19 +699,7 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
     let Some(mut out) = open_reply(shared, &f.reply_path, None, live) else {
         return;
     };
-    let db = &live.backend.db;
-    let name = if f.name.contains(&b'@') {
-        db.address(&f.name)
-            .map(|a| format!("{}@{}", a.user, a.domain))
-    } else {
-        std::str::from_utf8(&f.name)
-            .ok()
-            .map(str::to_ascii_lowercase)
-    };
-    let n = match (&shared.cache, name) {
-        (Some(cache), Some(name)) => cache.invalidate(&name),
-        _ => 0,
-    };
+    let n = live.backend.flush(&f.name);
     if shared.log_limit.admit("cache flush") {
         log::info!(
             "InLookup: cache flush for {}: {n} entries removed",
