@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use indilookup::query::QueryError;
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
+use testkit::Guarded;
 
 use crate::authindi::{login_rec, site as authindi_site, Chain};
 use crate::daemon::{
@@ -705,7 +706,8 @@ fn stalled_query_blocks_no_one_and_the_queue_is_bounded() {
 /// then waits to be killed. All of that happens before `spawn` returns (it
 /// returns once the process has become `sleep`), so the request is in the
 /// FIFO when this returns.
-fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> ClientProcess {
+/// Killed (SIGKILL) when dropped.
+fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> Guarded {
     let infifo = CString::new(infifo.as_os_str().as_bytes()).unwrap();
     let reply = reply.map(|p| CString::new(p.as_os_str().as_bytes()).unwrap());
     let mut cmd = Command::new("sleep");
@@ -736,20 +738,10 @@ fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> Client
             Ok(())
         });
     }
-    ClientProcess(cmd.spawn().expect("client process"))
+    Guarded::spawn(&mut cmd).expect("client process")
 }
 
-/// A client process, killed (SIGKILL) when dropped.
-struct ClientProcess(Child);
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn kill(client: ClientProcess) {
+fn kill(client: Guarded) {
     drop(client);
 }
 

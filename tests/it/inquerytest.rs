@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
+use testkit::Guarded;
 
 use crate::daemon::Daemon;
 use crate::harness::Site;
@@ -51,6 +51,7 @@ fn command(site: &Site, d: Option<&Daemon>, env: &[(&str, &str)], args: &[&str])
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null());
+    testkit::child::fresh(&mut cmd);
     cmd
 }
 
@@ -77,12 +78,13 @@ fn run_env(site: &Site, d: Option<&Daemon>, env: &[(&str, &str)], args: &[&str])
 }
 
 fn run_stdin(site: &Site, d: Option<&Daemon>, args: &[&str], input: &str) -> Out {
-    let mut child = command(site, d, &[], args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Guarded::spawn(
+        command(site, d, &[], args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     child
         .stdin
         .take()
@@ -650,23 +652,26 @@ fn private_server_stopped_on_int_and_term() {
         .enumerate()
     {
         let path = site.dir.path().join(format!("sig-fifo-{k}"));
-        let mut child = command(
-            &site,
-            None,
-            &[],
-            &[
-                "-i",
-                path.to_str().unwrap(),
-                "-n",
-                "100000000",
-                "-q",
-                "1",
-                "joe@example.com",
-            ],
+        // Killed when the test fails: it would ask its private server
+        // for minutes.
+        let mut child = Guarded::spawn(
+            command(
+                &site,
+                None,
+                &[],
+                &[
+                    "-i",
+                    path.to_str().unwrap(),
+                    "-n",
+                    "100000000",
+                    "-q",
+                    "1",
+                    "joe@example.com",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
         )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
         .unwrap();
         // Wait until the private daemon answers queries.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -677,7 +682,7 @@ fn private_server_stopped_on_int_and_term() {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
-        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        child.signal(sig).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
@@ -1085,15 +1090,16 @@ fn load_mode_prints_the_figures() {
     locker
         .query_drop("LOCK TABLES indimail WRITE, indibak WRITE, valias WRITE")
         .unwrap();
-    let child = command(
-        &site,
-        Some(&d),
-        &[],
-        &["-q", "1", "-n", "20", "-c", "2", "ann@example.com"],
+    let child = Guarded::spawn(
+        command(
+            &site,
+            Some(&d),
+            &[],
+            &["-q", "1", "-n", "20", "-c", "2", "ann@example.com"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()),
     )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     locker.query_drop("UNLOCK TABLES").unwrap();

@@ -149,13 +149,14 @@ fn vchkpass<'a>(site: &'a Site, input: &[u8], args: &[&str]) -> Start<'a> {
 // Hashes and HMACs from independent tools
 
 fn tool(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+    let mut child = testkit::Guarded::spawn(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .ok()?;
     let mut pipe = child.stdin.take().unwrap();
     pipe.write_all(stdin.unwrap_or_default()).unwrap();
     drop(pipe);
