@@ -215,165 +215,72 @@ pub fn set_scram(site: &Site, table: &str, user: &str, domain: &str, scram: &str
     );
 }
 
-pub fn add_auth_users(site: &Site) {
-    let add = |table: &str, user: &str, domain: &str, hash: &str, flags: u32| {
-        site.add_user(table, user, domain, hash, flags)
-    };
-    add(
-        "indimail",
-        "alice",
-        "example.com",
-        &openssl_hash("-6", "alice pw 6"),
-        0,
-    );
-    add(
-        "indimail",
-        "md5u",
-        "example.com",
-        &openssl_hash("-1", "md5 pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "sha256u",
-        "example.com",
-        &openssl_hash("-5", "sha256 pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "desu",
-        "example.com",
-        &mkpasswd_hash("descrypt", "despw", "3TNIMiTym.ZgQ"),
-        0,
-    );
-    add(
-        "indimail",
-        "bcryptu",
-        "example.com",
-        &mkpasswd_hash(
-            "bcrypt",
-            "bcrypt pw",
-            "$2b$05$ck87WND4Fk2RR4UsO6GqH.y4YY8BwWpTJUssDL4LPHgm.FEPnRcZ2",
-        ),
-        0,
-    );
-    add(
-        "indimail",
-        "yesu",
-        "example.com",
-        &mkpasswd_hash(
-            "yescrypt",
-            "yes pw",
-            "$y$j9T$ThCIJ2i8mN3KMs/haKT/t0$tA03ppEevdCCNofleDGfbYrdbqaII8ibLJzRVNimWZB",
-        ),
-        0,
-    );
+/// How a test user's password is stored.
+enum Stored {
+    /// `openssl passwd FLAG PASSWORD`.
+    Openssl(&'static str, &'static str),
+    /// `mkpasswd -m METHOD PASSWORD`, or the hash it made when this test was written.
+    Mkpasswd(&'static str, &'static str, &'static str),
+    /// As it stands.
+    Text(&'static str),
+}
+
+/// A user of `add_auth_users`: table, name, domain, password, gid flags and
+/// the scram column (None: left empty).
+type AuthUser = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Stored,
+    u32,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const AUTH_USERS: &[AuthUser] = &[
+    ("indimail", "alice", "example.com", Stored::Openssl("-6", "alice pw 6"), 0, None),
+    ("indimail", "md5u", "example.com", Stored::Openssl("-1", "md5 pw"), 0, None),
+    ("indimail", "sha256u", "example.com", Stored::Openssl("-5", "sha256 pw"), 0, None),
+    ("indimail", "desu", "example.com", Stored::Mkpasswd("descrypt", "despw", "3TNIMiTym.ZgQ"), 0, None),
+    ("indimail", "bcryptu", "example.com", Stored::Mkpasswd("bcrypt", "bcrypt pw",
+        "$2b$05$ck87WND4Fk2RR4UsO6GqH.y4YY8BwWpTJUssDL4LPHgm.FEPnRcZ2"), 0, None),
+    ("indimail", "yesu", "example.com", Stored::Mkpasswd("yescrypt", "yes pw",
+        "$y$j9T$ThCIJ2i8mN3KMs/haKT/t0$tA03ppEevdCCNofleDGfbYrdbqaII8ibLJzRVNimWZB"), 0, None),
     // CRAM-enabled: {CRAM} clear text in the scram column.
-    add(
-        "indimail",
-        "tim",
-        "example.com",
-        &openssl_hash("-5", "tim login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "tim",
-        "example.com",
-        "{CRAM}tanstaaftanstaaf",
-    );
-    add(
-        "indimail",
-        "chris",
-        "elwood.innosoft.com",
-        &openssl_hash("-5", "chris login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "chris",
-        "elwood.innosoft.com",
-        "{CRAM}secret",
-    );
+    ("indimail", "tim", "example.com", Stored::Openssl("-5", "tim login pw"), 0,
+        Some("{CRAM}tanstaaftanstaaf")),
+    ("indimail", "chris", "elwood.innosoft.com", Stored::Openssl("-5", "chris login pw"), 0,
+        Some("{CRAM}secret")),
     // SCRAM with the clear text (8 items).
-    add(
-        "indimail",
-        "scramu",
-        "example.com",
-        &openssl_hash("-6", "scram login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "scramu",
-        "example.com",
-        "{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy:abcd:scram clear",
-    );
+    ("indimail", "scramu", "example.com", Stored::Openssl("-6", "scram login pw"), 0,
+        Some("{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy:abcd:scram clear")),
     // A SCRAM value that does not parse.
-    add(
-        "indimail",
-        "badscram",
-        "example.com",
-        &openssl_hash("-6", "bad pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "badscram",
-        "example.com",
-        "{SCRAM-SHA-256}4096,salt,stored",
-    );
+    ("indimail", "badscram", "example.com", Stored::Openssl("-6", "bad pw"), 0,
+        Some("{SCRAM-SHA-256}4096,salt,stored")),
     // Legacy clear-text passwords (IndiMail's -e option).
-    add("indimail", "legacy", "example.com", "tanstaaftanstaaf", 0);
-    add("indimail", "chris", "example.com", "secret", 0);
+    ("indimail", "legacy", "example.com", Stored::Text("tanstaaftanstaaf"), 0, None),
+    ("indimail", "chris", "example.com", Stored::Text("secret"), 0, None),
     // Only a hash: CRAM needs ENABLE_CRAM (and the hash as the key).
-    add(
-        "indimail",
-        "hashonly",
-        "example.com",
-        "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/",
-        0,
-    );
-    add(
-        "indimail",
-        "nosmtp",
-        "example.com",
-        &openssl_hash("-6", "nosmtp pw"),
-        gid::NO_SMTP,
-    );
-    add(
-        "indimail",
-        "norelay",
-        "example.com",
-        &openssl_hash("-6", "norelay pw"),
-        gid::NO_RELAY,
-    );
-    add(
-        "indibak",
-        "sleepy",
-        "example.com",
-        &openssl_hash("-6", "sleepy pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "olddom",
-        "expired.org",
-        &openssl_hash("-6", "olddom pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "oldpw",
-        "example.org",
-        &openssl_hash("-6", "oldpw pw"),
-        0,
-    );
+    ("indimail", "hashonly", "example.com", Stored::Text("$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/"), 0, None),
+    ("indimail", "nosmtp", "example.com", Stored::Openssl("-6", "nosmtp pw"), gid::NO_SMTP, None),
+    ("indimail", "norelay", "example.com", Stored::Openssl("-6", "norelay pw"), gid::NO_RELAY, None),
+    ("indibak", "sleepy", "example.com", Stored::Openssl("-6", "sleepy pw"), 0, None),
+    ("indimail", "olddom", "expired.org", Stored::Openssl("-6", "olddom pw"), 0, None),
+    ("indimail", "oldpw", "example.org", Stored::Openssl("-6", "oldpw pw"), 0, None),
+];
+
+pub fn add_auth_users(site: &Site) {
+    for (table, user, domain, stored, flags, scram) in AUTH_USERS {
+        let passwd = match stored {
+            Stored::Openssl(flag, pw) => openssl_hash(flag, pw),
+            Stored::Mkpasswd(method, pw, made_earlier) => mkpasswd_hash(method, pw, made_earlier),
+            Stored::Text(text) => text.to_string(),
+        };
+        site.add_user(table, user, domain, &passwd, *flags);
+        if let Some(scram) = scram {
+            set_scram(site, table, user, domain, scram);
+        }
+    }
     site.sql(
         "INSERT INTO vlimits (domain, domain_expiry, passwd_expiry) VALUES \
          ('expired.org', UNIX_TIMESTAMP() - 3600, -1), \
