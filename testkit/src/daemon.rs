@@ -239,44 +239,18 @@ impl Daemon {
     /// Start `indilookup inlookup ARGS` for this site, FIFOs in the site's
     /// directory, and wait until it is ready.
     pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with(site, args, env, |_| {})
+        Daemon::launch(site)
+            .args(args)
+            .envs(env.iter().copied())
+            .start()
     }
 
     /// Like `start`, without waiting.
     pub fn spawn(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        Daemon::spawn_with(site, args, env, |_| {})
-    }
-
-    /// Like `start`, with `prepare` applied to the command before it runs.
-    pub fn start_with<'a>(
-        site: &'a Site,
-        args: &[&str],
-        env: &[(&str, &str)],
-        prepare: impl FnOnce(&mut Command) + 'a,
-    ) -> Daemon {
-        Daemon::launch_with(site, args, env, prepare).start()
-    }
-
-    /// Like `spawn`, with `prepare` applied to the command before it runs.
-    pub fn spawn_with<'a>(
-        site: &'a Site,
-        args: &[&str],
-        env: &[(&str, &str)],
-        prepare: impl FnOnce(&mut Command) + 'a,
-    ) -> Daemon {
-        Daemon::launch_with(site, args, env, prepare).spawn()
-    }
-
-    fn launch_with<'a>(
-        site: &'a Site,
-        args: &[&str],
-        env: &[(&str, &str)],
-        prepare: impl FnOnce(&mut Command) + 'a,
-    ) -> Launch<'a> {
         Daemon::launch(site)
             .args(args)
             .envs(env.iter().copied())
-            .prepare(prepare)
+            .spawn()
     }
 
     /// Every line it has printed so far (stdout and stderr).

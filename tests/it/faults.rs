@@ -875,23 +875,26 @@ fn reply_fifo_the_daemon_may_not_write() {
     let site = Site::new();
     populate(&site);
     let root = nix::unistd::geteuid().is_root();
-    let d = Daemon::start_with(&site, &["-i", "1", "--workers", "1"], &[], |cmd| {
-        if root {
-            // SAFETY: prctl(2) is async-signal-safe; it changes only the
-            // child's bounding set, so that root keeps neither capability
-            // across exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH] {
-                        if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 {
-                            return Err(std::io::Error::last_os_error());
+    let d = Daemon::launch(&site)
+        .args(["-i", "1", "--workers", "1"])
+        .prepare(|cmd| {
+            if root {
+                // SAFETY: prctl(2) is async-signal-safe; it changes only the
+                // child's bounding set, so that root keeps neither capability
+                // across exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH] {
+                            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 {
+                                return Err(std::io::Error::last_os_error());
+                            }
                         }
-                    }
-                    Ok(())
-                });
+                        Ok(())
+                    });
+                }
             }
-        }
-    });
+        })
+        .start();
     let caps = effective_caps(d.pid());
     assert_eq!(
         caps & (1 << CAP_DAC_OVERRIDE | 1 << CAP_DAC_READ_SEARCH),

@@ -237,9 +237,12 @@ fn the_service_user_is_checked() {
     }
     // Not root: another user is refused, by name, not ignored.
     let site = site_for_nobody();
-    let mut d = Daemon::spawn_with(&site, &["--user", "root"], &[], |cmd| {
-        cmd.uid(NOBODY).gid(NOBODY);
-    });
+    let mut d = Daemon::launch(&site)
+        .args(["--user", "root"])
+        .prepare(|cmd| {
+            cmd.uid(NOBODY).gid(NOBODY);
+        })
+        .spawn();
     assert_eq!(d.exit_status().code(), Some(111));
     d.wait_for(
         |l| l.contains("--user root: only root can change the user"),
