@@ -140,6 +140,9 @@ impl<'a> Start<'a> {
     }
 }
 
+/// Variables for a run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// `vchkpass ARGS` with `input` on fd 3.
 fn vchkpass<'a>(site: &'a Site, input: &[u8], args: &[&str]) -> Start<'a> {
     Start::new(site, "vchkpass", args, input)
@@ -534,34 +537,26 @@ fn enable_cram_and_the_disable_switches() {
     let site = auth_site();
     let hash = "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/";
     let mac = hmac_hex("md5", hash, RFC2195_CHALLENGE);
-    let input = fd3("hashonly@example.com", RFC2195_CHALLENGE, &mac, 3);
-    // No clear text stored: CRAM only with ENABLE_CRAM, keyed with the hash.
-    let r = vchkpass(&site, &input, &["/bin/false"]).run();
-    assert_eq!(r.code, Some(1), "{r:?}");
-    let r = vchkpass(&site, &input, &["/bin/false"])
-        .env(&[("ENABLE_CRAM", "")])
-        .run();
-    assert_eq!(r.code, Some(0), "{r:?}");
-    // DISABLE_CRAM_MD5 takes MD5 out of method 0's set, not out of method 3.
+    let hashonly = fd3("hashonly@example.com", RFC2195_CHALLENGE, &mac, 3);
     let any = fd3("tim@example.com", RFC2195_CHALLENGE, RFC2195_RESPONSE, 0);
-    let r = vchkpass(&site, &any, &["/bin/false"])
-        .env(&[("DISABLE_CRAM_MD5", "")])
-        .run();
-    assert_eq!(r.code, Some(1));
     let exact = fd3("tim@example.com", RFC2195_CHALLENGE, RFC2195_RESPONSE, 3);
-    let r = vchkpass(&site, &exact, &["/bin/false"])
-        .env(&[("DISABLE_CRAM_MD5", "")])
-        .run();
-    assert_eq!(r.code, Some(0));
-    // DISABLE_CRYPT: no password matches.
-    let r = vchkpass(
-        &site,
-        &password("alice@example.com", "alice pw 6", 1),
-        &["/bin/false"],
-    )
-    .env(&[("DISABLE_CRYPT", "")])
-    .run();
-    assert_eq!(r.code, Some(1));
+    let alice = password("alice@example.com", "alice pw 6", 1);
+    // What, fd 3, environment, exit status.
+    #[rustfmt::skip]
+    let cases: [(&str, &[u8], Env, i32); 5] = [
+        // No clear text stored: CRAM only with ENABLE_CRAM, keyed with the hash.
+        ("hash-keyed CRAM", &hashonly, &[], 1),
+        ("hash-keyed CRAM, ENABLE_CRAM", &hashonly, &[("ENABLE_CRAM", "")], 0),
+        // DISABLE_CRAM_MD5 takes MD5 out of method 0's set, not out of method 3.
+        ("method 0, DISABLE_CRAM_MD5", &any, &[("DISABLE_CRAM_MD5", "")], 1),
+        ("method 3, DISABLE_CRAM_MD5", &exact, &[("DISABLE_CRAM_MD5", "")], 0),
+        // DISABLE_CRYPT: no password matches.
+        ("password, DISABLE_CRYPT", &alice, &[("DISABLE_CRYPT", "")], 1),
+    ];
+    for (what, input, env, code) in cases {
+        let r = vchkpass(&site, input, &["/bin/false"]).env(env).run();
+        assert_eq!(r.code, Some(code), "{what}: {r:?}");
+    }
 }
 
 /// Whoever can read a stored hash (any member of the FIFO group can ask for a
