@@ -349,10 +349,15 @@ impl Daemon {
         let reply = self
             .replydir
             .join(format!("{}{now}{tag}", std::process::id()));
+        self.c_query_at(&reply, qtype, email, ip)
+    }
+
+    /// A query as a C client sends it, with the reply FIFO `reply`.
+    pub fn c_query_at(&self, reply: &Path, qtype: u8, email: &str, ip: &str) -> Vec<u8> {
         c_query_raw(
             &self.fifodir,
-            &reply,
-            &request_bytes(qtype, email, &reply, ip),
+            reply,
+            &request_bytes(qtype, email, reply, ip),
         )
     }
 }

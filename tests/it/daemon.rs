@@ -301,14 +301,7 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     assert_eq!(good("after-stuck"), int(0));
     // An unknown type with a valid reply FIFO gets -1 instead of silence.
     let reply = rd.join(format!("{}{}", std::process::id(), 999));
-    assert_eq!(
-        c_query_raw(
-            &d.fifodir,
-            &reply,
-            &request_bytes(9, "joe@example.com", &reply, "")
-        ),
-        int(-1)
-    );
+    assert_eq!(d.c_query_at(&reply, 9, "joe@example.com", ""), int(-1));
     assert_eq!(good("after-unknown"), int(0));
 
     let mut after = (snapshot(&rd), snapshot(&outside), snapshot(&fifodir));

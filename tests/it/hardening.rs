@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
-use crate::daemon::{c_query_raw, int, request_bytes, send_raw, text, Daemon};
+use crate::daemon::{int, request_bytes, send_raw, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 use crate::query::remote;
@@ -312,11 +312,7 @@ fn a_reply_directory_others_may_write_stops_the_start() {
         &[],
     );
     let reply = extra.join("12345");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(1, "joe@example.com", &reply, ""),
-    );
+    let got = d.c_query_at(&reply, 1, "joe@example.com", "");
     assert_eq!(got, int(0));
     assert!(d.stop().success());
 }
@@ -337,11 +333,7 @@ fn a_reply_directory_swapped_for_a_link_is_not_followed() {
     fs::create_dir(&replies).unwrap();
     let d = Daemon::start(&site, &["--reply-dir", replies.to_str().unwrap()], &[]);
     let reply = replies.join("1");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(1, "joe@example.com", &reply, ""),
-    );
+    let got = d.c_query_at(&reply, 1, "joe@example.com", "");
     assert_eq!(got, int(0));
     // Somebody else's private directory, with a FIFO its owner reads.
     let private = site.dir.path().join("home-of-nobody");

@@ -14,7 +14,7 @@ use indilookup::protocol::FlushRequest;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::daemon::{c_query_raw, int, request_bytes, send_raw, Daemon};
+use crate::daemon::{c_query_raw, int, send_raw, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 
@@ -67,15 +67,11 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
     // The address, in the per-query line: answered "absent" as usual.
     let email = format!("joe{hostile}@example.com");
     let reply = d.replydir.join("addr");
-    let got = c_query_raw(&d.fifodir, &reply, &request_bytes(1, &email, &reply, ""));
+    let got = d.c_query_at(&reply, 1, &email, "");
     assert_eq!(got, int(1), "an address no account can have is absent");
     // A RELAY IP, in the per-query line.
     let reply = d.replydir.join("ip");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(2, "joe@example.com", &reply, &format!("10.0.0.1{hostile}")),
-    );
+    let got = d.c_query_at(&reply, 2, "joe@example.com", &format!("10.0.0.1{hostile}"));
     assert_eq!(got, int(0), "no relay entry has that IP");
     // Reply paths, in the refusal line: one in the reply directory that does
     // not exist, one that is no path at all.
@@ -194,7 +190,7 @@ fn a_flood_of_refused_requests_makes_a_bounded_log() {
     }
     // Everything before it has been read once this is answered.
     let reply = d.replydir.join("sentinel");
-    let got = c_query_raw(&d.fifodir, &reply, &request_bytes(1, "", &reply, ""));
+    let got = d.c_query_at(&reply, 1, "", "");
     assert_eq!(got, int(1));
     let flood = started.elapsed();
     std::thread::sleep(Duration::from_millis(200));
