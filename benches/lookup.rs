@@ -28,7 +28,7 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use testkit::process::rss_kib;
-use testkit::{Daemon, OwnServer, Server, Site};
+use testkit::{Daemon, Guarded, OwnServer, Server, Site};
 
 const DOMAIN: &str = "bench.test";
 /// The shape of a SHA-512 crypt hash (16-character salt, 86-character hash),
@@ -306,7 +306,7 @@ impl NonBlock for fs::OpenOptions {
 /// its own as the daemon is (this program run with `--floor-server`), so
 /// that both are scheduled alike and their CPU time is counted alike.
 struct Floor {
-    child: Child,
+    child: Guarded,
     dir: PathBuf,
 }
 
@@ -321,15 +321,8 @@ impl Floor {
             .arg(&dir)
             .arg(if checked { "checked" } else { "plain" })
             .stdout(Stdio::piped());
-        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start the floor server");
+        // It goes when the benchmark goes, even when that is killed.
+        let mut child = Guarded::spawn(&mut cmd).expect("start the floor server");
         let mut ready = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready)
