@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::fifo::{mkfifo, reader};
+
 /// Request bytes laid out as inquery.c does.
 pub fn request_bytes(qtype: u8, email: &str, reply: &Path, ip: &str) -> Vec<u8> {
     let mut body = vec![qtype, 0];
@@ -29,12 +31,8 @@ pub fn request_bytes(qtype: u8, email: &str, reply: &Path, ip: &str) -> Vec<u8> 
 /// reading, write the request to a server FIFO (instance chosen at random)
 /// in one write, read the reply until the server closes it.
 pub fn c_query_raw(fifodir: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
-    nix::unistd::mkfifo(reply, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
-    let mut rfd = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(reply)
-        .unwrap();
+    mkfifo(reply, 0o660);
+    let mut rfd = reader(reply);
     send_raw(fifodir, request);
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(8);

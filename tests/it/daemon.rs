@@ -16,6 +16,7 @@ use crate::harness::Site;
 use crate::lookups::populate;
 pub use testkit::c_client::{c_query_raw, int, request_bytes, send_raw, text};
 pub use testkit::daemon::Daemon;
+use testkit::fifo::{mkfifo, reader};
 pub use testkit::process::reply_fifos;
 use testkit::process::{open_fds, rss_kib};
 
@@ -181,36 +182,16 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     std::os::unix::fs::symlink(rd.join("victim.txt"), rd.join("link")).unwrap();
     fs::create_dir(rd.join("subdir")).unwrap();
     fs::write(rd.join("subdir").join("deep.txt"), "deep").unwrap();
-    nix::unistd::mkfifo(
-        &rd.join("noreader"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
+    mkfifo(&rd.join("noreader"), 0o660);
     fs::write(outside.join("other.txt"), "other").unwrap();
     // A FIFO with a reader outside the allowed directories.
-    nix::unistd::mkfifo(
-        &outside.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
-    let _outside_reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(outside.join("fifo"))
-        .unwrap();
+    mkfifo(&outside.join("fifo"), 0o660);
+    let _outside_reader = reader(&outside.join("fifo"));
     // A symlink in the allowed directory to a FIFO that has a reader.
     std::os::unix::fs::symlink(outside.join("fifo"), rd.join("fifolink")).unwrap();
     // A FIFO whose reader never reads, filled to the brim.
-    nix::unistd::mkfifo(
-        &rd.join("full"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
-    let _full_reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(rd.join("full"))
-        .unwrap();
+    mkfifo(&rd.join("full"), 0o660);
+    let _full_reader = reader(&rd.join("full"));
     let filler = fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -465,11 +446,7 @@ fn fifo_creation_rules() {
 
     // A stale FIFO is taken over and gets FIFO_MODE; a relative INFIFO with
     // one instance is still infifo.1.
-    nix::unistd::mkfifo(
-        &dir.join("infifo.1"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
+    mkfifo(&dir.join("infifo.1"), 0o600);
     let d = Daemon::start(&site, &[], &[("FIFO_MODE", "0666")]);
     assert_eq!(fs::metadata(d.fifo(1)).unwrap().mode() & 0o7777, 0o666);
     assert_eq!(d.c_query(1, "joe@example.com", "", "s"), int(0));

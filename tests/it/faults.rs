@@ -88,12 +88,8 @@ impl Pending {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
-        let rfd = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&reply)
-            .unwrap();
+        testkit::fifo::mkfifo(&reply, 0o660);
+        let rfd = testkit::fifo::reader(&reply);
         Pending { reply, rfd }
     }
 

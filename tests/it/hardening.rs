@@ -19,6 +19,7 @@ use crate::daemon::{int, request_bytes, send_raw, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 use crate::query::remote;
+use testkit::fifo::reader;
 
 /// nobody and nogroup: a user who is not the tests'.
 const NOBODY: u32 = 65534;
@@ -39,18 +40,10 @@ fn chown_nobody(p: &Path) {
     nix::unistd::chown(p, Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY))).unwrap();
 }
 
+/// A FIFO with exactly `mode`, whatever the umask.
 fn mkfifo(p: &Path, mode: u32) {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(mode)).unwrap();
+    testkit::fifo::mkfifo(p, mode);
     chmod(p, mode);
-}
-
-/// The read end of a FIFO, opened without waiting for a writer.
-fn reader(p: &Path) -> File {
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(p)
-        .unwrap()
 }
 
 /// Whatever a writer put into the FIFO read by `r`.
