@@ -88,3 +88,29 @@ pub fn text(s: &str) -> Vec<u8> {
     v.push(0);
     v
 }
+
+/// Write one request into the server FIFO `fifo` with one write, waiting
+/// while the pipe is full (a flood fills it faster than the daemon reads);
+/// panics after 10 s.
+pub fn send_waiting(fifo: &Path, bytes: &[u8]) {
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match w.write(bytes) {
+            Ok(n) => {
+                assert_eq!(n, bytes.len(), "a request is one atomic write");
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the server FIFO stayed full");
+                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
+                let _ = poll(&mut p, PollTimeout::from(100u8));
+            }
+            Err(e) => panic!("write request: {e}"),
+        }
+    }
+}

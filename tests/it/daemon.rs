@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 
 use crate::harness::Site;
 use crate::lookups::populate;
-pub use testkit::c_client::{c_query_raw, int, request_bytes, send_raw, text};
+pub use testkit::c_client::{c_query_raw, int, request_bytes, send_raw, send_waiting, text};
 pub use testkit::daemon::Daemon;
 use testkit::fifo::{mkfifo, reader};
 pub use testkit::process::reply_fifos;

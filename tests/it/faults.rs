@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +30,8 @@ use testkit::Guarded;
 
 use crate::authindi::{login_rec, site as authindi_site, Chain};
 use crate::daemon::{
-    expectations, fds_and_rss, int, reply_fifos, request_bytes, send_raw, text, Daemon,
+    expectations, fds_and_rss, int, reply_fifos, request_bytes, send_raw, send_waiting, text,
+    Daemon,
 };
 use crate::harness::{OwnServer, Site};
 use crate::lookups::populate;
@@ -1179,32 +1180,6 @@ fn daemon_killed_while_vchkpass_and_authindi_wait() {
 // ---------------------------------------------------------------------------
 // A flood of names longer than the columns
 
-/// Write one request into server FIFO `infifo.<k>`, waiting while the pipe
-/// is full (a flood fills it faster than the daemon reads).
-fn send_waiting(d: &Daemon, k: u32, bytes: &[u8]) {
-    use std::io::Write;
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(d.fifo(k))
-        .unwrap();
-    let deadline = Instant::now() + HANG;
-    loop {
-        match w.write(bytes) {
-            Ok(n) => {
-                assert_eq!(n, bytes.len(), "a request is one atomic write");
-                return;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the server FIFO stayed full");
-                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut p, PollTimeout::from(100u8));
-            }
-            Err(e) => panic!("write request: {e}"),
-        }
-    }
-}
-
 /// How a library client's answer compares with the right one.
 fn legit_class<T: PartialEq>(got: &Result<T, QueryError>, want: &Result<T, QueryError>) -> Class {
     match (got, want) {
@@ -1270,7 +1245,7 @@ fn flood_of_long_names_costs_no_memory_and_no_one_their_answers() {
                                 let qtype = if k % 2 == 0 { 1 } else { 3 };
                                 let p = Pending::fifo(&d.replydir);
                                 let bytes = request_bytes(qtype, &name, &p.reply, "");
-                                send_waiting(d, 1 + (k % 2) as u32, &bytes);
+                                send_waiting(&d.fifo(1 + (k % 2) as u32), &bytes);
                                 p
                             })
                             .collect();

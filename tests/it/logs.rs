@@ -1,20 +1,14 @@
 //! The daemon's log against hostile clients: bytes that would forge or split
 //! a log line, and floods of requests that each cost a warning.
 
-use std::fs;
-use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indilookup::logline::{BURST, INTERVAL};
 use indilookup::protocol::FlushRequest;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::daemon::{c_query_raw, int, send_raw, Daemon};
+use crate::daemon::{c_query_raw, int, send_raw, send_waiting, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 
@@ -121,30 +115,6 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
         .count();
     assert_eq!(ready, 1, "{}", lines.join("\n"));
     assert!(d.stop().success());
-}
-
-/// Write a request into the server FIFO, waiting while the pipe is full.
-fn send_waiting(fifo: &Path, bytes: &[u8]) {
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match w.write(bytes) {
-            Ok(n) => {
-                assert_eq!(n, bytes.len());
-                return;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the server FIFO stayed full");
-                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut p, PollTimeout::from(100u8));
-            }
-            Err(e) => panic!("write request: {e}"),
-        }
-    }
 }
 
 /// How many lines of a kind were suppressed, from the counter lines.
