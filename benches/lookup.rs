@@ -42,6 +42,7 @@ use indilookup::server::framing::{frames, Frame};
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use testkit::daemon::client_fifo_config;
 use testkit::process::rss_kib;
 use testkit::{Daemon, Guarded, OwnServer, Server, Site};
 
@@ -332,12 +333,7 @@ impl Floor {
     }
 
     fn fifo_config(&self) -> FifoConfig {
-        FifoConfig {
-            infifo: "infifo".into(),
-            infifodir: self.dir.join("inlookup"),
-            fifotmpdir: self.dir.join("inquery"),
-            fifo_mode: None,
-        }
+        client_fifo_config(&self.dir.join("inlookup"), &self.dir.join("inquery"))
     }
 
     fn pid(&self) -> u32 {

@@ -326,12 +326,7 @@ impl Daemon {
 
     /// The FIFO settings of a client of this daemon.
     pub fn fifo_config(&self) -> FifoConfig {
-        FifoConfig {
-            infifo: "infifo".into(),
-            infifodir: self.fifodir.clone(),
-            fifotmpdir: self.replydir.clone(),
-            fifo_mode: None,
-        }
+        client_fifo_config(&self.fifodir, &self.replydir)
     }
 
     pub fn fifo(&self, k: u32) -> PathBuf {
@@ -370,6 +365,17 @@ impl Drop for Daemon {
             let _ = self.child.wait();
             let _ = fs::remove_dir_all(base);
         }
+    }
+}
+
+/// The FIFO settings of a client of a server with FIFOs `fifodir/infifo.N`,
+/// its reply FIFOs in `replydir`.
+pub fn client_fifo_config(fifodir: &Path, replydir: &Path) -> FifoConfig {
+    FifoConfig {
+        infifo: "infifo".into(),
+        infifodir: fifodir.to_path_buf(),
+        fifotmpdir: replydir.to_path_buf(),
+        fifo_mode: None,
     }
 }
 
