@@ -26,7 +26,8 @@ type Prepare<'a> = Box<dyn FnOnce(&mut Command) + 'a>;
 /// (wait until it serves) or `spawn` (do not wait).
 pub struct Launch<'a> {
     site: &'a Site,
-    exe: PathBuf,
+    /// None: the indilookup cargo built.
+    exe: Option<PathBuf>,
     base: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -41,7 +42,7 @@ pub struct Launch<'a> {
 impl<'a> Launch<'a> {
     /// Run this executable instead of the indilookup cargo built.
     pub fn exe(mut self, path: &Path) -> Self {
-        self.exe = path.to_path_buf();
+        self.exe = Some(path.to_path_buf());
         self
     }
 
@@ -117,7 +118,8 @@ impl<'a> Launch<'a> {
         let fifodir = self.base.join("inlookup");
         let replydir = self.base.join("inquery");
         fs::create_dir_all(&replydir)?;
-        let mut cmd = Command::new(&self.exe);
+        let exe = self.exe.clone().unwrap_or_else(indilookup_exe);
+        let mut cmd = Command::new(exe);
         cmd.arg("inlookup").args(&self.args).env_clear();
         for (k, v) in self.site.env.iter() {
             cmd.env(k, v);
@@ -188,10 +190,10 @@ impl<'a> Launch<'a> {
             .position(|a| a == "-i")
             .and_then(|i| self.args.get(i + 1)?.parse().ok())
             .unwrap_or(1);
-        let (exe, census) = (self.exe.clone(), self.census);
+        let census = self.census;
         let d = self
             .try_spawn()
-            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+            .map_err(|e| format!("cannot start indilookup inlookup: {e}"))?;
         let ready = d.try_wait_for(
             |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
             instances,
@@ -223,7 +225,7 @@ impl Daemon {
     pub fn launch(site: &Site) -> Launch<'_> {
         Launch {
             site,
-            exe: indilookup_exe(),
+            exe: None,
             base: site.dir.path().to_path_buf(),
             args: Vec::new(),
             env: Vec::new(),
