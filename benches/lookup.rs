@@ -23,17 +23,12 @@
 //! the way it was before the daemon learnt the site's hash cost.
 //! Figures, not pass/fail: nothing here asserts speed.
 
-#[allow(dead_code)]
-#[path = "../tests/it/harness.rs"]
-mod harness;
-
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +42,9 @@ use indilookup::protocol::{PasswordReply, PwStruct, QueryType, Reply};
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use harness::{OwnServer, Site};
+use testkit::daemon::client_fifo_config;
+use testkit::process::rss_kib;
+use testkit::{Daemon, Guarded, OwnServer, Server, Site};
 
 const DOMAIN: &str = "bench.test";
 /// The shape of a SHA-512 crypt hash (16-character salt, 86-character hash),
@@ -214,18 +211,12 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    rss_kib(pid).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// Prepared statements the server has run (every lookup is one; reading
 /// this counter is not).
-fn sql_count(server: &harness::Server) -> u64 {
+fn sql_count(server: &Server) -> u64 {
     let mut c = server.connect(None).unwrap();
     let row: Option<(String, String)> = c
         .query_first("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
@@ -237,61 +228,37 @@ fn sql_count(server: &harness::Server) -> u64 {
 // The site
 
 fn populate(site: &Site, users: usize) {
-    let mut conn = site.server.connect(Some(&site.db)).unwrap();
-    conn.query_drop("SET unique_checks = 0").unwrap();
-    for start in (0..users).step_by(2000) {
-        let end = (start + 2000).min(users);
-        let mut sql = String::from(
-            "INSERT INTO indimail (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) VALUES ",
-        );
-        let mut auth = String::from(
-            "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES ",
-        );
-        for i in start..end {
-            let sep = if i == start { "" } else { "," };
-            write!(
-                sql,
-                "{sep}('u{i}', '{DOMAIN}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/L2P/{DOMAIN}/u{i}', '524288000')"
-            )
-            .unwrap();
-            write!(
-                auth,
-                "{sep}('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())"
-            )
-            .unwrap();
-        }
-        conn.query_drop(&sql).unwrap();
-        conn.query_drop(&auth).unwrap();
-    }
-    conn.query_drop(format!(
+    site.sql("SET unique_checks = 0");
+    site.insert_rows(
+        "indimail",
+        "pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell",
+        (0..users).map(|i| {
+            format!("('u{i}', '{DOMAIN}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/L2P/{DOMAIN}/u{i}', '524288000')")
+        }),
+    );
+    site.insert_rows(
+        "lastauth",
+        "user, domain, service, remote_ip, quota, gecos, timestamp",
+        (0..users).map(|i| format!("('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())")),
+    );
+    site.sql(&format!(
         "INSERT INTO valias (alias, domain, valias_line) VALUES ('sales', '{DOMAIN}', '&u1@{DOMAIN}'), ('sales', '{DOMAIN}', '&u2@{DOMAIN}')"
-    ))
-    .unwrap();
-    conn.query_drop(format!(
+    ));
+    site.sql(&format!(
         "INSERT INTO relay (email, ipaddr, timestamp) VALUES ('u1@{DOMAIN}', '192.0.2.1', UNIX_TIMESTAMP())"
-    ))
-    .unwrap();
-    conn.query_drop(format!(
+    ));
+    site.sql(&format!(
         "INSERT INTO vlimits (domain, maxpopaccounts) VALUES ('{DOMAIN}', 100000)"
-    ))
-    .unwrap();
-    let domains = site.dir.path().join("domains");
-    fs::create_dir_all(domains.join(DOMAIN)).unwrap();
-    site.users_cdb(&[(DOMAIN, &domains.join(DOMAIN))]);
+    ));
+    site.domain_dirs(&[DOMAIN]);
     site.control("hostip", "192.0.2.7");
 }
 
 /// Where the daemon's log goes: INDILOOKUP_BENCH_DAEMON_LOG (appended),
 /// else `log` in its scratch directory.
-fn daemon_log(default: &Path) -> (Stdio, PathBuf) {
-    let path = std::env::var_os("INDILOOKUP_BENCH_DAEMON_LOG")
-        .map_or_else(|| default.to_path_buf(), PathBuf::from);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    (Stdio::from(file), path)
+fn daemon_log(default: &Path) -> PathBuf {
+    std::env::var_os("INDILOOKUP_BENCH_DAEMON_LOG")
+        .map_or_else(|| default.to_path_buf(), PathBuf::from)
 }
 
 /// FIFOs the daemon serves (INDILOOKUP_BENCH_INSTANCES, default 4, as a
@@ -310,93 +277,19 @@ fn user(i: u64, users: usize) -> String {
 // ---------------------------------------------------------------------------
 // Servers
 
-struct Daemon {
-    child: Child,
-    fifodir: PathBuf,
-    replydir: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(site: &Site, base: &Path, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
-        let fifodir = base.join("inlookup");
-        let replydir = base.join("inquery");
-        fs::create_dir_all(&replydir).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
-        let n = instances();
-        cmd.arg("inlookup")
-            .args(["-i", &n.to_string()])
-            .args(args)
-            .env_clear();
-        for (k, v) in site.env.iter() {
-            cmd.env(k, v);
-        }
-        cmd.env("INFIFODIR", &fifodir)
-            .env("FIFOTMPDIR", &replydir)
-            // As this program's user, also when that is root: the files here are its own.
-            .env("INLOOKUP_USER", own_user_name());
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        // The daemon goes when the benchmark goes, even when it is killed.
-        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let (log_out, log) = daemon_log(&base.join("log"));
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log_out)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let d = Daemon {
-            child,
-            fifodir,
-            replydir,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !(1..=n).all(|k| {
-            fs::OpenOptions::new()
-                .write(true)
-                .custom_nonblock()
-                .open(d.fifodir.join(format!("infifo.{k}")))
-                .is_ok()
-        }) {
-            assert!(Instant::now() < deadline, "inlookup did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    fn client(&self) -> FifoConfig {
-        FifoConfig {
-            infifo: "infifo".into(),
-            infifodir: self.fifodir.clone(),
-            fifotmpdir: self.replydir.clone(),
-            fifo_mode: None,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(self.fifodir.parent().unwrap());
-    }
+/// The daemon serving FIFOs under `base` (removed with it), `instances()`
+/// of them, its output in its log.
+fn daemon(site: &Site, base: &Path, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
+    Daemon::launch(site)
+        .base(base)
+        .remove_base()
+        .args(["-i", &instances().to_string()])
+        .args(args)
+        .envs(extra.iter().copied())
+        .log(&daemon_log(&base.join("log")))
+        .patience(Duration::from_secs(20))
+        .without_census()
+        .start()
 }
 
 trait NonBlock {
@@ -414,7 +307,7 @@ impl NonBlock for fs::OpenOptions {
 /// its own as the daemon is (this program run with `--floor-server`), so
 /// that both are scheduled alike and their CPU time is counted alike.
 struct Floor {
-    child: Child,
+    child: Guarded,
     dir: PathBuf,
 }
 
@@ -429,15 +322,8 @@ impl Floor {
             .arg(&dir)
             .arg(if checked { "checked" } else { "plain" })
             .stdout(Stdio::piped());
-        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start the floor server");
+        // It goes when the benchmark goes, even when that is killed.
+        let mut child = Guarded::spawn(&mut cmd).expect("start the floor server");
         let mut ready = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut ready)
@@ -446,13 +332,8 @@ impl Floor {
         Floor { child, dir }
     }
 
-    fn client(&self) -> FifoConfig {
-        FifoConfig {
-            infifo: "infifo".into(),
-            infifodir: self.dir.join("inlookup"),
-            fifotmpdir: self.dir.join("inquery"),
-            fifo_mode: None,
-        }
+    fn fifo_config(&self) -> FifoConfig {
+        client_fifo_config(&self.dir.join("inlookup"), &self.dir.join("inquery"))
     }
 
     fn pid(&self) -> u32 {
@@ -590,7 +471,7 @@ fn main() {
         {
             let floor = Floor::start(&scratch(base, "floor"), false);
             let checked = Floor::start(&scratch(base, "checked"), true);
-            let d = Daemon::start(
+            let d = daemon(
                 &site,
                 &scratch(base, "cached"),
                 &[("USE_BTREE", "1"), ("INLOOKUP_CACHE_TTL", "3600")],
@@ -608,16 +489,16 @@ fn main() {
                     c,
                     secs,
                     vec![
-                        ("floor", load(floor.client()), floor.pid(), None),
+                        ("floor", load(floor.fifo_config()), floor.pid(), None),
                         (
                             "floor, checked reply path",
-                            load(checked.client()),
+                            load(checked.fifo_config()),
                             checked.pid(),
                             None,
                         ),
                         (
                             "daemon cached PWD",
-                            load(d.client()),
+                            load(d.fifo_config()),
                             d.pid(),
                             Some(&server),
                         ),
@@ -628,7 +509,7 @@ fn main() {
                 }
                 results.append(&mut figs);
             }
-            let cfg = d.client();
+            let cfg = d.fifo_config();
             results.push(daemon_run(
                 "daemon cached USER",
                 fs_name,
@@ -640,7 +521,7 @@ fn main() {
             ));
             // A realistic mix: mostly cached passwords and users, some
             // misses, alias and relay queries.
-            let cfg = d.client();
+            let cfg = d.fifo_config();
             let miss = Arc::new(AtomicU64::new(0));
             results.push(daemon_run(
                 "daemon cached mix",
@@ -661,7 +542,7 @@ fn main() {
                 },
             ));
             // Unique addresses: every query a miss.
-            let cfg = d.client();
+            let cfg = d.fifo_config();
             let n = Arc::new(AtomicU64::new(0));
             results.push(daemon_run(
                 "daemon cache miss PWD",
@@ -678,9 +559,9 @@ fn main() {
         }
         // The daemon without its cache.
         {
-            let d = Daemon::start(&site, &scratch(base, "uncached"), &[], &["--workers", "16"]);
+            let d = daemon(&site, &scratch(base, "uncached"), &[], &["--workers", "16"]);
             for &c in &a.clients {
-                let cfg = d.client();
+                let cfg = d.fifo_config();
                 results.push(daemon_run(
                     "daemon uncached PWD",
                     fs_name,
@@ -699,7 +580,7 @@ fn main() {
                 ("RELAY", QueryType::Relay),
                 ("DOMAIN", QueryType::Domain),
             ] {
-                let cfg = d.client();
+                let cfg = d.fifo_config();
                 results.push(daemon_run(
                     &format!("daemon uncached {name}"),
                     fs_name,
@@ -771,8 +652,8 @@ fn main() {
 fn wait_cached(d: &Daemon) -> usize {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
-        let log = fs::read_to_string(&d.log).unwrap_or_default();
-        let done = log.lines().rev().find_map(|l| {
+        let log = d.lines();
+        let done = log.iter().rev().find_map(|l| {
             l.strip_prefix("cached ")?
                 .strip_suffix(" records")?
                 .parse::<usize>()
@@ -781,8 +662,8 @@ fn wait_cached(d: &Daemon) -> usize {
         if let Some(n) = done {
             return n;
         }
-        if log.contains("pre-cache of users") {
-            panic!("the pre-cache failed:\n{log}");
+        if log.iter().any(|l| l.contains("pre-cache of users")) {
+            panic!("the pre-cache failed:\n{}", log.join("\n"));
         }
         assert!(Instant::now() < deadline, "pre-cache did not finish");
         std::thread::sleep(Duration::from_millis(200));
@@ -795,7 +676,7 @@ fn daemon_run(
     clients: usize,
     secs: f64,
     d: &Daemon,
-    server: &harness::Server,
+    server: &Server,
     f: impl Fn(usize, u64) -> bool + Send + Sync + 'static,
 ) -> Figures {
     let cpu0 = cpu_seconds(d.pid());
@@ -816,7 +697,7 @@ type Load = Arc<dyn Fn(usize, u64) -> bool + Send + Sync>;
 /// A contender in an interleaved comparison: its name, its load, the
 /// process that answers (for its CPU time and RSS), and the database it
 /// asks, if any.
-type Contender<'a> = (&'a str, Load, u32, Option<&'a harness::Server>);
+type Contender<'a> = (&'a str, Load, u32, Option<&'a Server>);
 
 /// Rounds of an interleaved comparison.
 const ROUNDS: usize = 6;
@@ -935,9 +816,9 @@ fn auth_timing(site: &Site, base: &Path, tries: usize) -> Vec<Figures> {
          VALUES ('timing', '{DOMAIN}', '$6$abcdefgh$DBHYhC5e9gqlBf.3Z3wbjgu4bIcxWcChf9wYe33SpjVigGWUG01VNd81vcmFxwx77OGX3vyc4V3PvuH1q4kkh.', \
          555, 0, 'Timing', '/home/mail/{DOMAIN}/timing', '524288000')"
     ));
-    let learnt = Daemon::start(site, &scratch(base, "auth"), &[], &[]);
+    let learnt = daemon(site, &scratch(base, "auth"), &[], &[]);
     let cost = wait_hash_cost(&learnt);
-    let before = Daemon::start(site, &scratch(base, "auth-before"), &[], &[]);
+    let before = daemon(site, &scratch(base, "auth-before"), &[], &[]);
     wait_hash_cost(&before);
     fs::remove_file(before.fifodir.join("hashcost")).unwrap();
     eprintln!("vchkpass timing: the site's hashes cost {cost}; {tries} runs each");
@@ -986,11 +867,7 @@ fn auth_timing(site: &Site, base: &Path, tries: usize) -> Vec<Figures> {
 
 /// Lines of the daemon's log that contain `text`.
 fn log_count(d: &Daemon, text: &str) -> usize {
-    fs::read_to_string(&d.log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(text))
-        .count()
+    d.lines().iter().filter(|l| l.contains(text)).count()
 }
 
 /// Send HUP to the daemon and wait until it has emptied its cache and
@@ -1020,7 +897,7 @@ fn rss_run(n: usize) -> Vec<Figures> {
     let site = Site::on(&own.server);
     populate(&site, n);
     let base = scratch(Path::new("/dev/shm"), "rss");
-    let d = Daemon::start(
+    let d = daemon(
         &site,
         &base,
         &[
@@ -1043,7 +920,7 @@ fn rss_run(n: usize) -> Vec<Figures> {
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..16 {
-            let (cfg, next) = (d.client(), &next);
+            let (cfg, next) = (d.fifo_config(), &next);
             s.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= misses {
@@ -1258,12 +1135,4 @@ fn write_json(path: &Path, r: &[Figures]) {
         let _ = fs::create_dir_all(dir);
     }
     fs::write(path, serde_json::to_string_pretty(&rows).unwrap() + "\n").unwrap();
-}
-
-/// The name of this process's user (for the daemon's INLOOKUP_USER).
-pub fn own_user_name() -> String {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| "root".to_string(), |u| u.name)
 }

@@ -35,16 +35,11 @@
 //! first quarter of the run, at most 60 s). Exit status 2: it could not set
 //! up.
 
-#[allow(dead_code)]
-#[path = "../tests/it/harness.rs"]
-mod harness;
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -52,6 +47,7 @@ use std::time::{Duration, Instant};
 use indilookup::client::{self, ClientError};
 use indilookup::config::{FifoConfig, Timeouts};
 use indilookup::db::gid;
+use indilookup::fuzz::Rng;
 use indilookup::protocol::{
     PasswordReply, PwStruct, QueryType, RelayStatus, Reply, UserStatus, VLimits,
 };
@@ -59,7 +55,8 @@ use indilookup::query::{Backend, QueryError, Remote};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use harness::{OwnServer, Site};
+use testkit::process::{built_indilookup, open_fds, reply_fifos, rss_kib};
+use testkit::{OwnServer, Site};
 
 const DOMAIN: &str = "soak.test";
 /// An alias domain of DOMAIN through the aliasdomain table, for the whole run.
@@ -184,26 +181,18 @@ fn args() -> Args {
     a
 }
 
-/// The daemon: `--daemon`, else `indilookup` in the directory above this
-/// program's (cargo puts examples in target/<profile>/examples/).
+/// The daemon: `--daemon`, else the `indilookup` cargo built beside this program.
 fn daemon_path(a: &Args) -> PathBuf {
-    if let Some(p) = &a.daemon {
-        return p.clone();
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    let found = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("indilookup"))
-        .filter(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        eprintln!(
-            "soak: no indilookup next to {}: build it (cargo build --bins --examples, \
-             with --release for a release run) or give --daemon PATH",
-            exe.display()
+    a.daemon
+        .clone()
+        .or_else(built_indilookup)
+        .unwrap_or_else(|| {
+            eprintln!(
+            "soak: no indilookup beside this program: build it (cargo build --bins --examples, \
+             with --release for a release run) or give --daemon PATH"
         );
-        std::process::exit(2)
-    })
+            std::process::exit(2)
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -745,32 +734,6 @@ fn allowed(ask: &Ask, users: usize, tl: &Timeline, start: Instant, end: Instant)
 // ---------------------------------------------------------------------------
 // The workload
 
-/// xorshift64*: enough randomness for choosing queries.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// An index into `weights`, chosen in proportion to them.
-    fn weighted(&mut self, weights: &[u64]) -> usize {
-        let mut r = self.below(weights.iter().sum());
-        for (i, &w) in weights.iter().enumerate() {
-            if r < w {
-                return i;
-            }
-            r -= w;
-        }
-        weights.len() - 1
-    }
-}
-
 const TYPES: [QueryType; 7] = [
     QueryType::Password,
     QueryType::User,
@@ -793,7 +756,7 @@ fn next_ask(rng: &mut Rng, users: usize, unique: &AtomicU64) -> Ask {
             5 | 6 => DomainName::Alias,
             7 | 8 => DomainName::Moved,
             9 => DomainName::Rcpt,
-            10 => DomainName::Unknown(rng.below(20)),
+            10 => DomainName::Unknown(rng.below(20) as u64),
             _ => DomainName::Unknown(unique.fetch_add(1, Ordering::Relaxed)),
         };
         return Ask {
@@ -804,16 +767,16 @@ fn next_ask(rng: &mut Rng, users: usize, unique: &AtomicU64) -> Ask {
         };
     }
     let who = match rng.weighted(&[55, 5, 5, 5, 4, 3, 5, 12, 6]) {
-        0 => Who::User(rng.below(users as u64) as usize),
-        1 => Who::Rotated(rng.below(ROTATED as u64) as usize),
-        2 => Who::Flushed(rng.below(FLUSHED as u64) as usize),
-        3 => Who::Relayed(rng.below(RELAYED as u64) as usize),
+        0 => Who::User(rng.below(users)),
+        1 => Who::Rotated(rng.below(ROTATED)),
+        2 => Who::Flushed(rng.below(FLUSHED)),
+        3 => Who::Relayed(rng.below(RELAYED)),
         4 => Who::Flip,
         5 => Who::HotList,
-        6 => Who::List(rng.below(LISTS as u64) as usize),
+        6 => Who::List(rng.below(LISTS)),
         // Absent addresses: some asked again and again (negative cache
         // hits), some never before.
-        7 => Who::Nobody(rng.below(50)),
+        7 => Who::Nobody(rng.below(50) as u64),
         _ => Who::Nobody(1_000_000 + unique.fetch_add(1, Ordering::Relaxed)),
     };
     let mut sp = match rng.weighted(&[60, 10, 10, 10, 10]) {
@@ -993,97 +956,57 @@ fn client_thread(shared: &Shared, n: usize, fifo: FifoConfig) {
 // ---------------------------------------------------------------------------
 // The site and the daemon
 
+const USER_COLUMNS: &str =
+    "pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell";
+const LASTAUTH_COLUMNS: &str = "user, domain, service, remote_ip, quota, gecos, timestamp";
+
 fn populate(site: &Site, users: usize) {
-    let mut conn = site.server.connect(Some(&site.db)).unwrap();
-    use mysql::prelude::Queryable;
-    let values = |rows: &[Row]| {
-        let mut sql = String::new();
-        for (n, r) in rows.iter().enumerate() {
-            let sep = if n == 0 { "" } else { "," };
-            write!(
-                sql,
-                "{sep}('{}', '{DOMAIN}', '{}', {}, {}, '{}', '{}', '{}')",
-                r.name, r.passwd, r.uid, r.gid, r.gecos, r.dir, r.shell
-            )
-            .unwrap();
-        }
-        sql
-    };
-    let insert = |table: &str, rows: &[Row]| {
+    let values = |r: &Row| {
         format!(
-            "INSERT INTO {table} (pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell) VALUES {}",
-            values(rows)
+            "('{}', '{DOMAIN}', '{}', {}, {}, '{}', '{}', '{}')",
+            r.name, r.passwd, r.uid, r.gid, r.gecos, r.dir, r.shell
         )
     };
-    let mut sql = Vec::new();
-    for start in (0..users).step_by(1000) {
-        let rows: Vec<Row> = (start..(start + 1000).min(users)).map(user_row).collect();
-        let (gone, here): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.inactive);
-        if !here.is_empty() {
-            sql.push(insert("indimail", &here));
-        }
-        if !gone.is_empty() {
-            sql.push(insert("indibak", &gone));
-        }
-        let mut auth = String::new();
-        let mut relay = String::new();
-        let mut limits = String::new();
-        let mut valias = String::new();
-        for i in (start..(start + 1000).min(users)).filter(|i| i.is_multiple_of(2) && !inactive(*i))
-        {
-            let sep = if auth.is_empty() { "" } else { "," };
-            write!(
-                auth,
-                "{sep}('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())"
-            )
-            .unwrap();
-        }
-        for i in start..(start + 1000).min(users) {
+    let (gone, here): (Vec<Row>, Vec<Row>) = (0..users).map(user_row).partition(|r| r.inactive);
+    site.insert_rows("indimail", USER_COLUMNS, here.iter().map(values));
+    site.insert_rows("indibak", USER_COLUMNS, gone.iter().map(values));
+    site.insert_rows(
+        "lastauth",
+        LASTAUTH_COLUMNS,
+        (0..users)
+            .filter(|i| i.is_multiple_of(2) && !inactive(*i))
+            .map(|i| format!("('u{i}', '{DOMAIN}', 'imap', '10.0.0.1', 0, 'x', NOW())")),
+    );
+    site.insert_rows(
+        "relay",
+        "email, ipaddr, timestamp",
+        (0..users).filter_map(|i| {
             let when = match relay_row(i) {
                 0 => "UNIX_TIMESTAMP() + 315360000",
                 1 => "0",
-                _ => continue,
+                _ => return None,
             };
-            let sep = if relay.is_empty() { "" } else { "," };
-            write!(relay, "{sep}('u{i}@{DOMAIN}', '{}', {when})", user_ip(i)).unwrap();
-        }
-        for i in (start..(start + 1000).min(users)).filter(|&i| own_limits(i)) {
+            Some(format!("('u{i}@{DOMAIN}', '{}', {when})", user_ip(i)))
+        }),
+    );
+    site.insert_rows(
+        "vlimits",
+        "domain, maxpopaccounts, diskquota, disable_imap",
+        (0..users).filter(|&i| own_limits(i)).map(|i| {
             let l = user_limits(i);
-            let sep = if limits.is_empty() { "" } else { "," };
-            write!(
-                limits,
-                "{sep}('u{i}@{DOMAIN}', {}, {}, {})",
+            format!(
+                "('u{i}@{DOMAIN}', {}, {}, {})",
                 l.maxpopaccounts, l.diskquota, l.disable_imap
             )
-            .unwrap();
-        }
-        for i in (start..(start + 1000).min(users)).filter(|&i| forwards(i)) {
-            let sep = if valias.is_empty() { "" } else { "," };
-            write!(
-                valias,
-                "{sep}('u{i}', '{DOMAIN}', '&u{i}@elsewhere.example')"
-            )
-            .unwrap();
-        }
-        for (table, cols, v) in [
-            (
-                "lastauth",
-                "user, domain, service, remote_ip, quota, gecos, timestamp",
-                auth,
-            ),
-            ("relay", "email, ipaddr, timestamp", relay),
-            (
-                "vlimits",
-                "domain, maxpopaccounts, diskquota, disable_imap",
-                limits,
-            ),
-            ("valias", "alias, domain, valias_line", valias),
-        ] {
-            if !v.is_empty() {
-                sql.push(format!("INSERT INTO {table} ({cols}) VALUES {v}"));
-            }
-        }
-    }
+        }),
+    );
+    site.insert_rows(
+        "valias",
+        "alias, domain, valias_line",
+        (0..users)
+            .filter(|&i| forwards(i))
+            .map(|i| format!("('u{i}', '{DOMAIN}', '&u{i}@elsewhere.example')")),
+    );
     // The users that change.
     let mut hot = Vec::new();
     for k in 0..ROTATED {
@@ -1096,46 +1019,41 @@ fn populate(site: &Site, users: usize) {
         hot.push(hot_row(format!("ry{k}"), format!("$6$ry{k}$x"), 0));
     }
     hot.push(hot_row("flip".into(), "$6$flip$x".into(), 0));
-    sql.push(insert("indimail", &hot));
-    let mut auth = String::new();
-    for r in &hot {
-        let sep = if auth.is_empty() { "" } else { "," };
-        write!(
-            auth,
-            "{sep}('{}', '{DOMAIN}', 'pop3', '10.0.0.2', 0, 'x', NOW())",
-            r.name
-        )
-        .unwrap();
-    }
-    sql.push(format!(
-        "INSERT INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) VALUES {auth}"
-    ));
-    for k in 0..RELAYED {
-        let when = if INITIAL.contains(&(Cell::Relayed(k), 1)) {
-            "UNIX_TIMESTAMP() + 315360000"
-        } else {
-            "0"
-        };
-        sql.push(format!(
-            "INSERT INTO relay (email, ipaddr, timestamp) VALUES ('ry{k}@{DOMAIN}', '{}', {when})",
-            relayed_ip(k)
-        ));
-    }
-    let mut lists = String::new();
-    for j in 0..LISTS {
-        for line in list_lines(j, users) {
-            let sep = if lists.is_empty() { "" } else { "," };
-            write!(lists, "{sep}('list{j}', '{DOMAIN}', '{line}')").unwrap();
-        }
-    }
-    sql.push(format!(
-        "INSERT INTO valias (alias, domain, valias_line) VALUES {lists}"
-    ));
-    sql.push(format!(
-        "INSERT INTO valias (alias, domain, valias_line) VALUES ('hotlist', '{DOMAIN}', '&hot0@elsewhere.example')"
-    ));
+    site.insert_rows("indimail", USER_COLUMNS, hot.iter().map(values));
+    site.insert_rows(
+        "lastauth",
+        LASTAUTH_COLUMNS,
+        hot.iter().map(|r| {
+            format!(
+                "('{}', '{DOMAIN}', 'pop3', '10.0.0.2', 0, 'x', NOW())",
+                r.name
+            )
+        }),
+    );
+    site.insert_rows(
+        "relay",
+        "email, ipaddr, timestamp",
+        (0..RELAYED).map(|k| {
+            let when = if INITIAL.contains(&(Cell::Relayed(k), 1)) {
+                "UNIX_TIMESTAMP() + 315360000"
+            } else {
+                "0"
+            };
+            format!("('ry{k}@{DOMAIN}', '{}', {when})", relayed_ip(k))
+        }),
+    );
+    site.insert_rows(
+        "valias",
+        "alias, domain, valias_line",
+        (0..LISTS)
+            .flat_map(|j| list_lines(j, users).into_iter().map(move |l| (j, l)))
+            .map(|(j, line)| format!("('list{j}', '{DOMAIN}', '{line}')"))
+            .chain([format!(
+                "('hotlist', '{DOMAIN}', '&hot0@elsewhere.example')"
+            )]),
+    );
     let l = domain_limits(1000);
-    sql.push(format!(
+    site.sql(&format!(
         "INSERT INTO vlimits (domain, maxpopaccounts, diskquota, disable_relay, perm_maillist) \
          VALUES ('{DOMAIN}', {}, {}, {}, {})",
         l.maxpopaccounts,
@@ -1143,133 +1061,68 @@ fn populate(site: &Site, users: usize) {
         l.disable_relay,
         l.perm_maillist | (l.perm_maillist_users << 3) | (l.perm_maillist_moderators << 6)
     ));
-    sql.push(format!(
+    site.sql(&format!(
         "INSERT INTO aliasdomain (alias, domain) VALUES ('{ALIAS_DOMAIN}', '{DOMAIN}'), ('{MOVED_DOMAIN}', '{DOMAIN}')"
     ));
-    for s in sql {
-        conn.query_drop(&s).unwrap_or_else(|e| panic!("{e}: {s}"));
-    }
     // The cells start at the values loaded here.
     assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::HotList).unwrap().1, 1);
     assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::Port).unwrap().1, 25);
     assert_eq!(INITIAL.iter().find(|c| c.0 == Cell::Moved).unwrap().1, 1);
-    let domains = site.dir.path().join("domains");
-    fs::create_dir_all(domains.join(DOMAIN)).unwrap();
-    site.users_cdb(&[(DOMAIN, &domains.join(DOMAIN))]);
+    site.domain_dirs(&[DOMAIN]);
     site.control("hostip", HOST_IP);
     site.control("rcpthosts", &format!("{DOMAIN}\n{RCPT_DOMAIN}\n"));
 }
 
 const INSTANCES: u32 = 4;
 
-/// The daemon's output, kept in a file and watched for the lines that say
-/// a HUP was carried out.
+/// The HUPs the daemon has carried out, counted from its output.
 struct Output {
     hups: Mutex<u64>,
     changed: Condvar,
 }
 
+/// The daemon under test, and the HUPs it has carried out.
 struct Daemon {
-    child: Child,
-    fifodir: PathBuf,
-    replydir: PathBuf,
-    log: PathBuf,
+    inner: testkit::Daemon,
     output: Arc<Output>,
 }
 
 impl Daemon {
     fn start(path: &Path, site: &Site, base: &Path) -> Daemon {
-        let fifodir = base.join("inlookup");
-        let replydir = base.join("inquery");
-        fs::create_dir_all(&replydir).unwrap();
-        let log = base.join("inlookup.log");
-        let mut cmd = Command::new(path);
-        cmd.arg("inlookup")
-            .args(["-i", &INSTANCES.to_string(), "-c", "86400"])
-            .env_clear();
-        for (k, v) in site.env.iter() {
-            cmd.env(k, v);
-        }
-        cmd.env("INFIFODIR", &fifodir)
-            .env("FIFOTMPDIR", &replydir)
-            // As this program's user, also when that is root: the files here are its own.
-            .env("INLOOKUP_USER", own_user_name())
-            .env("PATH", "/usr/bin:/bin")
-            .env("DEFAULT_DOMAIN", DOMAIN)
-            .env("USE_BTREE", "1");
-        // The daemon goes when this program goes, even when it is killed.
-        // SAFETY: prctl(2) is async-signal-safe and touches only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                eprintln!("soak: cannot start {}: {e}", path.display());
-                std::process::exit(2)
-            });
         let output = Arc::new(Output {
             hups: Mutex::new(0),
             changed: Condvar::new(),
         });
-        let file = Arc::new(Mutex::new(fs::File::create(&log).unwrap()));
-        let ready = Arc::new(AtomicU64::new(0));
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (file, output, ready) = (file.clone(), output.clone(), ready.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = writeln!(file.lock().unwrap(), "{line}");
-                    if line.contains("Ready with INFIFO=") {
-                        ready.fetch_add(1, Ordering::SeqCst);
-                    }
-                    // Logged by the signal loop once the cache is emptied
-                    // and before the reconfiguration: the HUP has begun.
-                    if line.contains(", cache flushed (") {
-                        *output.hups.lock().unwrap() += 1;
-                        output.changed.notify_all();
-                    }
+        let seen = output.clone();
+        let inner = testkit::Daemon::launch(site)
+            .exe(path)
+            .base(base)
+            .args(["-i", &INSTANCES.to_string(), "-c", "86400"])
+            .envs([("DEFAULT_DOMAIN", DOMAIN), ("USE_BTREE", "1")])
+            .log(&base.join("inlookup.log"))
+            .patience(Duration::from_secs(30))
+            .on_line(move |line| {
+                // Logged by the signal loop once the cache is emptied
+                // and before the reconfiguration: the HUP has begun.
+                if line.contains(", cache flushed (") {
+                    *seen.hups.lock().unwrap() += 1;
+                    seen.changed.notify_all();
                 }
+            })
+            .try_start()
+            .unwrap_or_else(|e| {
+                eprintln!("soak: {e}");
+                std::process::exit(2)
             });
-        }
-        let d = Daemon {
-            child,
-            fifodir,
-            replydir,
-            log,
-            output,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ready.load(Ordering::SeqCst) < u64::from(INSTANCES) {
-            if Instant::now() > deadline {
-                eprintln!("soak: inlookup did not start:\n{}", d.log_tail(40));
-                std::process::exit(2);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
+        Daemon { inner, output }
     }
 
     fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        Pid::from_raw(self.inner.pid() as i32)
     }
 
     fn fifo(&self) -> FifoConfig {
-        FifoConfig {
-            infifo: "infifo".into(),
-            infifodir: self.fifodir.clone(),
-            fifotmpdir: self.replydir.clone(),
-            fifo_mode: None,
-        }
+        self.inner.fifo_config()
     }
 
     /// SIGHUP, then wait until the daemon says it emptied its cache.
@@ -1290,31 +1143,15 @@ impl Daemon {
     }
 
     fn log_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
+        let all = self.inner.lines();
         all[all.len().saturating_sub(lines)..].join("\n")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 /// VmRSS in KiB and the number of open descriptors of `pid`.
 fn sample(pid: Pid) -> Option<(u64, u64)> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-    Some((rss, fds))
+    let pid = pid.as_raw() as u32;
+    Some((rss_kib(pid)?, open_fds(pid)? as u64))
 }
 
 // ---------------------------------------------------------------------------
@@ -1770,12 +1607,12 @@ fn main() {
     // Idle now: what the daemon holds when nobody asks anything.
     std::thread::sleep(Duration::from_secs(2));
     let idle = sample(daemon.pid());
-    let leftovers = reply_fifos_in(&daemon.replydir);
+    let leftovers = reply_fifos(&daemon.inner.replydir).len();
     let mut daemon = daemon;
     let _ = kill(daemon.pid(), Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(20);
     while daemon_exit.is_none() && Instant::now() < deadline {
-        daemon_exit = daemon.child.try_wait().ok().flatten();
+        daemon_exit = daemon.inner.try_exit_status();
         if daemon_exit.is_none() {
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -2015,33 +1852,4 @@ fn main() {
     drop(own);
     let _ = fs::remove_dir_all(&scratch);
     std::process::exit(if failures.is_empty() { 0 } else { 1 });
-}
-
-/// The name of this process's user (for the daemon's INLOOKUP_USER).
-pub fn own_user_name() -> String {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| "root".to_string(), |u| u.name)
-}
-
-/// The FIFOs in a reply directory and in the clients' private directories in it
-/// (those directories stay, by design: one per user).
-fn reply_fifos_in(dir: &Path) -> usize {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_fifo() => 1,
-            Ok(t) if t.is_dir() => fs::read_dir(e.path()).map_or(0, |d| {
-                d.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
-                    .count()
-            }),
-            _ => 0,
-        })
-        .sum()
 }

@@ -51,6 +51,18 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n.max(1) as u64) as usize
     }
+
+    /// An index into `weights`, chosen in proportion to them.
+    pub fn weighted(&mut self, weights: &[u64]) -> usize {
+        let mut r = self.next_u64() % weights.iter().sum::<u64>().max(1);
+        for (i, &w) in weights.iter().enumerate() {
+            if r < w {
+                return i;
+            }
+            r -= w;
+        }
+        weights.len() - 1
+    }
 }
 
 /// A fuzz target body: panics when a property does not hold for the input.

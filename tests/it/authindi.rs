@@ -133,6 +133,12 @@ impl Chain {
         self.start(site, input, false).env(env).run()
     }
 
+    /// Runs `authindi APP Maildir` (the last module) afresh with `input` on fd 3.
+    pub fn run_last(&self, site: &Site, input: &[u8]) -> Run {
+        self.reset();
+        self.start(site, input, true).run()
+    }
+
     /// Which program ran: "app", "next", "login" or "none".
     pub fn which(&self) -> &'static str {
         match (self.app.ran(), self.next.ran(), self.login.ran()) {
@@ -219,9 +225,8 @@ fn login_runs_the_application_with_the_session() {
 
     // As typed through an alias domain, with PLAIN and POP3; a quota.
     site.sql("UPDATE indimail SET pw_shell = '10M,100' WHERE pw_name = 'alice'");
-    chain.reset();
     let input = b"pop3\nplain\nAlice@Alias.com\nalice pw 6\n".to_vec();
-    let r = chain.start(&site, &input, false).run();
+    let r = chain.run(&site, &input, &[]);
     assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
     assert_eq!(
         app.env_var("AUTHENTICATED").as_deref(),
@@ -239,10 +244,7 @@ fn login_runs_the_application_with_the_session() {
     // lastauth under the real domain.
     assert_eq!(lastauth(&site, "alice", "example.com").len(), 2);
     // The default domain; the password on the fifth line.
-    chain.reset();
-    let r = chain
-        .start(&site, b"imap\nlogin\nalice\n\nalice pw 6\n", false)
-        .run();
+    let r = chain.run(&site, b"imap\nlogin\nalice\n\nalice pw 6\n", &[]);
     assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
     assert_eq!(
         app.env_var("AUTHADDR").as_deref(),
@@ -275,19 +277,15 @@ fn cram_methods() {
     ] {
         let challenge = "<77.1700000000@imap.example.com>";
         let mac = hmac_hex(alg, "tanstaaftanstaaf", challenge);
-        chain.reset();
-        let r = chain
-            .start(
-                &site,
-                &cram_rec("imap", kind, challenge, "tim@example.com", &mac),
-                false,
-            )
-            .run();
+        let r = chain.run(
+            &site,
+            &cram_rec("imap", kind, challenge, "tim@example.com", &mac),
+            &[],
+        );
         assert_eq!((r.code, chain.which()), (Some(42), "app"), "{kind}: {r:?}");
         let bad = hmac_hex(alg, "wrong", challenge);
-        chain.reset();
         let input = cram_rec("imap", kind, challenge, "tim@example.com", &bad);
-        let r = chain.start(&site, &input, false).run();
+        let r = chain.run(&site, &input, &[]);
         assert_eq!(
             (r.code, chain.which()),
             (Some(42), "next"),
@@ -313,10 +311,7 @@ fn cram_methods() {
         }
     }
     // Bad base64: no other module may try.
-    chain.reset();
-    let r = chain
-        .start(&site, b"imap\ncram-md5\nnot base64!\nxx\n", false)
-        .run();
+    let r = chain.run(&site, b"imap\ncram-md5\nnot base64!\nxx\n", &[]);
     assert_eq!(chain.which(), "login", "{r:?}");
     assert!(r.stderr.contains("AUTHFAILURE\n"));
 }
@@ -335,11 +330,7 @@ fn failures_all_go_to_the_next_module_alike() {
         login_rec("imap", "olddom@expired.org", "wrong"),
         login_rec("imap", "bad\"login@example.com", "wrong"),
     ] {
-        chain.reset();
-        let r = chain
-            .start(&site, &input, false)
-            .env(&[("DOMAIN_LIMITS", "")])
-            .run();
+        let r = chain.run(&site, &input, &[("DOMAIN_LIMITS", "")]);
         assert_eq!(chain.which(), "next", "{r:?}");
         assert!(chain.next.got_exactly(&input));
         assert_eq!(
@@ -351,9 +342,8 @@ fn failures_all_go_to_the_next_module_alike() {
     assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
     assert_eq!(seen[0].0, Some(42));
     // A password change is left to other modules, with a warning.
-    chain.reset();
     let input = b"imap\npass\nalice@example.com\nalice pw 6\nnew pw\n";
-    let r = chain.start(&site, input, false).run();
+    let r = chain.run(&site, input, &[]);
     assert_eq!(chain.which(), "next");
     assert!(chain.next.got_exactly(input));
     assert!(
@@ -371,8 +361,7 @@ fn the_last_module_fails_completely() {
         login_rec("imap", "alice@example.com", "wrong"),
         login_rec("imap", "nobody@example.com", "wrong"),
     ] {
-        chain.reset();
-        let r = chain.start(&site, &input, true).run();
+        let r = chain.run_last(&site, &input);
         assert_eq!((r.code, chain.which()), (Some(42), "login"), "{r:?}");
         assert!(r.stderr.contains("AUTHFAILURE\n"), "{}", r.stderr);
         assert!(r.stderr.contains("no more modules will be tried"));
@@ -387,10 +376,7 @@ fn the_last_module_fails_completely() {
     assert_eq!((r.code, chain.which()), (Some(1), "none"), "{r:?}");
     assert!(r.stderr.contains("AUTHFAILURE\n"));
     // Right password as the last module: the application.
-    chain.reset();
-    let r = chain
-        .start(&site, &login_rec("imap", "alice", "alice pw 6"), true)
-        .run();
+    let r = chain.run_last(&site, &login_rec("imap", "alice", "alice pw 6"));
     assert_eq!(chain.which(), "app", "{r:?}");
 }
 
@@ -412,13 +398,12 @@ fn service_flags_after_the_password() {
         ("sieve", "noimap", "app"),
     ];
     for (service, user, want) in cases {
-        chain.reset();
         let input = login_rec(
             service,
             &format!("{user}@example.com"),
             &format!("{user} pw"),
         );
-        let r = chain.start(&site, &input, false).run();
+        let r = chain.run(&site, &input, &[]);
         assert_eq!(chain.which(), want, "{service} {user}: {r:?}");
         if want == "login" {
             assert!(
@@ -430,19 +415,15 @@ fn service_flags_after_the_password() {
         }
     }
     // ... unless the site maps them.
-    chain.reset();
     let input = login_rec("sieve", "noimap@example.com", "noimap pw");
-    let r = chain
-        .start(&site, &input, false)
-        .env(&[("AUTHINDI_SERVICE_MAP", "sieve=imap:webm=webmail")])
-        .run();
+    let r = chain.run(
+        &site,
+        &input,
+        &[("AUTHINDI_SERVICE_MAP", "sieve=imap:webm=webmail")],
+    );
     assert_eq!(chain.which(), "login", "{r:?}");
     // A broken map: no module may try (TEMPFAIL).
-    chain.reset();
-    let r = chain
-        .start(&site, &input, false)
-        .env(&[("AUTHINDI_SERVICE_MAP", "sieve=smtp")])
-        .run();
+    let r = chain.run(&site, &input, &[("AUTHINDI_SERVICE_MAP", "sieve=smtp")]);
     assert_eq!(chain.which(), "login", "{r:?}");
     assert!(r.stderr.contains("AUTHINDI_SERVICE_MAP"), "{}", r.stderr);
 }
@@ -477,14 +458,11 @@ fn inactive_user_is_reactivated() {
     let services: Vec<&str> = rows.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(services, ["ACTI", "imap"]);
     // Still works as an active user.
-    chain.reset();
-    let r = chain
-        .start(
-            &site,
-            &login_rec("imap", "sleepy@example.com", "sleepy pw"),
-            false,
-        )
-        .run();
+    let r = chain.run(
+        &site,
+        &login_rec("imap", "sleepy@example.com", "sleepy pw"),
+        &[],
+    );
     assert_eq!(chain.which(), "app", "{r:?}");
 }
 
@@ -500,11 +478,11 @@ fn already_authenticated_runs_the_application() {
     assert_eq!((r.code, chain.which()), (Some(42), "app"), "{r:?}");
     assert_eq!(chain.app.args()[1..], ["Maildir"]);
     // A non-empty AUTHADDR alone is no authentication (C took it for one).
-    chain.reset();
-    let r = chain
-        .start(&site, &login_rec("imap", "alice", "wrong"), false)
-        .env(&[("AUTHADDR", "alice@example.com")])
-        .run();
+    let r = chain.run(
+        &site,
+        &login_rec("imap", "alice", "wrong"),
+        &[("AUTHADDR", "alice@example.com")],
+    );
     assert_eq!(chain.which(), "next", "{r:?}");
 }
 
@@ -606,22 +584,15 @@ fn domain_limits() {
             "Sorry, your password has expired",
         ),
     ] {
-        chain.reset();
-        let r = chain
-            .start(&site, &login_rec("imap", login, pw), false)
-            .env(&limits)
-            .run();
+        let r = chain.run(&site, &login_rec("imap", login, pw), &limits);
         assert_eq!(chain.which(), "login", "{r:?}");
         assert!(r.stderr.contains(msg), "{}", r.stderr);
     }
-    chain.reset();
-    let r = chain
-        .start(
-            &site,
-            &login_rec("imap", "olddom@expired.org", "olddom pw"),
-            false,
-        )
-        .run();
+    let r = chain.run(
+        &site,
+        &login_rec("imap", "olddom@expired.org", "olddom pw"),
+        &[],
+    );
     assert_eq!(chain.which(), "app", "without DOMAIN_LIMITS: {r:?}");
     // A user's own limits row (for a quota, say) does not lift the domain's closed
     // IMAP: the user's and the domain's flags together.
@@ -631,15 +602,11 @@ fn domain_limits() {
            VALUES ('alice@example.com', 1, 1, 1)",
     );
     for (service, which) in [("imap", "login"), ("pop3", "login"), ("smtp", "app")] {
-        chain.reset();
-        let r = chain
-            .start(
-                &site,
-                &login_rec(service, "alice@example.com", "alice pw 6"),
-                false,
-            )
-            .env(&limits)
-            .run();
+        let r = chain.run(
+            &site,
+            &login_rec(service, "alice@example.com", "alice pw 6"),
+            &limits,
+        );
         assert_eq!(chain.which(), which, "{service}: {r:?}");
     }
 }
@@ -671,15 +638,15 @@ fn query_cache_uses_the_daemon_and_still_writes_lastauth() {
         login_rec("imap", "alice", "alice pw 6"),
         login_rec("imap", "alice", "wrong"),
     ] {
-        chain.reset();
-        let r = chain
-            .start(&site, &input, false)
-            .env(&[
+        let r = chain.run(
+            &site,
+            &input,
+            &[
                 ("QUERY_CACHE", "1"),
                 ("INFIFODIR", fifodir.to_str().unwrap()),
                 ("FIFOTMPDIR", replydir.to_str().unwrap()),
-            ])
-            .run();
+            ],
+        );
         assert_eq!(chain.which(), "login", "{r:?}");
         assert!(r.stderr.contains("TEMPFAIL"), "{}", r.stderr);
     }
@@ -721,8 +688,7 @@ fn no_secret_in_the_log_whatever_debug_says() {
             &mac,
         ),
     ] {
-        chain.reset();
-        let r = chain.start(&site, &input, false).env(&env).run();
+        let r = chain.run(&site, &input, &env);
         all.push_str(&r.stderr);
     }
     assert!(all.contains("debug_login: pid "), "{all}");
@@ -821,8 +787,7 @@ fn login_interval_nolastauth_and_relay() {
         ("TMP_MAILDIR", tmp.path().to_str().unwrap()),
         ("OPEN_SMTP", ""),
     ];
-    chain.reset();
-    let r = chain.start(&site, &login, false).env(&env).run();
+    let r = chain.run(&site, &login, &env);
     assert_eq!(chain.which(), "app", "{r:?}");
     assert_eq!(lastauth(&site, "md5u", "example.com").len(), 1);
     let md5u_home = home(&site, "example.com", "md5u");
@@ -838,8 +803,7 @@ fn login_interval_nolastauth_and_relay() {
         ),
         1
     );
-    chain.reset();
-    let r = chain.start(&site, &login, false).env(&env).run();
+    let r = chain.run(&site, &login, &env);
     assert_eq!(chain.which(), "app", "{r:?}");
     assert!(r.stderr.contains("ERR: Login interval"), "{}", r.stderr);
     assert_eq!(
@@ -847,15 +811,11 @@ fn login_interval_nolastauth_and_relay() {
         Some(tmp.path().join("Maildir").display().to_string())
     );
     // NO_RELAY accounts get no relay entry.
-    chain.reset();
-    let r = chain
-        .start(
-            &site,
-            &login_rec("imap", "norelay@example.com", "norelay pw"),
-            false,
-        )
-        .env(&[("OPEN_SMTP", "")])
-        .run();
+    let r = chain.run(
+        &site,
+        &login_rec("imap", "norelay@example.com", "norelay pw"),
+        &[("OPEN_SMTP", "")],
+    );
     assert_eq!(chain.which(), "app", "{r:?}");
     assert_eq!(
         count(
@@ -895,14 +855,11 @@ fn every_stored_quota_form_logs_in() {
             "UPDATE indimail SET pw_shell = ? WHERE pw_name = 'alice'",
             (*stored,),
         );
-        chain.reset();
-        let r = chain
-            .start(
-                &site,
-                &login_rec(service, "alice@example.com", "alice pw 6"),
-                false,
-            )
-            .run();
+        let r = chain.run(
+            &site,
+            &login_rec(service, "alice@example.com", "alice pw 6"),
+            &[],
+        );
         assert_eq!(
             (r.code, chain.which()),
             (Some(42), "app"),

@@ -3,316 +3,22 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use indilookup::fuzz::Rng;
+use nix::sys::signal::Signal;
 
 use crate::harness::Site;
 use crate::lookups::populate;
-
-pub struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    pub fifodir: PathBuf,
-    pub replydir: PathBuf,
-}
-
-impl Daemon {
-    /// Start `indilookup inlookup ARGS` for this site, FIFOs in a private
-    /// directory, and wait until it is ready.
-    pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with(site, args, env, |_| {})
-    }
-
-    fn fifo_count_expected(&self, args: &[&str]) -> usize {
-        args.iter()
-            .position(|a| *a == "-i")
-            .and_then(|i| args[i + 1].parse().ok())
-            .unwrap_or(1)
-    }
-
-    pub fn spawn(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        Daemon::spawn_with(site, args, env, |_| {})
-    }
-
-    /// Like `start`, with `prepare` applied to the command before it runs
-    /// (to change how the process starts, e.g. with fewer privileges).
-    pub fn start_with(
-        site: &Site,
-        args: &[&str],
-        env: &[(&str, &str)],
-        prepare: impl FnOnce(&mut Command),
-    ) -> Daemon {
-        let d = Daemon::spawn_with(site, args, env, prepare);
-        let n = d.fifo_count_expected(args);
-        let ready = d.wait_for(
-            |l| l.contains("Ready with INFIFO=") || l.starts_with("InLookup INFIFO="),
-            n,
-            "ready lines",
-        );
-        // Serving INFIFODIR/infifo.N, the daemon counts the users' hash costs
-        // at start on a connection of the pool: let it finish, so that tests
-        // that count connections or descriptors see a daemon at rest.
-        if ready[0].contains("Ready with INFIFO=") {
-            d.wait_for(is_hash_cost_line, 1, "the hash cost census");
-        }
-        d
-    }
-
-    pub fn spawn_with(
-        site: &Site,
-        args: &[&str],
-        env: &[(&str, &str)],
-        prepare: impl FnOnce(&mut Command),
-    ) -> Daemon {
-        let fifodir = site.dir.path().join("inlookup");
-        let replydir = site.dir.path().join("inquery");
-        fs::create_dir_all(&replydir).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_indilookup"));
-        cmd.arg("inlookup").args(args).env_clear();
-        for (k, v) in site.env.iter() {
-            cmd.env(k, v);
-        }
-        cmd.env("INFIFODIR", &fifodir)
-            .env("FIFOTMPDIR", &replydir)
-            .env("PATH", "/usr/bin:/bin")
-            // As the tests' own user, also when that is root: the tests' files are theirs.
-            .env("INLOOKUP_USER", own_user_name());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        prepare(&mut cmd);
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start indilookup inlookup");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Daemon {
-            child,
-            lines,
-            fifodir,
-            replydir,
-        }
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Wait until `count` output lines match; panics with the output after 10 s.
-    pub fn wait_for(&self, pred: impl Fn(&str) -> bool, count: usize, what: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found: Vec<String> = self.lines().into_iter().filter(|l| pred(l)).collect();
-            if found.len() >= count {
-                return found;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no {what} from inlookup; output:\n{}",
-                    self.lines().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Wait until the process exits (a daemon that refused to start); panics after 10 s.
-    pub fn exit_status(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "inlookup did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
-    }
-
-    pub fn stop(mut self) -> ExitStatus {
-        self.signal(Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "inlookup did not stop on TERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn fifo(&self, k: u32) -> PathBuf {
-        self.fifodir.join(format!("infifo.{k}"))
-    }
-
-    /// A query as a C client sends it, with the reply FIFO named like
-    /// inquery()'s: `<pid><time>` (plus `tag` so that concurrent test clients
-    /// in one process do not collide).
-    pub fn c_query(&self, qtype: u8, email: &str, ip: &str, tag: &str) -> Vec<u8> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let reply = self
-            .replydir
-            .join(format!("{}{now}{tag}", std::process::id()));
-        c_query_raw(
-            &self.fifodir,
-            &reply,
-            &request_bytes(qtype, email, &reply, ip),
-        )
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The FIFOs in a reply directory, also those in the clients' private directories in it.
-pub fn reply_fifos(dir: &Path) -> Vec<PathBuf> {
-    use std::os::unix::fs::FileTypeExt;
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap().flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_fifo() {
-            out.push(entry.path());
-        } else if kind.is_dir() {
-            if let Ok(inner) = fs::read_dir(entry.path()) {
-                out.extend(
-                    inner
-                        .flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
-                        .map(|e| e.path()),
-                );
-            }
-        }
-    }
-    out
-}
-
-/// The line that ends the daemon's count of its users' hash costs.
-pub fn is_hash_cost_line(l: &str) -> bool {
-    l.contains("checks will cost the same")
-        || l.contains("no user has a crypt hash")
-        || l.contains("cannot count the password hash costs")
-        || l.contains("hashcost: ")
-}
-
-/// Request bytes laid out by hand as inquery.c does (not with our encoder).
-pub fn request_bytes(qtype: u8, email: &str, reply: &Path, ip: &str) -> Vec<u8> {
-    let mut body = vec![qtype, 0];
-    body.extend(email.as_bytes());
-    body.push(0);
-    body.extend(reply.as_os_str().as_encoded_bytes());
-    body.push(0);
-    body.extend(ip.as_bytes());
-    body.push(0);
-    let mut rec = (body.len() as i32).to_le_bytes().to_vec();
-    rec.extend(body);
-    rec
-}
-
-/// The C client's steps: make the reply FIFO, open it non-blocking for
-/// reading, write the request to a server FIFO (instance chosen at random)
-/// in one write, read the reply until the server closes it.
-pub fn c_query_raw(fifodir: &Path, reply: &Path, request: &[u8]) -> Vec<u8> {
-    nix::unistd::mkfifo(reply, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
-    let mut rfd = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(reply)
-        .unwrap();
-    send_raw(fifodir, request);
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no reply on {}", reply.display());
-        let mut p = [PollFd::new(rfd.as_fd(), PollFlags::POLLIN)];
-        poll(&mut p, PollTimeout::try_from(left).unwrap()).unwrap();
-        match rfd.read(&mut buf) {
-            Ok(0) if !out.is_empty() => break,
-            Ok(0) => std::thread::sleep(Duration::from_millis(1)),
-            Ok(n) => out.extend(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => panic!("read reply: {e}"),
-        }
-    }
-    // The server unlinks the reply FIFO once it has opened it, as C clients
-    // expect.
-    assert!(
-        fs::symlink_metadata(reply).is_err(),
-        "{} was not removed by the server",
-        reply.display()
-    );
-    out
-}
-
-/// Write bytes into a randomly chosen server FIFO, in one write.
-pub fn send_raw(fifodir: &Path, bytes: &[u8]) {
-    let n = (1..)
-        .take_while(|k| fifodir.join(format!("infifo.{k}")).exists())
-        .count();
-    assert!(n > 0, "no server FIFO in {}", fifodir.display());
-    static PICK: AtomicU64 = AtomicU64::new(0);
-    let k = 1 + PICK.fetch_add(1, Ordering::Relaxed) % n as u64;
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifodir.join(format!("infifo.{k}")))
-        .unwrap();
-    use std::io::Write;
-    w.write_all(bytes).unwrap();
-}
-
-pub fn int(v: i32) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-
-/// A reply with a NUL-terminated text payload.
-pub fn text(s: &str) -> Vec<u8> {
-    let mut v = int(s.len() as i32 + 1);
-    v.extend(s.as_bytes());
-    v.push(0);
-    v
-}
+pub use testkit::c_client::{c_query_raw, int, request_bytes, send_raw, send_waiting, text};
+pub use testkit::daemon::Daemon;
+use testkit::fifo::{mkfifo, reader};
+pub use testkit::process::reply_fifos;
+use testkit::process::{open_fds, rss_kib};
 
 /// The expected bytes of every type and outcome for the populated site.
 pub fn expectations(hostip: &str) -> Vec<(u8, &'static str, &'static str, Vec<u8>)> {
@@ -476,36 +182,16 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     std::os::unix::fs::symlink(rd.join("victim.txt"), rd.join("link")).unwrap();
     fs::create_dir(rd.join("subdir")).unwrap();
     fs::write(rd.join("subdir").join("deep.txt"), "deep").unwrap();
-    nix::unistd::mkfifo(
-        &rd.join("noreader"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
+    mkfifo(&rd.join("noreader"), 0o660);
     fs::write(outside.join("other.txt"), "other").unwrap();
     // A FIFO with a reader outside the allowed directories.
-    nix::unistd::mkfifo(
-        &outside.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
-    let _outside_reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(outside.join("fifo"))
-        .unwrap();
+    mkfifo(&outside.join("fifo"), 0o660);
+    let _outside_reader = reader(&outside.join("fifo"));
     // A symlink in the allowed directory to a FIFO that has a reader.
     std::os::unix::fs::symlink(outside.join("fifo"), rd.join("fifolink")).unwrap();
     // A FIFO whose reader never reads, filled to the brim.
-    nix::unistd::mkfifo(
-        &rd.join("full"),
-        nix::sys::stat::Mode::from_bits_truncate(0o660),
-    )
-    .unwrap();
-    let _full_reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(rd.join("full"))
-        .unwrap();
+    mkfifo(&rd.join("full"), 0o660);
+    let _full_reader = reader(&rd.join("full"));
     let filler = fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -596,14 +282,7 @@ fn hostile_requests_change_nothing_and_block_no_one() {
     assert_eq!(good("after-stuck"), int(0));
     // An unknown type with a valid reply FIFO gets -1 instead of silence.
     let reply = rd.join(format!("{}{}", std::process::id(), 999));
-    assert_eq!(
-        c_query_raw(
-            &d.fifodir,
-            &reply,
-            &request_bytes(9, "joe@example.com", &reply, "")
-        ),
-        int(-1)
-    );
+    assert_eq!(d.c_query_at(&reply, 9, "joe@example.com", ""), int(-1));
     assert_eq!(good("after-unknown"), int(0));
 
     let mut after = (snapshot(&rd), snapshot(&outside), snapshot(&fifodir));
@@ -734,7 +413,7 @@ fn signals() {
 
     // TERM: stats, FIFOs removed, exit 0.
     let (f1, f2) = (d.fifo(1), d.fifo(2));
-    let lines = d.lines.clone();
+    let lines = d.output();
     let status = d.stop();
     assert_eq!(status.code(), Some(0));
     assert!(!f1.exists() && !f2.exists(), "FIFOs removed");
@@ -751,7 +430,7 @@ fn fifo_creation_rules() {
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("infifo.1"), "not a fifo").unwrap();
     let mut d = Daemon::spawn(&site, &[], &[]);
-    let status = d.child.wait().unwrap();
+    let status = d.exit_status();
     assert_eq!(status.code(), Some(111));
     assert_eq!(
         fs::read_to_string(dir.join("infifo.1")).unwrap(),
@@ -767,17 +446,13 @@ fn fifo_creation_rules() {
 
     // A stale FIFO is taken over and gets FIFO_MODE; a relative INFIFO with
     // one instance is still infifo.1.
-    nix::unistd::mkfifo(
-        &dir.join("infifo.1"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
+    mkfifo(&dir.join("infifo.1"), 0o600);
     let d = Daemon::start(&site, &[], &[("FIFO_MODE", "0666")]);
     assert_eq!(fs::metadata(d.fifo(1)).unwrap().mode() & 0o7777, 0o666);
     assert_eq!(d.c_query(1, "joe@example.com", "", "s"), int(0));
     // A second daemon on the same FIFO is refused.
     let mut second = Daemon::spawn(&site, &[], &[]);
-    assert_eq!(second.child.wait().unwrap().code(), Some(111));
+    assert_eq!(second.exit_status().code(), Some(111));
     drop(second);
     assert_eq!(d.c_query(1, "joe@example.com", "", "t"), int(0));
     assert!(d.stop().success());
@@ -816,15 +491,7 @@ fn reply_directory_recreated_while_running() {
 
 /// The daemon's open descriptors and resident memory (kB).
 pub fn fds_and_rss(pid: u32) -> (usize, u64) {
-    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    (fds, rss)
+    (open_fds(pid).unwrap(), rss_kib(pid).unwrap())
 }
 
 /// 10 000 generated malformed requests (random bytes, random field counts and
@@ -865,16 +532,11 @@ fn ten_thousand_malformed_requests() {
     for (i, (q, email, ip, want)) in cases.iter().enumerate() {
         assert_eq!(&d.c_query(*q, email, ip, &format!("w{i}")), want);
     }
-    let pid = d.child.id();
+    let pid = d.pid();
     let (fds0, rss0) = fds_and_rss(pid);
 
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = Rng(0x9E3779B97F4A7C15);
+    let mut next = move || rng.next_u64();
     let mut sent = 0;
     for round in 0..1000 {
         for _ in 0..10 {
@@ -935,12 +597,4 @@ fn ten_thousand_malformed_requests() {
     );
     eprintln!("10 000 malformed requests: fds {fds0} -> {fds1}, RSS {rss0} -> {rss1} kB");
     assert!(d.stop().success());
-}
-
-/// The name of this process's user (for the daemon's INLOOKUP_USER).
-pub fn own_user_name() -> String {
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map_or_else(|| "root".to_string(), |u| u.name)
 }

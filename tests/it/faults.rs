@@ -12,10 +12,10 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,10 +26,12 @@ use indilookup::query::QueryError;
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
+use testkit::Guarded;
 
 use crate::authindi::{login_rec, site as authindi_site, Chain};
 use crate::daemon::{
-    expectations, fds_and_rss, int, reply_fifos, request_bytes, send_raw, text, Daemon,
+    expectations, fds_and_rss, int, reply_fifos, request_bytes, send_raw, send_waiting, text,
+    Daemon,
 };
 use crate::harness::{OwnServer, Site};
 use crate::lookups::populate;
@@ -87,12 +89,8 @@ impl Pending {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        nix::unistd::mkfifo(&reply, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
-        let rfd = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&reply)
-            .unwrap();
+        testkit::fifo::mkfifo(&reply, 0o660);
+        let rfd = testkit::fifo::reader(&reply);
         Pending { reply, rfd }
     }
 
@@ -705,7 +703,8 @@ fn stalled_query_blocks_no_one_and_the_queue_is_bounded() {
 /// then waits to be killed. All of that happens before `spawn` returns (it
 /// returns once the process has become `sleep`), so the request is in the
 /// FIFO when this returns.
-fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> ClientProcess {
+/// Killed (SIGKILL) when dropped.
+fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> Guarded {
     let infifo = CString::new(infifo.as_os_str().as_bytes()).unwrap();
     let reply = reply.map(|p| CString::new(p.as_os_str().as_bytes()).unwrap());
     let mut cmd = Command::new("sleep");
@@ -736,20 +735,10 @@ fn client_process(infifo: &Path, reply: Option<&Path>, bytes: Vec<u8>) -> Client
             Ok(())
         });
     }
-    ClientProcess(cmd.spawn().expect("client process"))
+    Guarded::spawn(&mut cmd).expect("client process")
 }
 
-/// A client process, killed (SIGKILL) when dropped.
-struct ClientProcess(Child);
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn kill(client: ClientProcess) {
+fn kill(client: Guarded) {
     drop(client);
 }
 
@@ -883,23 +872,26 @@ fn reply_fifo_the_daemon_may_not_write() {
     let site = Site::new();
     populate(&site);
     let root = nix::unistd::geteuid().is_root();
-    let d = Daemon::start_with(&site, &["-i", "1", "--workers", "1"], &[], |cmd| {
-        if root {
-            // SAFETY: prctl(2) is async-signal-safe; it changes only the
-            // child's bounding set, so that root keeps neither capability
-            // across exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH] {
-                        if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 {
-                            return Err(std::io::Error::last_os_error());
+    let d = Daemon::launch(&site)
+        .args(["-i", "1", "--workers", "1"])
+        .prepare(|cmd| {
+            if root {
+                // SAFETY: prctl(2) is async-signal-safe; it changes only the
+                // child's bounding set, so that root keeps neither capability
+                // across exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH] {
+                            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 {
+                                return Err(std::io::Error::last_os_error());
+                            }
                         }
-                    }
-                    Ok(())
-                });
+                        Ok(())
+                    });
+                }
             }
-        }
-    });
+        })
+        .start();
     let caps = effective_caps(d.pid());
     assert_eq!(
         caps & (1 << CAP_DAC_OVERRIDE | 1 << CAP_DAC_READ_SEARCH),
@@ -1188,32 +1180,6 @@ fn daemon_killed_while_vchkpass_and_authindi_wait() {
 // ---------------------------------------------------------------------------
 // A flood of names longer than the columns
 
-/// Write one request into server FIFO `infifo.<k>`, waiting while the pipe
-/// is full (a flood fills it faster than the daemon reads).
-fn send_waiting(d: &Daemon, k: u32, bytes: &[u8]) {
-    use std::io::Write;
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(d.fifo(k))
-        .unwrap();
-    let deadline = Instant::now() + HANG;
-    loop {
-        match w.write(bytes) {
-            Ok(n) => {
-                assert_eq!(n, bytes.len(), "a request is one atomic write");
-                return;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the server FIFO stayed full");
-                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut p, PollTimeout::from(100u8));
-            }
-            Err(e) => panic!("write request: {e}"),
-        }
-    }
-}
-
 /// How a library client's answer compares with the right one.
 fn legit_class<T: PartialEq>(got: &Result<T, QueryError>, want: &Result<T, QueryError>) -> Class {
     match (got, want) {
@@ -1279,7 +1245,7 @@ fn flood_of_long_names_costs_no_memory_and_no_one_their_answers() {
                                 let qtype = if k % 2 == 0 { 1 } else { 3 };
                                 let p = Pending::fifo(&d.replydir);
                                 let bytes = request_bytes(qtype, &name, &p.reply, "");
-                                send_waiting(d, 1 + (k % 2) as u32, &bytes);
+                                send_waiting(&d.fifo(1 + (k % 2) as u32), &bytes);
                                 p
                             })
                             .collect();

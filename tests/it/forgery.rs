@@ -205,7 +205,7 @@ fn forged_answers_from_a_group_member_are_never_accepted() {
             Ok(())
         });
     }
-    let attacker = cmd.spawn().expect("start the attacker");
+    let attacker = testkit::Guarded::spawn(&mut cmd).expect("start the attacker");
     // Let it start watching.
     std::thread::sleep(Duration::from_millis(300));
     let (accepted, temporary) = logins(&site, &d);

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 
-use crate::daemon::{c_query_raw, int, request_bytes, send_raw, text, Daemon};
+use crate::daemon::{int, request_bytes, send_raw, text, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 use crate::query::remote;
+use testkit::fifo::reader;
 
 /// nobody and nogroup: a user who is not the tests'.
 const NOBODY: u32 = 65534;
@@ -39,18 +40,10 @@ fn chown_nobody(p: &Path) {
     nix::unistd::chown(p, Some(Uid::from_raw(NOBODY)), Some(Gid::from_raw(NOBODY))).unwrap();
 }
 
+/// A FIFO with exactly `mode`, whatever the umask.
 fn mkfifo(p: &Path, mode: u32) {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(mode)).unwrap();
+    testkit::fifo::mkfifo(p, mode);
     chmod(p, mode);
-}
-
-/// The read end of a FIFO, opened without waiting for a writer.
-fn reader(p: &Path) -> File {
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(p)
-        .unwrap()
 }
 
 /// Whatever a writer put into the FIFO read by `r`.
@@ -237,9 +230,12 @@ fn the_service_user_is_checked() {
     }
     // Not root: another user is refused, by name, not ignored.
     let site = site_for_nobody();
-    let mut d = Daemon::spawn_with(&site, &["--user", "root"], &[], |cmd| {
-        cmd.uid(NOBODY).gid(NOBODY);
-    });
+    let mut d = Daemon::launch(&site)
+        .args(["--user", "root"])
+        .prepare(|cmd| {
+            cmd.uid(NOBODY).gid(NOBODY);
+        })
+        .spawn();
     assert_eq!(d.exit_status().code(), Some(111));
     d.wait_for(
         |l| l.contains("--user root: only root can change the user"),
@@ -309,11 +305,7 @@ fn a_reply_directory_others_may_write_stops_the_start() {
         &[],
     );
     let reply = extra.join("12345");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(1, "joe@example.com", &reply, ""),
-    );
+    let got = d.c_query_at(&reply, 1, "joe@example.com", "");
     assert_eq!(got, int(0));
     assert!(d.stop().success());
 }
@@ -334,11 +326,7 @@ fn a_reply_directory_swapped_for_a_link_is_not_followed() {
     fs::create_dir(&replies).unwrap();
     let d = Daemon::start(&site, &["--reply-dir", replies.to_str().unwrap()], &[]);
     let reply = replies.join("1");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(1, "joe@example.com", &reply, ""),
-    );
+    let got = d.c_query_at(&reply, 1, "joe@example.com", "");
     assert_eq!(got, int(0));
     // Somebody else's private directory, with a FIFO its owner reads.
     let private = site.dir.path().join("home-of-nobody");

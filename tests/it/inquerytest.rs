@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
+use testkit::Guarded;
 
 use crate::daemon::Daemon;
 use crate::harness::Site;
@@ -51,6 +51,7 @@ fn command(site: &Site, d: Option<&Daemon>, env: &[(&str, &str)], args: &[&str])
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null());
+    testkit::child::fresh(&mut cmd);
     cmd
 }
 
@@ -77,12 +78,13 @@ fn run_env(site: &Site, d: Option<&Daemon>, env: &[(&str, &str)], args: &[&str])
 }
 
 fn run_stdin(site: &Site, d: Option<&Daemon>, args: &[&str], input: &str) -> Out {
-    let mut child = command(site, d, &[], args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Guarded::spawn(
+        command(site, d, &[], args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     child
         .stdin
         .take()
@@ -650,23 +652,26 @@ fn private_server_stopped_on_int_and_term() {
         .enumerate()
     {
         let path = site.dir.path().join(format!("sig-fifo-{k}"));
-        let mut child = command(
-            &site,
-            None,
-            &[],
-            &[
-                "-i",
-                path.to_str().unwrap(),
-                "-n",
-                "100000000",
-                "-q",
-                "1",
-                "joe@example.com",
-            ],
+        // Killed when the test fails: it would ask its private server
+        // for minutes.
+        let mut child = Guarded::spawn(
+            command(
+                &site,
+                None,
+                &[],
+                &[
+                    "-i",
+                    path.to_str().unwrap(),
+                    "-n",
+                    "100000000",
+                    "-q",
+                    "1",
+                    "joe@example.com",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
         )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
         .unwrap();
         // Wait until the private daemon answers queries.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -677,7 +682,7 @@ fn private_server_stopped_on_int_and_term() {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
-        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        child.signal(sig).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
@@ -858,80 +863,70 @@ fn several_addresses_from_operands_and_stdin() {
     let want = "joe@example.com has all services enabled\n\
                 nobody@example.com is Absent on this domain (#5.1.1)\n\
                 inact@example.com is Inactive on this domain (#5.2.1)\n";
-    let got = run(
-        &site,
-        Some(&d),
-        &[
-            "-q",
-            "1",
-            "joe@example.com",
-            "nobody@example.com",
-            "inact@example.com",
-        ],
+    let relay_two = "joe@example.com is authenticated on 10.0.0.1\n\
+                     joe@example.com is not authenticated on 10.0.0.9\n";
+    let relay_one_ip = "joe@example.com is authenticated on 10.0.0.1\n\
+                        ann@example.com is not authenticated on 10.0.0.1\n";
+    let three = ["joe@example.com", "nobody@example.com", "inact@example.com"];
+    // Arguments, stdin (None: not read), through the daemon (or --direct),
+    // and what must come out: stdout, stderr, exit status (None: any).
+    type Case<'a> = (
+        Vec<&'a str>,
+        Option<&'a str>,
+        bool,
+        Text<'a>,
+        Text<'a>,
+        Option<i32>,
     );
-    assert_eq!((got.stdout.as_str(), got.code), (want, Some(0)));
-    let got = run_stdin(
-        &site,
-        Some(&d),
-        &["-q", "1", "-"],
-        "joe@example.com\n\nnobody@example.com\r\ninact@example.com",
-    );
-    assert_eq!(
-        (got.stdout.as_str(), got.stderr.as_str(), got.code),
-        (want, "", Some(0))
-    );
-    // RELAY: the IP per line, or the last operand for all.
-    let got = run_stdin(
-        &site,
-        Some(&d),
-        &["-q", "2", "-"],
-        "joe@example.com 10.0.0.1\njoe@example.com\t10.0.0.9\n",
-    );
-    assert_eq!(
-        got.stdout,
-        "joe@example.com is authenticated on 10.0.0.1\njoe@example.com is not authenticated on 10.0.0.9\n"
-    );
-    let got = run(
-        &site,
-        Some(&d),
-        &["-q", "2", "joe@example.com", "ann@example.com", "10.0.0.1"],
-    );
-    assert_eq!(
-        got.stdout,
-        "joe@example.com is authenticated on 10.0.0.1\nann@example.com is not authenticated on 10.0.0.1\n"
-    );
-    let got = run_stdin(&site, Some(&d), &["-q", "2", "-"], "joe@example.com\n");
-    assert_eq!(got.code, Some(100));
-    assert!(got
-        .stderr
-        .starts_with("inquerytest: ipaddr must be specified for RELAY query\n"));
-    // One failure makes the exit status 1; the others are still answered.
-    let got = run(
-        &site,
-        Some(&d),
-        &["-q", "4", "nobody@example.com", "joe@example.com"],
-    );
-    assert_eq!(
-        got.stdout,
-        "joe@example.com: SMTPROUTE is example.com:192.0.2.7:25\n"
-    );
-    assert_eq!(got.stderr, "nobody@example.com: No such user\n");
-    assert_eq!(got.code, Some(1));
-    // The same through MySQL.
-    let got = run(
-        &site,
-        None,
-        &[
-            "--direct",
-            "-q",
-            "1",
-            "joe@example.com",
-            "nobody@example.com",
-            "inact@example.com",
-        ],
-    );
-    assert_eq!(got.stdout, want);
+    #[rustfmt::skip]
+    let cases: &[Case] = &[
+        ([&["-q", "1"][..], &three].concat(), None, true, Text::Is(want), Text::Any, Some(0)),
+        (vec!["-q", "1", "-"], Some("joe@example.com\n\nnobody@example.com\r\ninact@example.com"),
+            true, Text::Is(want), Text::Is(""), Some(0)),
+        // RELAY: the IP per line, or the last operand for all.
+        (vec!["-q", "2", "-"], Some("joe@example.com 10.0.0.1\njoe@example.com\t10.0.0.9\n"),
+            true, Text::Is(relay_two), Text::Any, None),
+        (vec!["-q", "2", "joe@example.com", "ann@example.com", "10.0.0.1"], None,
+            true, Text::Is(relay_one_ip), Text::Any, None),
+        (vec!["-q", "2", "-"], Some("joe@example.com\n"), true, Text::Any,
+            Text::StartsWith("inquerytest: ipaddr must be specified for RELAY query\n"), Some(100)),
+        // One failure makes the exit status 1; the others are still answered.
+        (vec!["-q", "4", "nobody@example.com", "joe@example.com"], None, true,
+            Text::Is("joe@example.com: SMTPROUTE is example.com:192.0.2.7:25\n"),
+            Text::Is("nobody@example.com: No such user\n"), Some(1)),
+        // The same through MySQL.
+        ([&["--direct", "-q", "1"][..], &three].concat(), None, false, Text::Is(want), Text::Any, None),
+    ];
+    for (args, stdin, daemon, stdout, stderr, code) in cases {
+        let d = daemon.then_some(&d);
+        let got = match stdin {
+            Some(input) => run_stdin(&site, d, args, input),
+            None => run(&site, d, args),
+        };
+        stdout.check(&got.stdout, &format!("stdout of {args:?}"));
+        stderr.check(&got.stderr, &format!("stderr of {args:?}"));
+        if code.is_some() {
+            assert_eq!(got.code, *code, "{args:?}: {}", got.stderr);
+        }
+    }
     assert!(d.stop().success());
+}
+
+/// What an output must be.
+enum Text<'a> {
+    Is(&'a str),
+    StartsWith(&'a str),
+    Any,
+}
+
+impl Text<'_> {
+    fn check(&self, got: &str, what: &str) {
+        match self {
+            Text::Is(want) => assert_eq!(got, *want, "{what}"),
+            Text::StartsWith(head) => assert!(got.starts_with(head), "{what}: {got}"),
+            Text::Any => {}
+        }
+    }
 }
 
 #[test]
@@ -1085,15 +1080,16 @@ fn load_mode_prints_the_figures() {
     locker
         .query_drop("LOCK TABLES indimail WRITE, indibak WRITE, valias WRITE")
         .unwrap();
-    let child = command(
-        &site,
-        Some(&d),
-        &[],
-        &["-q", "1", "-n", "20", "-c", "2", "ann@example.com"],
+    let child = Guarded::spawn(
+        command(
+            &site,
+            Some(&d),
+            &[],
+            &["-q", "1", "-n", "20", "-c", "2", "ann@example.com"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()),
     )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     locker.query_drop("UNLOCK TABLES").unwrap();

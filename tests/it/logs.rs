@@ -1,20 +1,14 @@
 //! The daemon's log against hostile clients: bytes that would forge or split
 //! a log line, and floods of requests that each cost a warning.
 
-use std::fs;
-use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indilookup::logline::{BURST, INTERVAL};
 use indilookup::protocol::FlushRequest;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use crate::daemon::{c_query_raw, int, request_bytes, send_raw, Daemon};
+use crate::daemon::{c_query_raw, int, send_raw, send_waiting, Daemon};
 use crate::harness::Site;
 use crate::lookups::populate;
 
@@ -67,15 +61,11 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
     // The address, in the per-query line: answered "absent" as usual.
     let email = format!("joe{hostile}@example.com");
     let reply = d.replydir.join("addr");
-    let got = c_query_raw(&d.fifodir, &reply, &request_bytes(1, &email, &reply, ""));
+    let got = d.c_query_at(&reply, 1, &email, "");
     assert_eq!(got, int(1), "an address no account can have is absent");
     // A RELAY IP, in the per-query line.
     let reply = d.replydir.join("ip");
-    let got = c_query_raw(
-        &d.fifodir,
-        &reply,
-        &request_bytes(2, "joe@example.com", &reply, &format!("10.0.0.1{hostile}")),
-    );
+    let got = d.c_query_at(&reply, 2, "joe@example.com", &format!("10.0.0.1{hostile}"));
     assert_eq!(got, int(0), "no relay entry has that IP");
     // Reply paths, in the refusal line: one in the reply directory that does
     // not exist, one that is no path at all.
@@ -127,30 +117,6 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
     assert!(d.stop().success());
 }
 
-/// Write a request into the server FIFO, waiting while the pipe is full.
-fn send_waiting(fifo: &Path, bytes: &[u8]) {
-    let mut w = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match w.write(bytes) {
-            Ok(n) => {
-                assert_eq!(n, bytes.len());
-                return;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the server FIFO stayed full");
-                let mut p = [PollFd::new(w.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut p, PollTimeout::from(100u8));
-            }
-            Err(e) => panic!("write request: {e}"),
-        }
-    }
-}
-
 /// How many lines of a kind were suppressed, from the counter lines.
 fn suppressed(lines: &[String], kind: &str) -> u64 {
     let tail = format!(" more \"{kind}\" lines suppressed in the last ");
@@ -194,7 +160,7 @@ fn a_flood_of_refused_requests_makes_a_bounded_log() {
     }
     // Everything before it has been read once this is answered.
     let reply = d.replydir.join("sentinel");
-    let got = c_query_raw(&d.fifodir, &reply, &request_bytes(1, "", &reply, ""));
+    let got = d.c_query_at(&reply, 1, "", "");
     assert_eq!(got, int(1));
     let flood = started.elapsed();
     std::thread::sleep(Duration::from_millis(200));

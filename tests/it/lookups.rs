@@ -471,22 +471,14 @@ fn tables_with_different_collations_still_answer() {
     site.sql("ALTER TABLE indimail CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci");
     site.sql("ALTER TABLE indibak CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
     site.sql("ALTER TABLE valias CONVERT TO CHARACTER SET latin1 COLLATE latin1_general_ci");
-    assert_eq!(
-        db.user_status(b"joe@example.com").unwrap(),
-        UserStatus::Active
-    );
-    assert_eq!(
-        db.user_status(b"inact@example.com").unwrap(),
-        UserStatus::Inactive
-    );
-    assert_eq!(
-        db.user_status(b"sales@example.com").unwrap(),
-        UserStatus::Alias
-    );
-    assert_eq!(
-        db.user_status(b"nobody@example.com").unwrap(),
-        UserStatus::Absent
-    );
+    for (email, want) in [
+        (&b"joe@example.com"[..], UserStatus::Active),
+        (b"inact@example.com", UserStatus::Inactive),
+        (b"sales@example.com", UserStatus::Alias),
+        (b"nobody@example.com", UserStatus::Absent),
+    ] {
+        assert_eq!(db.user_status(email).unwrap(), want, "{email:?}");
+    }
     assert_eq!(
         db.password(b"inact@example.com").unwrap().unwrap().passwd,
         b"w"

@@ -1,4 +1,6 @@
-//! Integration tests: a real MariaDB (see harness.rs) and real FIFOs.
+//! Integration tests: a real MariaDB (testkit's harness) and real FIFOs.
+
+use testkit::harness;
 
 mod applets;
 mod authindi;
@@ -9,7 +11,6 @@ mod faults;
 mod forgery;
 mod fuzz;
 mod hardening;
-mod harness;
 mod inquerytest;
 mod logs;
 mod lookups;

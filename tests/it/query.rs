@@ -173,7 +173,7 @@ fn client_skips_a_dead_instance() {
     populate(&site);
     let d = Daemon::start(&site, &["-i", "2"], &[]);
     // infifo.3 exists but nobody reads it, like a crashed C instance.
-    nix::unistd::mkfifo(&d.fifo(3), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    testkit::fifo::mkfifo(&d.fifo(3), 0o660);
     let q = remote(&site, &d);
     for _ in 0..40 {
         assert_eq!(

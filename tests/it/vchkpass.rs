@@ -140,6 +140,9 @@ impl<'a> Start<'a> {
     }
 }
 
+/// Variables for a run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// `vchkpass ARGS` with `input` on fd 3.
 fn vchkpass<'a>(site: &'a Site, input: &[u8], args: &[&str]) -> Start<'a> {
     Start::new(site, "vchkpass", args, input)
@@ -149,13 +152,14 @@ fn vchkpass<'a>(site: &'a Site, input: &[u8], args: &[&str]) -> Start<'a> {
 // Hashes and HMACs from independent tools
 
 fn tool(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+    let mut child = testkit::Guarded::spawn(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .ok()?;
     let mut pipe = child.stdin.take().unwrap();
     pipe.write_all(stdin.unwrap_or_default()).unwrap();
     drop(pipe);
@@ -214,165 +218,72 @@ pub fn set_scram(site: &Site, table: &str, user: &str, domain: &str, scram: &str
     );
 }
 
-pub fn add_auth_users(site: &Site) {
-    let add = |table: &str, user: &str, domain: &str, hash: &str, flags: u32| {
-        site.add_user(table, user, domain, hash, flags)
-    };
-    add(
-        "indimail",
-        "alice",
-        "example.com",
-        &openssl_hash("-6", "alice pw 6"),
-        0,
-    );
-    add(
-        "indimail",
-        "md5u",
-        "example.com",
-        &openssl_hash("-1", "md5 pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "sha256u",
-        "example.com",
-        &openssl_hash("-5", "sha256 pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "desu",
-        "example.com",
-        &mkpasswd_hash("descrypt", "despw", "3TNIMiTym.ZgQ"),
-        0,
-    );
-    add(
-        "indimail",
-        "bcryptu",
-        "example.com",
-        &mkpasswd_hash(
-            "bcrypt",
-            "bcrypt pw",
-            "$2b$05$ck87WND4Fk2RR4UsO6GqH.y4YY8BwWpTJUssDL4LPHgm.FEPnRcZ2",
-        ),
-        0,
-    );
-    add(
-        "indimail",
-        "yesu",
-        "example.com",
-        &mkpasswd_hash(
-            "yescrypt",
-            "yes pw",
-            "$y$j9T$ThCIJ2i8mN3KMs/haKT/t0$tA03ppEevdCCNofleDGfbYrdbqaII8ibLJzRVNimWZB",
-        ),
-        0,
-    );
+/// How a test user's password is stored.
+enum Stored {
+    /// `openssl passwd FLAG PASSWORD`.
+    Openssl(&'static str, &'static str),
+    /// `mkpasswd -m METHOD PASSWORD`, or the hash it made when this test was written.
+    Mkpasswd(&'static str, &'static str, &'static str),
+    /// As it stands.
+    Text(&'static str),
+}
+
+/// A user of `add_auth_users`: table, name, domain, password, gid flags and
+/// the scram column (None: left empty).
+type AuthUser = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Stored,
+    u32,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const AUTH_USERS: &[AuthUser] = &[
+    ("indimail", "alice", "example.com", Stored::Openssl("-6", "alice pw 6"), 0, None),
+    ("indimail", "md5u", "example.com", Stored::Openssl("-1", "md5 pw"), 0, None),
+    ("indimail", "sha256u", "example.com", Stored::Openssl("-5", "sha256 pw"), 0, None),
+    ("indimail", "desu", "example.com", Stored::Mkpasswd("descrypt", "despw", "3TNIMiTym.ZgQ"), 0, None),
+    ("indimail", "bcryptu", "example.com", Stored::Mkpasswd("bcrypt", "bcrypt pw",
+        "$2b$05$ck87WND4Fk2RR4UsO6GqH.y4YY8BwWpTJUssDL4LPHgm.FEPnRcZ2"), 0, None),
+    ("indimail", "yesu", "example.com", Stored::Mkpasswd("yescrypt", "yes pw",
+        "$y$j9T$ThCIJ2i8mN3KMs/haKT/t0$tA03ppEevdCCNofleDGfbYrdbqaII8ibLJzRVNimWZB"), 0, None),
     // CRAM-enabled: {CRAM} clear text in the scram column.
-    add(
-        "indimail",
-        "tim",
-        "example.com",
-        &openssl_hash("-5", "tim login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "tim",
-        "example.com",
-        "{CRAM}tanstaaftanstaaf",
-    );
-    add(
-        "indimail",
-        "chris",
-        "elwood.innosoft.com",
-        &openssl_hash("-5", "chris login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "chris",
-        "elwood.innosoft.com",
-        "{CRAM}secret",
-    );
+    ("indimail", "tim", "example.com", Stored::Openssl("-5", "tim login pw"), 0,
+        Some("{CRAM}tanstaaftanstaaf")),
+    ("indimail", "chris", "elwood.innosoft.com", Stored::Openssl("-5", "chris login pw"), 0,
+        Some("{CRAM}secret")),
     // SCRAM with the clear text (8 items).
-    add(
-        "indimail",
-        "scramu",
-        "example.com",
-        &openssl_hash("-6", "scram login pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "scramu",
-        "example.com",
-        "{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy:abcd:scram clear",
-    );
+    ("indimail", "scramu", "example.com", Stored::Openssl("-6", "scram login pw"), 0,
+        Some("{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy:abcd:scram clear")),
     // A SCRAM value that does not parse.
-    add(
-        "indimail",
-        "badscram",
-        "example.com",
-        &openssl_hash("-6", "bad pw"),
-        0,
-    );
-    set_scram(
-        site,
-        "indimail",
-        "badscram",
-        "example.com",
-        "{SCRAM-SHA-256}4096,salt,stored",
-    );
+    ("indimail", "badscram", "example.com", Stored::Openssl("-6", "bad pw"), 0,
+        Some("{SCRAM-SHA-256}4096,salt,stored")),
     // Legacy clear-text passwords (IndiMail's -e option).
-    add("indimail", "legacy", "example.com", "tanstaaftanstaaf", 0);
-    add("indimail", "chris", "example.com", "secret", 0);
+    ("indimail", "legacy", "example.com", Stored::Text("tanstaaftanstaaf"), 0, None),
+    ("indimail", "chris", "example.com", Stored::Text("secret"), 0, None),
     // Only a hash: CRAM needs ENABLE_CRAM (and the hash as the key).
-    add(
-        "indimail",
-        "hashonly",
-        "example.com",
-        "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/",
-        0,
-    );
-    add(
-        "indimail",
-        "nosmtp",
-        "example.com",
-        &openssl_hash("-6", "nosmtp pw"),
-        gid::NO_SMTP,
-    );
-    add(
-        "indimail",
-        "norelay",
-        "example.com",
-        &openssl_hash("-6", "norelay pw"),
-        gid::NO_RELAY,
-    );
-    add(
-        "indibak",
-        "sleepy",
-        "example.com",
-        &openssl_hash("-6", "sleepy pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "olddom",
-        "expired.org",
-        &openssl_hash("-6", "olddom pw"),
-        0,
-    );
-    add(
-        "indimail",
-        "oldpw",
-        "example.org",
-        &openssl_hash("-6", "oldpw pw"),
-        0,
-    );
+    ("indimail", "hashonly", "example.com", Stored::Text("$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/"), 0, None),
+    ("indimail", "nosmtp", "example.com", Stored::Openssl("-6", "nosmtp pw"), gid::NO_SMTP, None),
+    ("indimail", "norelay", "example.com", Stored::Openssl("-6", "norelay pw"), gid::NO_RELAY, None),
+    ("indibak", "sleepy", "example.com", Stored::Openssl("-6", "sleepy pw"), 0, None),
+    ("indimail", "olddom", "expired.org", Stored::Openssl("-6", "olddom pw"), 0, None),
+    ("indimail", "oldpw", "example.org", Stored::Openssl("-6", "oldpw pw"), 0, None),
+];
+
+pub fn add_auth_users(site: &Site) {
+    for (table, user, domain, stored, flags, scram) in AUTH_USERS {
+        let passwd = match stored {
+            Stored::Openssl(flag, pw) => openssl_hash(flag, pw),
+            Stored::Mkpasswd(method, pw, made_earlier) => mkpasswd_hash(method, pw, made_earlier),
+            Stored::Text(text) => text.to_string(),
+        };
+        site.add_user(table, user, domain, &passwd, *flags);
+        if let Some(scram) = scram {
+            set_scram(site, table, user, domain, scram);
+        }
+    }
     site.sql(
         "INSERT INTO vlimits (domain, domain_expiry, passwd_expiry) VALUES \
          ('expired.org', UNIX_TIMESTAMP() - 3600, -1), \
@@ -626,34 +537,26 @@ fn enable_cram_and_the_disable_switches() {
     let site = auth_site();
     let hash = "$1$abcdefgh$YiSEwLIXhWSr7ZqQKy6.p/";
     let mac = hmac_hex("md5", hash, RFC2195_CHALLENGE);
-    let input = fd3("hashonly@example.com", RFC2195_CHALLENGE, &mac, 3);
-    // No clear text stored: CRAM only with ENABLE_CRAM, keyed with the hash.
-    let r = vchkpass(&site, &input, &["/bin/false"]).run();
-    assert_eq!(r.code, Some(1), "{r:?}");
-    let r = vchkpass(&site, &input, &["/bin/false"])
-        .env(&[("ENABLE_CRAM", "")])
-        .run();
-    assert_eq!(r.code, Some(0), "{r:?}");
-    // DISABLE_CRAM_MD5 takes MD5 out of method 0's set, not out of method 3.
+    let hashonly = fd3("hashonly@example.com", RFC2195_CHALLENGE, &mac, 3);
     let any = fd3("tim@example.com", RFC2195_CHALLENGE, RFC2195_RESPONSE, 0);
-    let r = vchkpass(&site, &any, &["/bin/false"])
-        .env(&[("DISABLE_CRAM_MD5", "")])
-        .run();
-    assert_eq!(r.code, Some(1));
     let exact = fd3("tim@example.com", RFC2195_CHALLENGE, RFC2195_RESPONSE, 3);
-    let r = vchkpass(&site, &exact, &["/bin/false"])
-        .env(&[("DISABLE_CRAM_MD5", "")])
-        .run();
-    assert_eq!(r.code, Some(0));
-    // DISABLE_CRYPT: no password matches.
-    let r = vchkpass(
-        &site,
-        &password("alice@example.com", "alice pw 6", 1),
-        &["/bin/false"],
-    )
-    .env(&[("DISABLE_CRYPT", "")])
-    .run();
-    assert_eq!(r.code, Some(1));
+    let alice = password("alice@example.com", "alice pw 6", 1);
+    // What, fd 3, environment, exit status.
+    #[rustfmt::skip]
+    let cases: [(&str, &[u8], Env, i32); 5] = [
+        // No clear text stored: CRAM only with ENABLE_CRAM, keyed with the hash.
+        ("hash-keyed CRAM", &hashonly, &[], 1),
+        ("hash-keyed CRAM, ENABLE_CRAM", &hashonly, &[("ENABLE_CRAM", "")], 0),
+        // DISABLE_CRAM_MD5 takes MD5 out of method 0's set, not out of method 3.
+        ("method 0, DISABLE_CRAM_MD5", &any, &[("DISABLE_CRAM_MD5", "")], 1),
+        ("method 3, DISABLE_CRAM_MD5", &exact, &[("DISABLE_CRAM_MD5", "")], 0),
+        // DISABLE_CRYPT: no password matches.
+        ("password, DISABLE_CRYPT", &alice, &[("DISABLE_CRYPT", "")], 1),
+    ];
+    for (what, input, env, code) in cases {
+        let r = vchkpass(&site, input, &["/bin/false"]).env(env).run();
+        assert_eq!(r.code, Some(code), "{what}: {r:?}");
+    }
 }
 
 /// Whoever can read a stored hash (any member of the FIFO group can ask for a
@@ -1053,24 +956,14 @@ fn native_mode_execs_on_success_only() {
             Some("userdb_uid userdb_gid quota")
         );
         // Failure: exit 1, nothing run, nothing said.
-        rec.reset();
-        let r = vchkpass(
-            &site,
-            &password("alice@example.com", "wrong", 0),
-            &[&rec.path()],
-        )
-        .env(&[(var, "1")])
-        .run();
-        assert_eq!((r.code, r.stdout.len()), (Some(1), 0));
-        assert!(!rec.ran());
-        let r = vchkpass(
-            &site,
-            &password("nobody@example.com", "wrong", 0),
-            &[&rec.path()],
-        )
-        .env(&[(var, "1")])
-        .run();
-        assert_eq!((r.code, r.stdout.len()), (Some(1), 0));
+        for login in ["alice@example.com", "nobody@example.com"] {
+            rec.reset();
+            let r = vchkpass(&site, &password(login, "wrong", 0), &[&rec.path()])
+                .env(&[(var, "1")])
+                .run();
+            assert_eq!((r.code, r.stdout.len()), (Some(1), 0), "{login}");
+            assert!(!rec.ran(), "{login}");
+        }
         // NO_RELAY and POSTAUTH's status do not apply.
         rec.reset();
         let r = vchkpass(

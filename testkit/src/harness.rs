@@ -126,16 +126,7 @@ fn spawn_mariadbd(dir: &Path) -> Child {
     // The server must not outlive this test process, even when the process
     // is killed: it gets SIGKILL when the thread that started it ends, and
     // that thread lives until the process does.
-    // SAFETY: prctl(2) is async-signal-safe and touches only the child.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::child::fresh(&mut cmd);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let child = cmd.spawn();
@@ -297,7 +288,7 @@ impl Server {
 /// The statements of the project's schema file (comment lines removed).
 pub fn schema_statements() -> Vec<String> {
     let text =
-        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/indimail.sql")).unwrap();
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/indimail.sql")).unwrap();
     let code: String = text
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
@@ -414,6 +405,37 @@ impl Site {
         );
     }
 
+    /// `INSERT INTO table (columns) VALUES` for each row (a parenthesised
+    /// list of SQL literals), a thousand rows to a statement.
+    pub fn insert_rows(&self, table: &str, columns: &str, rows: impl IntoIterator<Item = String>) {
+        let rows: Vec<String> = rows.into_iter().collect();
+        for chunk in rows.chunks(1000) {
+            let stmt = format!("INSERT INTO {table} ({columns}) VALUES {}", chunk.join(","));
+            self.conn
+                .lock()
+                .unwrap()
+                .query_drop(&stmt)
+                .unwrap_or_else(|e| panic!("{e}: {stmt}"));
+        }
+    }
+
+    /// A mail directory `domains/D` for each of `domains`, listed in users/cdb;
+    /// returns the `domains` directory.
+    pub fn domain_dirs(&self, domains: &[&str]) -> PathBuf {
+        let top = self.dir.path().join("domains");
+        let dirs: Vec<PathBuf> = domains.iter().map(|d| top.join(d)).collect();
+        for dir in &dirs {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let entries: Vec<(&str, &Path)> = domains
+            .iter()
+            .zip(&dirs)
+            .map(|(d, p)| (*d, p.as_path()))
+            .collect();
+        self.users_cdb(&entries);
+        top
+    }
+
     /// A users/cdb with `domain -> dir` entries (qmail-newu's format).
     pub fn users_cdb(&self, entries: &[(&str, &Path)]) {
         let path = self.dir.path().join("users").join("cdb");
@@ -424,6 +446,12 @@ impl Site {
                 .unwrap();
         }
         w.finish().unwrap();
+    }
+}
+
+impl Default for Site {
+    fn default() -> Site {
+        Site::new()
     }
 }
 
