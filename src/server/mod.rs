@@ -84,7 +84,8 @@ struct Live {
     dirs: ReplyDirs,
 }
 
-struct Shared {
+/// What the readers, the workers and the signal loop share for the daemon's life.
+struct DaemonState {
     live: RwLock<Arc<Live>>,
     /// The group of the server FIFOs: reply FIFOs it may write are clients'.
     client_group: Gid,
@@ -235,7 +236,7 @@ fn serve_fifos(
         user.become_for_good(Some(client_group))?;
     }
     let cache = settings.cache.map(AnswerCache::new);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(DaemonState {
         live: RwLock::new(Arc::new(live_from(
             &config,
             &settings,
@@ -306,7 +307,7 @@ fn serve_fifos(
         .as_ref()
         .and(served[0].path.parent())
         .map(PathBuf::from);
-    let learn_hash_cost = |shared: &Shared| {
+    let learn_hash_cost = |shared: &DaemonState| {
         if let Some(dir) = &fifo_dir {
             crate::dummy_cost::learn_in_background(shared.current().db.clone(), dir.clone());
         }
@@ -396,7 +397,7 @@ const PIPE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Give every server pipe its capacity back if a writer made it smaller (F_SETPIPE_SZ), which
 /// would make clients wait for room.
-fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
+fn keep_pipe_capacity(shared: &DaemonState, fifos: &[(BorrowedFd<'_>, &str)]) {
     for (fd, name) in fifos {
         match fifo::keep_pipe_capacity(*fd, shared.pipe_capacity) {
             Ok(None) => {}
@@ -418,7 +419,7 @@ fn keep_pipe_capacity(shared: &Shared, fifos: &[(BorrowedFd<'_>, &str)]) {
 
 /// `-c activeSecs`: load the password entries of recently active users into
 /// the cache, without holding up the queries that arrive meanwhile.
-fn precache_in_background(shared: &Arc<Shared>) {
+fn precache_in_background(shared: &Arc<DaemonState>) {
     let secs = shared.precache_secs;
     let backend = shared.current();
     if !backend.backend.caches() {
@@ -444,7 +445,7 @@ fn precache_in_background(shared: &Arc<Shared>) {
     }
 }
 
-impl Shared {
+impl DaemonState {
     fn current(&self) -> Arc<Live> {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -476,7 +477,7 @@ fn signal_text(sig: Signal) -> &'static str {
     }
 }
 
-fn print_stats(shared: &Shared) {
+fn print_stats(shared: &DaemonState) {
     let (open, made) = shared.current().backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
@@ -493,7 +494,7 @@ fn print_stats(shared: &Shared) {
 /// How long the reader sleeps in poll before it looks at the stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Job>) {
+fn reader(shared: &DaemonState, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Job>) {
     let mut buf = Vec::with_capacity(64 * 1024);
     // The C log lines name a FIFO by its file name.
     let short: Vec<Arc<str>> = names
@@ -547,7 +548,13 @@ fn reader(shared: &Shared, fds: &[OwnedFd], names: &[String], tx: &SyncSender<Jo
     }
 }
 
-fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &SyncSender<Job>) {
+fn dispatch(
+    shared: &DaemonState,
+    frame: Frame,
+    fifo: &str,
+    short: &Arc<str>,
+    tx: &SyncSender<Job>,
+) {
     let job = match frame {
         Frame::Request(req) => {
             shared.stats.count(req.qtype);
@@ -610,7 +617,7 @@ fn dispatch(shared: &Shared, frame: Frame, fifo: &str, short: &Arc<str>, tx: &Sy
 /// the daemon a thread (a worker, or the reader that answers cache hits):
 /// the request goes unanswered (its client times out), the panic is logged,
 /// and the thread carries on.
-fn guarded(shared: &Shared, answer: impl FnOnce()) {
+fn guarded(shared: &DaemonState, answer: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(answer)).is_err() {
         shared.stats.error();
         if shared.log_limit.admit("panic") {
@@ -619,7 +626,7 @@ fn guarded(shared: &Shared, answer: impl FnOnce()) {
     }
 }
 
-fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
+fn worker(shared: &DaemonState, rx: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
             let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
@@ -639,7 +646,7 @@ fn worker(shared: &Shared, rx: &Mutex<Receiver<Job>>) {
 
 /// Answer one request: `prepared` is the answer when the cache had it, else what the
 /// request is about, and the lookup runs here.
-fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, prepared: Prepared) {
+fn serve(shared: &DaemonState, live: &Live, req: &Request, fifo: &str, prepared: Prepared) {
     let debug = shared.debug.load(Ordering::Relaxed);
     let started = Instant::now();
     let path = Escaped::new(&req.reply_path);
@@ -695,7 +702,7 @@ fn serve(shared: &Shared, live: &Live, req: &Request, fifo: &str, prepared: Prep
 
 /// Forget what the cache holds about one address or domain; the reply is
 /// the number of entries removed.
-fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
+fn flush(shared: &DaemonState, live: &Live, f: &FlushRequest) {
     let Some(mut out) = open_reply(shared, &f.reply_path, None, live) else {
         return;
     };
@@ -715,7 +722,7 @@ fn flush(shared: &Shared, live: &Live, f: &FlushRequest) {
 }
 
 fn open_reply(
-    shared: &Shared,
+    shared: &DaemonState,
     path: &[u8],
     qtype: Option<QueryType>,
     live: &Live,
@@ -738,7 +745,7 @@ fn open_reply(
 
 /// Open the reply FIFO and write one reply (for -1 answers that need no
 /// lookup).
-fn reply(shared: &Shared, live: &Live, path: &[u8], answer: &Reply, qtype: Option<QueryType>) {
+fn reply(shared: &DaemonState, live: &Live, path: &[u8], answer: &Reply, qtype: Option<QueryType>) {
     if let Some(mut out) = open_reply(shared, path, qtype, live) {
         write_reply(shared, &mut out, answer, qtype);
     }
@@ -746,7 +753,12 @@ fn reply(shared: &Shared, live: &Live, path: &[u8], answer: &Reply, qtype: Optio
 
 /// One non-blocking write (see `ReplyFifo::write_now`): no client can make
 /// a worker wait.
-fn write_reply(shared: &Shared, out: &mut ReplyFifo, answer: &Reply, qtype: Option<QueryType>) {
+fn write_reply(
+    shared: &DaemonState,
+    out: &mut ReplyFifo,
+    answer: &Reply,
+    qtype: Option<QueryType>,
+) {
     let bytes = match answer.encode() {
         Ok(b) => b,
         Err(e) => {
