@@ -68,19 +68,21 @@ pub fn server_fifos(fifo: &FifoConfig) -> Vec<PathBuf> {
         .take_while(|p| p.exists())
         .collect();
     if found.len() > 1 {
-        let start = (random_u64() % found.len() as u64) as usize;
-        found.rotate_left(start);
+        // Only load spreading: without random bytes, the first instance.
+        let start = random_bytes::<8>().map_or(0, u64::from_ne_bytes) % found.len() as u64;
+        found.rotate_left(start as usize);
     }
     found
 }
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // getrandom(2) cannot fail for 8 bytes once the pool is initialised; on
-    // the impossible error the name is still unique through pid and time.
-    // SAFETY: the buffer is valid for 8 bytes.
-    let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    u64::from_ne_bytes(b)
+/// `N` bytes from the kernel's random source: getrandom(2), or /dev/urandom on a
+/// kernel without it (before 3.17), through the `getrandom` crate. An error, never
+/// bytes that merely look random: the reply FIFO's name must be unguessable.
+fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| io::Error::other(format!("no random bytes for the reply FIFO's name: {e}")))?;
+    Ok(b)
 }
 
 /// Mode of a private reply directory whose group is the server FIFOs' (the daemon's): it may
@@ -294,11 +296,14 @@ fn exchange(
         source,
     };
     let dir = PrivateDir::open(&fifo.fifotmpdir, Gid::from_raw(group)).map_err(private_dir_err)?;
+    let random = random_bytes::<16>().map_err(|source| ClientError::ReplyFifo {
+        path: dir.path.clone(),
+        source,
+    })?;
     let name = format!(
-        "inquery.{}.{:016x}{:016x}",
+        "inquery.{}.{:032x}",
         std::process::id(),
-        random_u64(),
-        random_u64()
+        u128::from_ne_bytes(random)
     );
     let reply_path = dir.path.join(&name);
     let fifo_err = |source: io::Error| ClientError::ReplyFifo {
