@@ -42,7 +42,7 @@ fn settings(args: &Args, env: &Env, config: &Config) -> anyhow::Result<Settings>
     if let Some(f) = &args.infifo {
         fifo.infifo = f.clone();
     }
-    let n = args.instances.max(1);
+    let n = args.instances;
     // An absolute (or ./) single FIFO is served at exactly that path; a FIFO
     // name in INFIFODIR always gets the .1 .. .N suffixes, because that is
     // the only form C clients with a relative INFIFO can reach.
@@ -166,8 +166,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let settings = settings(&args, &env, &config)?;
+    // Each directory once (FIFOTMPDIR is often /tmp, which is also a default).
+    let mut reply_dirs: Vec<String> = Vec::new();
+    let named = std::iter::once(config.fifo.fifotmpdir.display().to_string())
+        .chain(DEFAULT_REPLY_DIRS.iter().map(|d| d.to_string()))
+        .chain(settings.reply_dirs.iter().map(|d| d.display().to_string()));
+    for dir in named {
+        if !reply_dirs.contains(&dir) {
+            reply_dirs.push(dir);
+        }
+    }
     log::info!(
-        "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}, {}{}",
+        "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}",
         settings.fifos.len(),
         settings.workers,
         settings.cache.map_or("off".to_string(), |s| format!(
@@ -179,13 +189,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             s.policy.ttl.as_secs(),
             s.policy.negative_ttl.as_secs()
         )),
-        config.fifo.fifotmpdir.display(),
-        DEFAULT_REPLY_DIRS.join(", "),
-        settings
-            .reply_dirs
-            .iter()
-            .map(|d| format!(", {}", d.display()))
-            .collect::<String>()
+        reply_dirs.join(", ")
     );
     server::run(config, settings)
 }

@@ -69,7 +69,7 @@ pub struct Options {
     /// -f: the server FIFO, a name in INFIFODIR or a path.
     #[arg(short = 'f', value_name = "infifo", allow_hyphen_values = true)]
     pub infifo: Option<OsString>,
-    /// -i: how many FIFOs (0 counts as 1).
+    /// -i: how many FIFOs (1 or more).
     #[arg(
         short = 'i',
         value_name = "instances",
@@ -118,9 +118,13 @@ fn number(s: &str) -> Result<u64, String> {
     s.parse().map_err(|_| format!("{s:?} is not a number"))
 }
 
-/// `-i`: a number that fits the FIFO numbering.
+/// `-i`: a number of FIFOs, at least one, that fits the FIFO numbering.
 fn instances(s: &str) -> Result<u32, String> {
-    u32::try_from(number(s)?).map_err(|_| "too large".to_string())
+    match u32::try_from(number(s)?) {
+        Ok(0) => Err("0 FIFOs serve no one; give 1 or more".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("too large".to_string()),
+    }
 }
 
 /// A count where 0 or nothing means "not given".
@@ -253,6 +257,10 @@ mod tests {
                 "inlookup: option -i: \"many\" is not a number\n",
             ),
             (&["-i", "5000000000"], "inlookup: option -i: too large\n"),
+            (
+                &["-i", "0"],
+                "inlookup: option -i: 0 FIFOs serve no one; give 1 or more\n",
+            ),
         ] {
             let e = parse(args.iter().map(OsString::from).collect()).unwrap_err();
             assert_eq!(e.code(), exit::DAEMON_USAGE);

@@ -467,6 +467,25 @@ fn fifo_creation_rules() {
     assert_eq!(got, text("example.com"));
     assert!(d.stop().success());
     assert!(!path.exists());
+
+    // -i 0 serves no one: a usage error, nothing made.
+    let mut zero = Daemon::spawn(&site, &["-i", "0"], &[]);
+    assert_eq!(zero.exit_status().code(), Some(1));
+    zero.wait_for(|l| l.contains("0 FIFOs serve no one"), 1, "usage error");
+    drop(zero);
+    assert!(!dir.join("infifo.1").exists());
+
+    // The start-up line names each reply directory once, also when FIFOTMPDIR
+    // is /tmp, one of the defaults.
+    let d = Daemon::start(&site, &[], &[("FIFOTMPDIR", "/tmp")]);
+    let line = d.wait_for(
+        |l| l.contains("reply FIFOs accepted in"),
+        1,
+        "start-up line",
+    );
+    let dirs = line[0].split("reply FIFOs accepted in ").nth(1).unwrap();
+    assert_eq!(dirs.matches("/tmp").count(), 1, "{dirs}");
+    assert!(d.stop().success());
 }
 
 /// Like c_query_raw, for a single FIFO path.
