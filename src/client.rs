@@ -37,6 +37,12 @@ use crate::protocol::{
 pub enum ClientError {
     #[error("no inlookup FIFO found at {0}")]
     NoServer(PathBuf),
+    /// The FIFO is there but no process reads it: left behind by a daemon that was
+    /// killed, or the daemon is not started.
+    #[error(
+        "no inlookup is reading {0} (is the daemon running? a killed one leaves its FIFO behind)"
+    )]
+    NotServed(PathBuf),
     #[error("unable to write to {path}: {source}")]
     Server { path: PathBuf, source: io::Error },
     #[error("unable to create reply fifo {path}: {source}")]
@@ -374,6 +380,9 @@ fn open_server(fifo: &FifoConfig) -> Result<(File, PathBuf), ClientError> {
         }
     }
     match last {
+        Some((path, source)) if source.raw_os_error() == Some(libc::ENXIO) => {
+            Err(ClientError::NotServed(path))
+        }
         Some((path, source)) => Err(ClientError::Server { path, source }),
         None => Err(ClientError::NoServer(fifo.instance_path(1))),
     }

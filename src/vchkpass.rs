@@ -242,7 +242,9 @@ fn brief_reason(e: &QueryError) -> String {
     }
     match e {
         QueryError::Remote(ClientError::Timeout(_)) => "timed out".to_string(),
-        QueryError::Remote(ClientError::NoServer(_)) => "inlookup is not running".to_string(),
+        QueryError::Remote(ClientError::NoServer(_) | ClientError::NotServed(_)) => {
+            "inlookup is not running".to_string()
+        }
         QueryError::Server => "inlookup service returned error".to_string(),
         _ => "temporary failure".to_string(),
     }

@@ -357,6 +357,24 @@ fn errors_say_what_failed_and_never_the_password() {
         got.stderr
     );
     assert!(got.stdout.is_empty());
+    // The FIFO a killed daemon left behind: nobody reads it, and the message says so.
+    let fifodir = site.dir.path().join("inlookup");
+    fs::create_dir_all(&fifodir).unwrap();
+    nix::unistd::mkfifo(
+        &fifodir.join("infifo.1"),
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+    )
+    .unwrap();
+    let got = run(&site, None, &["-q", "1", "joe@example.com"]);
+    assert_eq!(got.code, Some(1));
+    assert!(
+        got.stderr
+            .starts_with("joe@example.com: inquery failure: no inlookup is reading ")
+            && got.stderr.contains("infifo.1"),
+        "{}",
+        got.stderr
+    );
+    fs::remove_file(fifodir.join("infifo.1")).unwrap();
     // A daemon whose database is unreachable answers -1.
     let secret = "pw-Sekr1t-42";
     let bad_host = format!("localhost:nouser:{secret}:/nonexistent/mysql.sock");
