@@ -29,9 +29,9 @@ const DEFAULT_PORT: u16 = 3306;
 /// A temporary failure: the lookup could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot connect to MySQL: {0}")]
+    #[error("cannot connect to MySQL: {}", describe_mysql_error(.0))]
     Connect(mysql::Error),
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", describe_mysql_error(.source))]
     Query {
         what: &'static str,
         source: mysql::Error,
@@ -47,6 +47,35 @@ pub enum DbError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// A MySQL error in words for an administrator's log: what failed and why, never
+/// the crate's debug form (`DriverError { ... }`), never a password.
+pub fn describe_mysql_error(e: &mysql::Error) -> String {
+    use mysql::{DriverError, Error};
+    let without_os_error = |text: &str| match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text.to_string(),
+    };
+    match e {
+        Error::IoError(io) => without_os_error(&io.to_string()),
+        Error::DriverError(DriverError::CouldNotConnect(Some((addr, desc, _)))) => {
+            format!("cannot reach {addr}: {}", without_os_error(desc))
+        }
+        Error::DriverError(DriverError::CouldNotConnect(None)) => {
+            "cannot reach the server".to_string()
+        }
+        Error::DriverError(DriverError::ConnectTimeout) => {
+            "no answer from the server within the connect timeout".to_string()
+        }
+        Error::DriverError(d) => d.to_string(),
+        Error::MySqlError(m) => match m.code {
+            1044 | 1045 => format!("access denied ({})", m.message),
+            1049 => format!("no such database ({})", m.message),
+            _ => format!("{} (error {})", m.message, m.code),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// The longest user part an IndiMail address can have: `pw_name` (and every
@@ -187,6 +216,28 @@ impl Database {
     /// (connections open now, connections made since start)
     pub fn connection_counts(&self) -> (usize, u64) {
         self.pool.counts()
+    }
+
+    /// Connect (or reuse a connection) and run one empty statement: `Ok` when the
+    /// database answers, else why not.
+    pub fn check_connection(&self) -> Result<(), DbError> {
+        use mysql::prelude::Queryable;
+        self.pool.run("connection check", |c| c.query_drop("DO 1"))
+    }
+
+    /// Why the last attempt to connect failed, when none has succeeded since.
+    pub fn connect_failure(&self) -> Option<String> {
+        self.pool.connect_failure()
+    }
+
+    /// Where the database is, for log lines: user, server and database, no password.
+    pub fn endpoint(&self) -> String {
+        let m = &self.mysql;
+        let server = match &m.socket {
+            Some(socket) => socket.display().to_string(),
+            None => format!("{}:{}", m.host, m.port),
+        };
+        format!("{}@{server}/{}", m.user, m.database)
     }
 
     pub fn mysql_config(&self) -> &MysqlConfig {

@@ -65,6 +65,8 @@ struct State {
     generation: u64,
     /// Connections made since the pool was created (for stats and tests).
     connects: u64,
+    /// Why the last attempt to connect failed, until one succeeds.
+    last_connect_error: Option<String>,
 }
 
 /// A bounded set of connections shared by the worker threads.
@@ -102,6 +104,7 @@ impl Pool {
                 open: 0,
                 generation: 0,
                 connects: 0,
+                last_connect_error: None,
             }),
             freed: Condvar::new(),
         }
@@ -208,7 +211,10 @@ impl Pool {
         }
         match Conn::new(self.opts.clone()) {
             Ok(conn) => {
-                self.lock().connects += 1;
+                let mut st = self.lock();
+                st.connects += 1;
+                st.last_connect_error = None;
+                drop(st);
                 Ok(Lease {
                     pool: self,
                     conn: Some(conn),
@@ -217,6 +223,7 @@ impl Pool {
                 })
             }
             Err(e) => {
+                self.lock().last_connect_error = Some(super::describe_mysql_error(&e));
                 self.release_slot();
                 Err(DbError::Connect(e))
             }
@@ -266,6 +273,11 @@ impl Pool {
     pub fn counts(&self) -> (usize, u64) {
         let st = self.lock();
         (st.open, st.connects)
+    }
+
+    /// Why the last attempt to connect failed, when no attempt has succeeded since.
+    pub fn connect_failure(&self) -> Option<String> {
+        self.lock().last_connect_error.clone()
     }
 }
 

@@ -481,6 +481,14 @@ fn print_stats(shared: &DaemonState) {
     let (open, made) = shared.current().backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
+    // Degraded: the last attempt to reach the database failed (every lookup that
+    // needs it answers -1 until one succeeds).
+    if let Some(reason) = shared.current().db.connect_failure() {
+        text.push_str(&format!(
+            "Database unreachable (degraded): {reason}
+"
+        ));
+    }
     match &shared.cache {
         Some(c) => text.push_str(&c.report()),
         None => text.push_str("Cache off\n"),

@@ -393,6 +393,19 @@ fn errors_say_what_failed_and_never_the_password() {
     assert_eq!(v["outcome"], "error");
     assert_eq!(v["error"], "inlookup service returned error");
     assert_eq!(got.code, Some(1));
+    // The daemon says it is degraded, and why, in words (no debug dump).
+    d.signal(Signal::SIGUSR1);
+    let line = d.wait_for(
+        |l| l.starts_with("Database unreachable (degraded): "),
+        1,
+        "degraded in the stats",
+    );
+    assert!(line[0].contains("cannot reach") && line[0].contains("/nonexistent/mysql.sock"));
+    assert!(
+        !d.lines().iter().any(|l| l.contains("DriverError")),
+        "{:?}",
+        d.lines()
+    );
     assert!(d.stop().success());
     // The same database error, directly.
     let got = run_env(
