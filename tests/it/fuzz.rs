@@ -3,7 +3,7 @@
 //! found so far (`fuzz/regressions/<target>/`), and then a fixed number of
 //! mutations of them made by a seeded generator, so every run tries the same
 //! inputs. The long, coverage-guided runs are done with `cargo fuzz` (see
-//! README, "Fuzzing").
+//! docs/fuzzing.md).
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
