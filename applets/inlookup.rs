@@ -10,7 +10,7 @@ use indilookup::config::{Config, Env};
 use indilookup::exit;
 use indilookup::fifo::Owner;
 use indilookup::server::privileges::{PrivilegeError, ServiceUser, DEFAULT_USER};
-use indilookup::server::{self, Settings, DEFAULT_REPLY_DIRS};
+use indilookup::server::{self, Settings};
 
 fn init_logging(filters: Option<&str>) {
     let mut b = env_logger::Builder::new();
@@ -166,16 +166,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let settings = settings(&args, &env, &config)?;
-    // Each directory once (FIFOTMPDIR is often /tmp, which is also a default).
-    let mut reply_dirs: Vec<String> = Vec::new();
-    let named = std::iter::once(config.fifo.fifotmpdir.display().to_string())
-        .chain(DEFAULT_REPLY_DIRS.iter().map(|d| d.to_string()))
-        .chain(settings.reply_dirs.iter().map(|d| d.display().to_string()));
-    for dir in named {
-        if !reply_dirs.contains(&dir) {
-            reply_dirs.push(dir);
-        }
-    }
+    // The list the daemon uses: each directory once (FIFOTMPDIR is often /tmp,
+    // which is also a default).
+    let reply_dirs: Vec<String> = server::reply_dirs(&config, &settings)?
+        .dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     log::info!(
         "InLookup: {} FIFO(s), {} worker(s), cache {}, reply FIFOs accepted in {}",
         settings.fifos.len(),

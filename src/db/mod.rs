@@ -218,26 +218,9 @@ impl Database {
         self.pool.counts()
     }
 
-    /// Connect (or reuse a connection) and run one empty statement: `Ok` when the
-    /// database answers, else why not.
-    pub fn check_connection(&self) -> Result<(), DbError> {
-        use mysql::prelude::Queryable;
-        self.pool.run("connection check", |c| c.query_drop("DO 1"))
-    }
-
     /// Why the last attempt to connect failed, when none has succeeded since.
     pub fn connect_failure(&self) -> Option<String> {
         self.pool.connect_failure()
-    }
-
-    /// Where the database is, for log lines: user, server and database, no password.
-    pub fn endpoint(&self) -> String {
-        let m = &self.mysql;
-        let server = match &m.socket {
-            Some(socket) => socket.display().to_string(),
-            None => format!("{}:{}", m.host, m.port),
-        };
-        format!("{}@{server}/{}", m.user, m.database)
     }
 
     pub fn mysql_config(&self) -> &MysqlConfig {

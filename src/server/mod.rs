@@ -135,7 +135,9 @@ pub fn load_env(envdir: Option<&std::path::Path>) -> anyhow::Result<Env> {
 }
 
 /// The directories reply FIFOs are accepted in: FIFOTMPDIR, the defaults, the extra ones.
-fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::FifoError> {
+/// The directories reply FIFOs are accepted in: FIFOTMPDIR, the defaults and the
+/// extra ones, each once.
+pub fn reply_dirs(config: &Config, settings: &Settings) -> Result<ReplyDirs, fifo::FifoError> {
     let mut dirs: Vec<PathBuf> = vec![config.fifo.fifotmpdir.clone()];
     dirs.extend(DEFAULT_REPLY_DIRS.iter().map(PathBuf::from));
     dirs.extend(settings.reply_dirs.iter().cloned());
@@ -478,12 +480,13 @@ fn signal_text(sig: Signal) -> &'static str {
 }
 
 fn print_stats(shared: &DaemonState) {
-    let (open, made) = shared.current().backend.connection_counts();
+    let live = shared.current();
+    let (open, made) = live.backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
     // Degraded: the last attempt to reach the database failed (every lookup that
     // needs it answers -1 until one succeeds).
-    if let Some(reason) = shared.current().db.connect_failure() {
+    if let Some(reason) = live.db.connect_failure() {
         text.push_str(&format!(
             "Database unreachable (degraded): {reason}
 "
