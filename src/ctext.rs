@@ -112,13 +112,26 @@ pub fn error_str(e: &io::Error) -> String {
 /// The system error a connection error's text names (Rust's `... (os error N)`),
 /// worded as IndiMail words it; the text itself when it names none.
 pub fn error_str_in_text(text: &str) -> String {
+    match split_os_error(text) {
+        (_, Some(code)) => error_str(&io::Error::from_raw_os_error(code)),
+        (_, None) => text.to_string(),
+    }
+}
+
+/// An error text without Rust's ` (os error N)` suffix, and N when it has one.
+pub fn split_os_error(text: &str) -> (&str, Option<i32>) {
     let code = text
         .rfind(" (os error ")
         .filter(|_| text.ends_with(')'))
-        .and_then(|i| text[i + " (os error ".len()..text.len() - 1].parse().ok());
+        .and_then(|i| {
+            Some((
+                i,
+                text[i + " (os error ".len()..text.len() - 1].parse().ok()?,
+            ))
+        });
     match code {
-        Some(code) => error_str(&io::Error::from_raw_os_error(code)),
-        None => text.to_string(),
+        Some((i, code)) => (&text[..i], Some(code)),
+        None => (text, None),
     }
 }
 
@@ -181,6 +194,11 @@ mod tests {
         );
         assert_eq!(error_str_in_text("no route"), "no route");
         assert_eq!(error_str_in_text("odd (os error x)"), "odd (os error x)");
+        assert_eq!(
+            split_os_error("Connection refused (os error 111)"),
+            ("Connection refused", Some(111))
+        );
+        assert_eq!(split_os_error("no route"), ("no route", None));
     }
 
     #[test]

@@ -53,10 +53,7 @@ pub enum DbError {
 /// the crate's debug form (`DriverError { ... }`), never a password.
 pub fn describe_mysql_error(e: &mysql::Error) -> String {
     use mysql::{DriverError, Error};
-    let without_os_error = |text: &str| match text.rfind(" (os error ") {
-        Some(i) if text.ends_with(')') => text[..i].to_string(),
-        _ => text.to_string(),
-    };
+    let without_os_error = |text: &str| crate::ctext::split_os_error(text).0.to_string();
     match e {
         Error::IoError(io) => without_os_error(&io.to_string()),
         Error::DriverError(DriverError::CouldNotConnect(Some((addr, desc, _)))) => {
