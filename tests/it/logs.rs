@@ -91,7 +91,9 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
 
     let escaped = "\\x1b[2J\\x1b]0;forged\\x07\\x0aInLookup[1] PPID 1 PID 1 Ready with \
                    INFIFO=forged\\x0aUser:Relay:Password:";
-    let shown = d.wait_for(|l| l.contains(escaped), 8, "escaped lines");
+    // Each kind of line, escaped: the daemon writes them in its own time
+    // (the flush line may reach the log after the flush answer), so wait
+    // for each one rather than for a count of all of them.
     for what in [
         "Query ['User Query'], User joe\\x1b",
         "RemoteIp 10.0.0.1\\x1b",
@@ -100,11 +102,7 @@ fn client_bytes_cannot_forge_or_split_log_lines() {
         "unknown query type 9 from /",
         "cache flush for joe\\x1b",
     ] {
-        assert!(
-            shown.iter().any(|l| l.contains(what)),
-            "no line with {what:?}:\n{}",
-            shown.join("\n")
-        );
+        d.wait_for(|l| l.contains(what) && l.contains(escaped), 1, what);
     }
     let lines = d.lines();
     assert_nothing_forged(&lines);
