@@ -90,12 +90,7 @@ fn run(o: Options) -> exit::Result {
                 m.database, m.user
             ));
         }
-        let db = Database::new(
-            config.mysql.clone(),
-            config.lookup.clone(),
-            config.paths.clone(),
-            o.concurrency.unwrap_or(1),
-        );
+        let db = Database::for_config(&config, o.concurrency.unwrap_or(1), None);
         return ask_all(&Query::new(Arc::new(db)), &jobs, &o, &printer, None);
     }
 

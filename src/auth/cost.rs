@@ -222,6 +222,13 @@ pub struct Census {
 pub struct Counter(HashMap<HashCost, u64>);
 
 impl Counter {
+    /// Add the counts of another counter (another database's hashes).
+    pub fn merge(&mut self, other: Counter) {
+        for (cost, n) in other.0 {
+            *self.0.entry(cost).or_default() += n;
+        }
+    }
+
     /// Count one stored value (values that are no crypt hash are not counted).
     pub fn add(&mut self, stored: &[u8]) {
         if let Some(cost) = HashCost::of_hash(stored) {

@@ -24,6 +24,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod central;
+pub mod cluster;
 pub mod control;
 pub mod env;
 pub mod fifo;
@@ -58,6 +60,13 @@ pub const ENV_VARS: &[&str] = &[
     "MYSQL_OPT_CONNECT_TIMEOUT",
     "MYSQL_OPT_READ_TIMEOUT",
     "MYSQL_OPT_WRITE_TIMEOUT",
+    "CNTRL_HOST",
+    "CNTRL_USER",
+    "CNTRL_PASSWD",
+    "CNTRL_SOCKET",
+    "CNTRL_VPORT",
+    "CNTRL_DATABASE",
+    "CNTRL_TABLE",
     "INFIFO",
     "INFIFODIR",
     "FIFODIR",
@@ -175,15 +184,20 @@ pub struct Config {
     pub fifo: FifoConfig,
     /// Lookup settings.
     pub lookup: LookupConfig,
+    /// A clustered site's records and central database; `None` for a
+    /// single-database site.
+    pub cluster: Option<central::ClusterSite>,
 }
 
 impl Config {
     /// Load every part from `env` and the control files it points to.
     pub fn load(env: &Env) -> Result<Config, ConfigError> {
         let paths = Paths::from_env(env)?;
+        let mysql = MysqlConfig::load(env, &paths)?;
         Ok(Config {
             timeouts: Timeouts::load(&paths)?,
-            mysql: MysqlConfig::load(env, &paths)?,
+            cluster: central::ClusterSite::load(env, &paths, &mysql)?,
+            mysql,
             fifo: FifoConfig::load(env)?,
             lookup: LookupConfig::load(env, &paths)?,
             paths,
@@ -234,6 +248,7 @@ mod tests {
             include_str!("mysql.rs"),
             include_str!("fifo.rs"),
             include_str!("lookup.rs"),
+            include_str!("central.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {

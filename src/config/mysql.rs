@@ -69,7 +69,12 @@ impl fmt::Debug for MysqlConfig {
 /// An identifier (database or table name) from `name`, or its default.
 /// These are pasted into SQL as identifiers, which cannot be bound as
 /// parameters, so only a safe character set is accepted.
-fn env_ident(env: &Env, name: &str, default: &str, what: &str) -> Result<String, ConfigError> {
+pub(super) fn env_ident(
+    env: &Env,
+    name: &str,
+    default: &str,
+    what: &str,
+) -> Result<String, ConfigError> {
     let Some(v) = nonempty(env, name)? else {
         return Ok(default.to_string());
     };

@@ -59,7 +59,7 @@ impl Database {
              WHERE pw_name = ? AND pw_domain = ?"
         );
         let delete = format!("DELETE FROM `{inactive}` WHERE pw_name = ? AND pw_domain = ?");
-        self.pool.run("activate user", |c| {
+        self.store_for(user, domain)?.write("activate user", |c| {
             let mut tx = c.start_transaction(TxOpts::default())?;
             tx.exec_drop(&insert, (user, domain))?;
             tx.exec_drop(&delete, (user, domain))?;
@@ -84,7 +84,7 @@ impl Database {
             cut(e.gecos, 48),
             e.when,
         );
-        self.pool.run("lastauth", |c| {
+        self.store_for(e.user, e.domain)?.write("lastauth", |c| {
             c.exec_drop(
                 "REPLACE INTO lastauth (user, domain, service, remote_ip, quota, gecos, timestamp) \
                  VALUES (?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?))",
@@ -115,8 +115,8 @@ impl Database {
 
     fn lastauth_time(&self, sql: &str, user: &str, domain: &str) -> Result<Option<i64>, DbError> {
         let t: Option<mysql::Value> = self
-            .pool
-            .run("lastauth", |c| c.exec_first(sql, (user, domain)))?;
+            .store_for(user, domain)?
+            .read("lastauth", |c| c.exec_first(sql, (user, domain)))?;
         Ok(match t {
             Some(mysql::Value::Int(n)) => Some(n),
             Some(mysql::Value::UInt(n)) => i64::try_from(n).ok(),
@@ -134,7 +134,8 @@ impl Database {
             "REPLACE INTO `{}` (email, ipaddr, timestamp) VALUES (?, ?, ?)",
             self.mysql.relay_table
         );
-        self.pool.run("open relay", |c| {
+        let (user, domain) = email.split_once('@').unwrap_or((email, ""));
+        self.store_for(user, domain)?.write("open relay", |c| {
             c.exec_drop(&sql, (cut(email, 96), cut(ip, 46), now))
         })
     }

@@ -14,8 +14,8 @@ use crate::config::read_first_line;
 /// value is NUL-separated `user uid gid dir dash ext`.
 const CDB_DIR_FIELD: usize = 3;
 
-const SMTP_PORT: u16 = 25;
-const QMTP_PORT: u16 = 209;
+pub(super) const SMTP_PORT: u16 = 25;
+pub(super) const QMTP_PORT: u16 = 209;
 
 impl Database {
     /// The real domain behind `domain`, as IndiMail's get_real_domain works it
@@ -59,8 +59,14 @@ impl Database {
             .unwrap_or_else(|| domain.to_string()))
     }
 
+    /// The `aliasdomain` table: the central database's on a clustered site
+    /// that has one, else the local one.
     fn alias_domain_table(&self, alias: &str) -> Result<Option<String>, DbError> {
-        let rows = self.rows(
+        let store = match self.cluster.as_ref().and_then(|c| c.central()) {
+            Some(central) => central,
+            None => &self.local,
+        };
+        let rows = store.rows(
             "aliasdomain",
             "SELECT alias, domain FROM aliasdomain WHERE alias = ?",
             (alias,),

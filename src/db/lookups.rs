@@ -10,6 +10,8 @@
 use mysql::prelude::Queryable;
 use mysql::{Row, Value};
 
+use super::cluster::{CentralRoute, Place};
+use super::store::Store;
 use super::{Address, Database, DbError};
 use crate::protocol::{PwStruct, UserStatus, VLimits};
 
@@ -213,17 +215,6 @@ fn same(row: &Row, i: usize, want: &str) -> Result<bool, DbError> {
 }
 
 impl Database {
-    /// Run one lookup statement.
-    pub(super) fn rows<P: Into<mysql::Params>>(
-        &self,
-        what: &'static str,
-        sql: &str,
-        params: P,
-    ) -> Result<Vec<Row>, DbError> {
-        let params = params.into();
-        self.pool.run(what, |c| c.exec(sql, params.clone()))
-    }
-
     /// USER_QUERY: active, inactive (only in `indibak`), over quota
     /// (gid & BOUNCE_MAIL), an alias (no mailbox but `valias` rows), absent.
     pub fn user_status(&self, email: &[u8]) -> Result<UserStatus, DbError> {
@@ -233,11 +224,43 @@ impl Database {
         }
     }
 
-    /// [`Database::user_status`] of a parsed address.
+    /// [`Database::user_status`] of a parsed address. On a clustered site the
+    /// user's mailstore answers; for a non-distributed domain with several
+    /// records, an address absent from the first record's database may be an
+    /// alias kept in another one's (C searched them all, as this does).
     pub fn user_status_of(&self, addr: &Address) -> Result<UserStatus, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        let (u, d) = (addr.user.as_str(), domain.as_str());
-        let rows = self.rows("user status", &self.sql.user_status, (u, d, u, d, u, d))?;
+        let Some(cluster) = &self.cluster else {
+            return self.user_status_at(&self.local, addr, &domain);
+        };
+        if cluster.is_distributed(&domain) {
+            return match cluster.place(&addr.user, &domain)? {
+                Place::Record(_, store) => self.user_status_at(store, addr, &domain),
+                Place::Nowhere => Ok(UserStatus::Absent),
+            };
+        }
+        let mut asked: Vec<&Store> = Vec::new();
+        for (_, store) in cluster.records_of(&domain) {
+            if asked.iter().any(|a| std::ptr::eq(*a, &**store)) {
+                continue;
+            }
+            asked.push(store);
+            let status = self.user_status_at(store, addr, &domain)?;
+            if status != UserStatus::Absent {
+                return Ok(status);
+            }
+        }
+        Ok(UserStatus::Absent)
+    }
+
+    fn user_status_at(
+        &self,
+        store: &Store,
+        addr: &Address,
+        domain: &str,
+    ) -> Result<UserStatus, DbError> {
+        let (u, d) = (addr.user.as_str(), domain);
+        let rows = store.rows("user status", &self.sql.user_status, (u, d, u, d, u, d))?;
         for row in &rows {
             if !(same(row, 1, u)? && same(row, 2, d)?) {
                 continue;
@@ -268,11 +291,25 @@ impl Database {
         }
     }
 
-    /// [`Database::password`] of a parsed address.
+    /// [`Database::password`] of a parsed address, from the user's database.
     pub fn password_of(&self, addr: &Address) -> Result<Option<PwStruct>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        let (u, d) = (addr.user.as_str(), domain.as_str());
-        let rows = self.rows("password", &self.sql.password, (u, d, u, d))?;
+        self.on_users_store(
+            addr,
+            &domain,
+            || None,
+            |store| self.password_at(store, addr, &domain),
+        )
+    }
+
+    fn password_at(
+        &self,
+        store: &Store,
+        addr: &Address,
+        d: &str,
+    ) -> Result<Option<PwStruct>, DbError> {
+        let u = addr.user.as_str();
+        let rows = store.rows("password", &self.sql.password, (u, d, u, d))?;
         let mut found = None;
         for row in &rows {
             if same(row, 1, u)? && same(row, 2, d)? {
@@ -284,7 +321,7 @@ impl Database {
             return Ok(None);
         };
         if self.lookup.domain_limits && pw.gid & gid::V_OVERRIDE == 0 {
-            pw.gid |= self.limit_flags_of_user(addr, d)?;
+            pw.gid |= self.limit_flags_of_user(store, addr, d)?;
         }
         Ok(Some(pw))
     }
@@ -305,13 +342,23 @@ impl Database {
         self.relay_of(&addr, ip)
     }
 
-    /// [`Database::relay`] of a parsed address and a plausible IP.
+    /// [`Database::relay`] of a parsed address and a plausible IP, from the
+    /// user's database.
     pub fn relay_of(&self, addr: &Address, ip: &str) -> Result<bool, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        let (u, d) = (addr.user.as_str(), domain.as_str());
+        self.on_users_store(
+            addr,
+            &domain,
+            || false,
+            |store| self.relay_at(store, addr, &domain, ip),
+        )
+    }
+
+    fn relay_at(&self, store: &Store, addr: &Address, d: &str, ip: &str) -> Result<bool, DbError> {
+        let u = addr.user.as_str();
         let key = format!("{u}@{d}");
         let expiry = i64::from(self.lookup.relay_clear_minutes) * 60;
-        let rows = self.rows(
+        let rows = store.rows(
             "relay",
             &self.sql.relay,
             (u, d, u, d, key.as_str(), ip, expiry),
@@ -338,13 +385,59 @@ impl Database {
         }
     }
 
-    /// [`Database::host_route`] of a parsed address.
+    /// [`Database::host_route`] of a parsed address. On a clustered site: for a
+    /// distributed domain the central database alone answers (whether the user
+    /// exists is not checked, as in C: the `'*'` row routes every name), with
+    /// the `smtp_port` table's port; for a non-distributed domain the mail host
+    /// of its first record, when the user is in that record's database, with
+    /// the port of smtproutes/qmtproutes.
     pub fn host_route_of(&self, addr: &Address) -> Result<Option<Route>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        let (u, d) = (addr.user.as_str(), domain.as_str());
+        let Some(cluster) = &self.cluster else {
+            return self.host_route_at(&self.local, addr, &domain);
+        };
+        if cluster.is_distributed(&domain) {
+            return match cluster.route(&addr.user, &domain)? {
+                CentralRoute::Unknown => Ok(None),
+                CentralRoute::Mailstore { hostid, mail_host } => {
+                    let default = if self.lookup.routes_qmtp == Some(true) {
+                        super::control_files::QMTP_PORT
+                    } else {
+                        super::control_files::SMTP_PORT
+                    };
+                    let port = cluster.smtp_port(&hostid, &domain, &self.mail_host()?, default);
+                    Ok(Some(Route {
+                        host: mail_host,
+                        port,
+                    }))
+                }
+            };
+        }
+        match cluster.first_place(&domain) {
+            Place::Nowhere => Ok(None),
+            Place::Record(record, store) => {
+                if self.password_at(store, addr, &domain)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(Route {
+                    host: record.mdahost.clone(),
+                    port: self.route_port(&domain)?,
+                }))
+            }
+        }
+    }
+
+    /// HOST on a single-database site.
+    fn host_route_at(
+        &self,
+        store: &Store,
+        addr: &Address,
+        domain: &str,
+    ) -> Result<Option<Route>, DbError> {
+        let (u, d) = (addr.user.as_str(), domain);
         let host = self.mail_host()?;
         let h = host.as_str();
-        let rows = self.rows("host route", &self.sql.host, (u, d, u, d, h, d, h, h))?;
+        let rows = store.rows("host route", &self.sql.host, (u, d, u, d, h, d, h, h))?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
@@ -367,18 +460,20 @@ impl Database {
         }
     }
 
-    /// [`Database::aliases`] of a parsed address.
+    /// [`Database::aliases`] of a parsed address, from the user's database.
     pub fn aliases_of(&self, addr: &Address) -> Result<Vec<Vec<u8>>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        let (u, d) = (addr.user.as_str(), domain.as_str());
-        let rows = self.rows("aliases", &self.sql.aliases, (u, d))?;
-        let mut lines = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if same(row, 0, u)? && same(row, 1, d)? {
-                lines.push(bytes(row, 2)?.unwrap_or_default());
+        self.on_users_store(addr, &domain, Vec::new, |store| {
+            let (u, d) = (addr.user.as_str(), domain.as_str());
+            let rows = store.rows("aliases", &self.sql.aliases, (u, d))?;
+            let mut lines = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if same(row, 0, u)? && same(row, 1, d)? {
+                    lines.push(bytes(row, 2)?.unwrap_or_default());
+                }
             }
-        }
-        Ok(lines)
+            Ok(lines)
+        })
     }
 
     /// LIMIT_QUERY. `user@domain`: the user's own limits, else its domain's,
@@ -402,8 +497,17 @@ impl Database {
     }
 
     /// The limits of a lower-cased, plausible domain; `None` when it has none.
+    /// On a clustered site the database of the domain's first record answers
+    /// (C used whichever database the previous request had left open).
     pub fn domain_limits(&self, domain: &str) -> Result<Option<VLimits>, DbError> {
-        let rows = self.rows("domain limits", &self.sql.domain_limits, (domain,))?;
+        let store = match &self.cluster {
+            None => &self.local,
+            Some(cluster) => match cluster.first_place(&self.lookup_domain(domain)?) {
+                Place::Record(_, store) => store,
+                Place::Nowhere => &self.local,
+            },
+        };
+        let rows = store.rows("domain limits", &self.sql.domain_limits, (domain,))?;
         for row in &rows {
             if same(row, 0, domain)? {
                 return limits_from_row(row, 1, 1).map(Some);
@@ -415,14 +519,24 @@ impl Database {
     /// [`Database::limits`] of a parsed address.
     pub fn limits_of(&self, addr: &Address) -> Result<Option<VLimits>, DbError> {
         let domain = self.lookup_domain(&addr.domain)?;
-        self.limits_of_user(addr, &domain)
+        self.on_users_store(
+            addr,
+            &domain,
+            || None,
+            |store| self.limits_of_user(store, addr, &domain),
+        )
     }
 
     /// Per-user limits (`user@domain` row), else the domain's, else defaults;
     /// `None` when the user is in neither user table.
-    fn limits_of_user(&self, addr: &Address, domain: &str) -> Result<Option<VLimits>, DbError> {
+    fn limits_of_user(
+        &self,
+        store: &Store,
+        addr: &Address,
+        domain: &str,
+    ) -> Result<Option<VLimits>, DbError> {
         let u = addr.user.as_str();
-        let (key, rows) = self.user_limit_rows(addr, domain)?;
+        let (key, rows) = self.user_limit_rows(store, addr, domain)?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -448,10 +562,15 @@ impl Database {
 impl Database {
     /// The user's `user@domain` key and the rows of `user_limits`: the user's
     /// presence, then the user's own limits row and the domain's, where they exist.
-    fn user_limit_rows(&self, addr: &Address, domain: &str) -> Result<(String, Vec<Row>), DbError> {
+    fn user_limit_rows(
+        &self,
+        store: &Store,
+        addr: &Address,
+        domain: &str,
+    ) -> Result<(String, Vec<Row>), DbError> {
         let u = addr.user.as_str();
         let key = format!("{u}@{domain}");
-        let rows = self.rows(
+        let rows = store.rows(
             "user limits",
             &self.sql.user_limits,
             (u, domain, u, domain, key.as_str(), domain),
@@ -463,8 +582,13 @@ impl Database {
     /// domain's limits row OR-ed with those of the user's own row. A per-user row,
     /// given for a quota or an expiry, never lifts a restriction of the domain (C took
     /// the domain's flags alone; a user's row can only add to them here).
-    fn limit_flags_of_user(&self, addr: &Address, domain: &str) -> Result<u32, DbError> {
-        let (key, rows) = self.user_limit_rows(addr, domain)?;
+    fn limit_flags_of_user(
+        &self,
+        store: &Store,
+        addr: &Address,
+        domain: &str,
+    ) -> Result<u32, DbError> {
+        let (key, rows) = self.user_limit_rows(store, addr, domain)?;
         let mut flags = 0;
         for row in &rows {
             if same(row, 2, &key)? || same(row, 2, domain)? {
@@ -482,13 +606,39 @@ impl Database {
     /// logged in by several services comes once per service. The
     /// domain-limit flags are applied as PWD queries apply them. Runs on a
     /// connection of its own whose read timeout allows for a large table.
-    /// Returns how many rows there were.
+    /// Returns how many rows there were. On a clustered site every mailstore's
+    /// `lastauth` is read in turn; one that fails is reported and skipped.
     pub fn for_each_active_password(
         &self,
         secs: u64,
         mut each: impl FnMut(String, PwStruct),
     ) -> Result<usize, DbError> {
-        let mut conn = self.pool.connect_once(BULK_READ_TIMEOUT)?;
+        let stores = self.mailstores();
+        let mut n = 0;
+        let mut failed = None;
+        for store in &stores {
+            match self.active_passwords_at(store, secs, &mut each) {
+                Ok(k) => n += k,
+                Err(e) if stores.len() > 1 => {
+                    log::warn!("pre-cache: {}: {e}", store.label());
+                    failed = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match failed {
+            Some(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
+    }
+
+    fn active_passwords_at(
+        &self,
+        store: &Store,
+        secs: u64,
+        each: &mut impl FnMut(String, PwStruct),
+    ) -> Result<usize, DbError> {
+        let mut conn = store.connect_once(BULK_READ_TIMEOUT)?;
         let what = "pre-cache";
         let fail = |source| DbError::Query { what, source };
         let mut n = 0;
@@ -504,17 +654,21 @@ impl Database {
     /// what a wrong password costs on this site, and so what the check of an
     /// unknown user's password must cost. Reads the first bytes of every
     /// hash, row by row, on one of the pool's connections (a million rows
-    /// take a second or two); `None` when no user has a crypt hash.
+    /// take a second or two), on every mailstore; `None` when no user has a
+    /// crypt hash.
     pub fn hash_cost_census(&self) -> Result<Option<crate::auth::Census>, DbError> {
-        let counter = self.pool.run("password hash costs", |c| {
-            let mut counter = crate::auth::Counter::default();
-            for row in c.query_iter(&self.sql.hash_settings)? {
-                if let Some(Value::Bytes(setting)) = row?.as_ref(0) {
-                    counter.add(setting);
+        let mut counter = crate::auth::Counter::default();
+        for store in self.mailstores() {
+            counter.merge(store.read("password hash costs", |c| {
+                let mut counter = crate::auth::Counter::default();
+                for row in c.query_iter(&self.sql.hash_settings)? {
+                    if let Some(Value::Bytes(setting)) = row?.as_ref(0) {
+                        counter.add(setting);
+                    }
                 }
-            }
-            Ok(counter)
-        })?;
+                Ok(counter)
+            })?);
+        }
         Ok(counter.most_common())
     }
 

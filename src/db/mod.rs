@@ -7,17 +7,25 @@
 //! validated configuration.
 
 pub mod auth;
+pub mod cluster;
 pub(crate) mod control_files;
 mod lookups;
 pub mod pool;
+pub mod store;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use mysql::{Opts, OptsBuilder};
 
-use crate::config::{LookupConfig, MysqlConfig, Paths};
+use std::sync::Arc;
+
+use crate::cache::Policy;
+use crate::config::cluster::DbRecord;
+use crate::config::{Config, LookupConfig, MysqlConfig, Paths};
+use cluster::{Cluster, Place};
 use pool::Pool;
+use store::Store;
 
 pub use lookups::{gid, limit_flags, Route};
 
@@ -40,6 +48,9 @@ pub enum DbError {
     Busy(Duration),
     #[error("{0}")]
     BadData(String),
+    /// The error a concurrent lookup of the same route ran into.
+    #[error("{0}")]
+    Earlier(Arc<str>),
     #[error("TLS to MySQL (\"ssl\" in the host line) is not supported by this build; remove it, or use a socket or a local port")]
     TlsUnsupported,
     #[error("{path}: {source}")]
@@ -169,9 +180,12 @@ impl Address {
     }
 }
 
-/// The lookups and what they need: the connection pool and the settings.
+/// The lookups and what they need: the databases and the settings.
 pub struct Database {
-    pool: Pool,
+    /// The host.mysql database: a single-database site's only one.
+    local: Arc<Store>,
+    /// A clustered site's records, databases and routes.
+    cluster: Option<Cluster>,
     /// This host's address, for HOST answers when control/hostip is missing.
     host_address: std::sync::OnceLock<String>,
     /// users/cdb, kept open while it does not change.
@@ -183,19 +197,19 @@ pub struct Database {
 }
 
 impl Database {
-    /// No connection is made here; the first lookup connects.
+    /// A single-database site. No connection is made here; the first lookup
+    /// connects.
     pub fn new(
         mysql: MysqlConfig,
         lookup: LookupConfig,
         paths: Paths,
         max_connections: usize,
     ) -> Database {
-        let wait = mysql.read_timeout;
-        let pool =
-            Pool::new(connect_opts(&mysql), max_connections, wait).with_tls_requested(mysql.ssl);
+        let local = Arc::new(store_for_host_line(&mysql, max_connections));
         let sql = lookups::Statements::new(&mysql.table, &mysql.inactive_table, &mysql.relay_table);
         Database {
-            pool,
+            local,
+            cluster: None,
             host_address: std::sync::OnceLock::new(),
             cdb: std::sync::Mutex::new(None),
             sql,
@@ -205,19 +219,162 @@ impl Database {
         }
     }
 
+    /// The site the configuration describes: clustered when it has a cluster
+    /// definition. Records with the same connection share one database (and
+    /// one pool); a local record with host.mysql's connection shares
+    /// host.mysql's. `route_policy`: how long user routes are cached (the
+    /// answer cache's policy); `None` caches none.
+    pub fn for_config(
+        config: &Config,
+        max_connections: usize,
+        route_policy: Option<Policy>,
+    ) -> Database {
+        // A connect must give up while the client still waits for the
+        // answer (-1 is better than no answer): one second before the
+        // clients' deadline (control/timeoutread), at most.
+        let most = config
+            .timeouts
+            .read
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_secs(1));
+        let capped = |c: &MysqlConfig| MysqlConfig {
+            connect_timeout: c.connect_timeout.min(most),
+            ..c.clone()
+        };
+        let local = capped(&config.mysql);
+        let mut db = Database::new(
+            local.clone(),
+            config.lookup.clone(),
+            config.paths.clone(),
+            max_connections,
+        );
+        let Some(site) = &config.cluster else {
+            return db;
+        };
+        let central = site
+            .central
+            .as_ref()
+            .map(|c| Arc::new(store_for_host_line(&capped(c), max_connections)));
+        let mut made: Vec<(Connection, Arc<Store>)> =
+            vec![(Connection::of_host_line(&local), db.local.clone())];
+        let store_of = |r: &DbRecord| {
+            let settings = record_mysql(r, &local);
+            let conn = Connection::of_host_line(&settings);
+            if let Some((_, s)) = made.iter().find(|(c, _)| *c == conn) {
+                return s.clone();
+            }
+            let store = Arc::new(store_for_host_line(&settings, max_connections));
+            made.push((conn, store.clone()));
+            store
+        };
+        db.cluster = Some(Cluster::new(
+            site.definition.clone(),
+            central,
+            &site.cntrl_table,
+            store_of,
+            route_policy,
+        ));
+        db
+    }
+
+    /// Run `f` on the database of the user `addr` (at its real domain
+    /// `domain`); `absent` when no database holds the user.
+    fn on_users_store<T>(
+        &self,
+        addr: &Address,
+        domain: &str,
+        absent: impl FnOnce() -> T,
+        f: impl FnOnce(&Store) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let Some(cluster) = &self.cluster else {
+            return f(&self.local);
+        };
+        match cluster.place(&addr.user, domain)? {
+            Place::Record(_, store) => f(store),
+            Place::Nowhere => Ok(absent()),
+        }
+    }
+
+    /// The database of a user (real domain), for the writes of a login.
+    fn store_for(&self, user: &str, domain: &str) -> Result<&Store, DbError> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(&self.local);
+        };
+        let (user, domain) = (user.to_ascii_lowercase(), domain.to_ascii_lowercase());
+        match cluster.place(&user, &domain)? {
+            Place::Record(_, store) => Ok(store),
+            Place::Nowhere => Err(DbError::BadData(format!(
+                "no database of this site holds {user}@{domain}"
+            ))),
+        }
+    }
+
+    /// The databases that hold users: host.mysql's, or every mailstore's.
+    fn mailstores(&self) -> Vec<Arc<Store>> {
+        match &self.cluster {
+            None => vec![self.local.clone()],
+            Some(c) if c.stores().is_empty() => vec![self.local.clone()],
+            Some(c) => c.stores().to_vec(),
+        }
+    }
+
+    /// Every database this site uses, each once.
+    fn all_stores(&self) -> Vec<Arc<Store>> {
+        let mut all = vec![self.local.clone()];
+        if let Some(c) = &self.cluster {
+            for s in c.all_stores() {
+                if !all.iter().any(|a| Arc::ptr_eq(a, s)) {
+                    all.push(s.clone());
+                }
+            }
+        }
+        all
+    }
+
+    /// Whether this is a clustered site.
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// Close the connections (INT / HUP); the next lookup reconnects.
     pub fn close_connections(&self) {
-        self.pool.close_all();
+        for s in self.all_stores() {
+            s.close_all();
+        }
     }
 
-    /// (connections open now, connections made since start)
+    /// (connections open now, connections made since start), over every
+    /// database.
     pub fn connection_counts(&self) -> (usize, u64) {
-        self.pool.counts()
+        self.all_stores().iter().fold((0, 0), |(o, m), s| {
+            let (so, sm) = s.counts();
+            (o + so, m + sm)
+        })
     }
 
-    /// Why the last attempt to connect failed, when none has succeeded since.
+    /// Statements run since start, over every database.
+    pub fn statements(&self) -> u64 {
+        self.all_stores().iter().map(|s| s.statements()).sum()
+    }
+
+    /// Why the last attempt to connect failed, when none has succeeded since:
+    /// of the first database that cannot be reached, named.
     pub fn connect_failure(&self) -> Option<String> {
-        self.pool.connect_failure()
+        let all = self.all_stores();
+        let single = all.len() == 1;
+        all.iter().find_map(|s| {
+            let why = s.connect_failure()?;
+            Some(if single {
+                why
+            } else {
+                format!("{}: {why}", s.label())
+            })
+        })
+    }
+
+    /// Forget the cached routes of an address or a domain (a flush).
+    pub fn forget_routes(&self, name: &str) -> usize {
+        self.cluster.as_ref().map_or(0, |c| c.forget_routes(name))
     }
 
     pub fn mysql_config(&self) -> &MysqlConfig {
@@ -232,6 +389,60 @@ impl Database {
     pub fn address(&self, email: &[u8]) -> Option<Address> {
         Address::parse(email, self.lookup.default_domain.as_deref())
     }
+}
+
+/// What makes two records' databases the same database: everything a
+/// connection is made with.
+#[derive(Clone, PartialEq, Eq)]
+struct Connection {
+    host: String,
+    port: u16,
+    socket: Option<PathBuf>,
+    user: String,
+    password: String,
+    database: String,
+    ssl: bool,
+}
+
+impl Connection {
+    fn of_host_line(c: &MysqlConfig) -> Connection {
+        Connection {
+            host: c.host.clone(),
+            port: c.port,
+            socket: c.socket.clone(),
+            user: c.user.clone(),
+            password: c.password.clone(),
+            database: c.database.clone(),
+            ssl: c.ssl,
+        }
+    }
+}
+
+/// A record's connection settings as a host line would give them, with
+/// host.mysql's tables and timeouts.
+fn record_mysql(r: &DbRecord, local: &MysqlConfig) -> MysqlConfig {
+    MysqlConfig {
+        host: r.servers.first().cloned().unwrap_or_default(),
+        user: r.user.clone(),
+        password: r.password.clone(),
+        socket: r.socket.clone(),
+        port: r.port,
+        ssl: r.use_ssl,
+        database: r.database.clone(),
+        source: r.origin.clone(),
+        ..local.clone()
+    }
+}
+
+/// The database of a host line (host.mysql, host.cntrl).
+fn store_for_host_line(c: &MysqlConfig, max_connections: usize) -> Store {
+    let pool =
+        Pool::new(connect_opts(c), max_connections, c.read_timeout).with_tls_requested(c.ssl);
+    let label = match &c.socket {
+        Some(s) => format!("{}@{}", c.database, s.display()),
+        None => format!("{}@{}:{}", c.database, c.host, c.port),
+    };
+    Store::new(pool, label)
 }
 
 /// Connection options from the host.mysql settings.

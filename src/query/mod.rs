@@ -270,7 +270,8 @@ impl Cached {
         } else {
             std::str::from_utf8(name).ok().map(str::to_ascii_lowercase)
         };
-        name.map_or(0, |n| cache.invalidate(&n))
+        // A user's route (clustered sites) goes with the user's answers.
+        name.map_or(0, |n| cache.invalidate(&n) + self.db.forget_routes(&n))
     }
 
     /// Close the database connections (INT, HUP); the next lookup reconnects.
@@ -439,12 +440,7 @@ impl ClientBackend {
 
 /// The database of a client applet: the site's, with one connection.
 pub fn client_database(config: &Config) -> Database {
-    Database::new(
-        config.mysql.clone(),
-        config.lookup.clone(),
-        config.paths.clone(),
-        1,
-    )
+    Database::for_config(config, 1, None)
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 pub mod privileges;
 mod stats;
 mod unsendable;
+mod watch;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -150,12 +151,9 @@ fn live_from(
     cache: &Option<AnswerCache>,
     client_group: Gid,
 ) -> anyhow::Result<Live> {
-    let db = Arc::new(Database::new(
-        config.mysql.clone(),
-        config.lookup.clone(),
-        config.paths.clone(),
-        settings.workers,
-    ));
+    // Routes are cached as answers are, for as long.
+    let route_policy = settings.cache.map(|c| c.policy);
+    let db = Arc::new(Database::for_config(config, settings.workers, route_policy));
     let mut dirs = reply_dirs(config, settings)?;
     dirs.check_existing()?;
     dirs.set_client_group(client_group);
@@ -315,6 +313,12 @@ fn serve_fifos(
         }
     };
     learn_hash_cost(&shared);
+    {
+        let shared = shared.clone();
+        watch::spawn(watch::watched_files(&config), move || {
+            shared.stop.load(Ordering::Relaxed)
+        })?;
+    }
     let first = served[0].path.display().to_string();
     let mut config = config;
     loop {
@@ -484,6 +488,7 @@ fn print_stats(shared: &DaemonState) {
     let (open, made) = live.backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
+    text.push_str(&shared.stats.statements_line(live.db.statements()));
     // Degraded: the last attempt to reach the database failed (every lookup that
     // needs it answers -1 until one succeeds).
     if let Some(reason) = live.db.connect_failure() {
@@ -684,9 +689,18 @@ fn serve(shared: &DaemonState, live: &Live, req: &Request, fifo: &str, prepared:
         Prepared::Hit(reply, source) => (Ok(reply), source),
         Prepared::Parsed(subject) => {
             let lookup = live.backend.resume(req.qtype, &req.email, &req.ip, subject);
+            crate::db::store::clear_last_server();
             live.backend.answer(&lookup)
         }
     };
+    if matches!(source, Source::Miss | Source::Bypass) {
+        shared.stats.db_lookup();
+        if debug {
+            if let Some(server) = crate::db::store::last_server() {
+                log::info!("{fifo}->{path}, answered by {server}");
+            }
+        }
+    }
     let answer = answer.unwrap_or_else(|e| {
         shared.stats.error();
         if shared.log_limit.admit("lookup failed") {

@@ -19,6 +19,9 @@ pub struct Stats {
     errors: AtomicU64,
     busy: AtomicU64,
     write_failed: AtomicU64,
+    /// Lookups the database answered (cache misses, and every lookup
+    /// without a cache).
+    db_lookups: AtomicU64,
 }
 
 fn now() -> u64 {
@@ -44,6 +47,22 @@ impl Stats {
     pub fn refused(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
+    pub fn db_lookup(&self) {
+        self.db_lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The statements line: how many the databases ran, for how many
+    /// lookups (a clustered site's route costs one more, unless cached).
+    pub fn statements_line(&self, statements: u64) -> String {
+        let lookups = self.db_lookups.load(Ordering::Relaxed);
+        let each = if lookups == 0 {
+            0.0
+        } else {
+            statements as f64 / lookups as f64
+        };
+        format!("Database statements {statements}, lookups {lookups}, per lookup {each:.2}\n")
+    }
+
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -127,5 +146,11 @@ mod tests {
             "Bad requests 1, Refused reply paths 0, Errors 0, Queue full 0, Failed writes 0"
         );
         assert_eq!(lines[5], "Database connections open 2, made 5");
+        s.db_lookup();
+        s.db_lookup();
+        assert_eq!(
+            s.statements_line(3),
+            "Database statements 3, lookups 2, per lookup 1.50\n"
+        );
     }
 }
