@@ -76,6 +76,7 @@ fn run(o: Options) -> exit::Result {
             active: &config.mysql.table,
             inactive: &config.mysql.inactive_table,
         },
+        show_server: o.direct && (o.verbose || o.json),
     };
 
     if o.direct {
@@ -143,6 +144,7 @@ fn ask_all(
         failed = r.errors > 0;
     } else {
         for job in jobs {
+            indilookup::db::store::clear_last_server();
             let result = query.ask(job.qtype, &job.address, &job.ip);
             failed |= printer.answer(job, &result);
             if result.is_err() && private.is_some_and(Private::exited) {

@@ -581,6 +581,9 @@ pub struct Printer<'a> {
     pub json: bool,
     pub show_secrets: bool,
     pub tables: Tables<'a>,
+    /// Say which database server answered (`--direct` with `-v` or
+    /// `--json`): the one that ran the question's last statement.
+    pub show_server: bool,
 }
 
 /// Write `text` on stdout at once.
@@ -593,8 +596,12 @@ pub fn say(text: &[u8]) {
 impl Printer<'_> {
     /// The answer to one question.
     pub fn answer(&self, job: &Job, result: &Result<Reply, QueryError>) -> bool {
+        let server = self
+            .show_server
+            .then(crate::db::store::last_server)
+            .flatten();
         if self.json {
-            let v = json(
+            let mut v = json(
                 job.qtype,
                 &job.address,
                 &job.ip,
@@ -602,8 +609,14 @@ impl Printer<'_> {
                 self.tables,
                 self.show_secrets,
             );
+            if let (Some(server), Value::Object(obj)) = (&server, &mut v) {
+                obj.insert("server".into(), json!(server.as_ref()));
+            }
             say(format!("{v}\n").as_bytes());
             return outcome(job.qtype, &job.address, result).is_failure();
+        }
+        if let Some(server) = &server {
+            say(format!("Answered by database {server}\n").as_bytes());
         }
         let t = text(job.qtype, &job.address, &job.ip, result, self.tables);
         say(&t.stdout);

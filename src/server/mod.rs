@@ -488,7 +488,6 @@ fn print_stats(shared: &DaemonState) {
     let (open, made) = live.backend.connection_counts();
     let nodes = shared.cache.as_ref().map_or(0, |c| c.len());
     let mut text = shared.stats.report(nodes, open, made);
-    text.push_str(&shared.stats.statements_line(live.db.statements()));
     // Degraded: the last attempt to reach the database failed (every lookup that
     // needs it answers -1 until one succeeds).
     if let Some(reason) = live.db.connect_failure() {
@@ -497,6 +496,7 @@ fn print_stats(shared: &DaemonState) {
 "
         ));
     }
+    text.push_str(&shared.stats.statements_line(live.db.statements()));
     match &shared.cache {
         Some(c) => text.push_str(&c.report()),
         None => text.push_str("Cache off\n"),
