@@ -410,7 +410,8 @@ impl TcpServer {
         }
     }
 
-    /// The replication threads' state and last errors, in words.
+    /// The replication threads' state and last errors, in words:
+    /// `IO Yes (), SQL Yes (), gtid_slave_pos 0-101-12` when all is well.
     pub fn replication_status(&self) -> String {
         let mut conn = self.root_conn(None);
         let row: Option<mysql::Row> = conn.query_first("SHOW SLAVE STATUS").unwrap();
@@ -418,17 +419,21 @@ impl TcpServer {
             return "not a replica".into();
         };
         let get = |name: &str| -> String {
-            row.get_opt::<String, _>(name)
-                .and_then(Result::ok)
-                .unwrap_or_default()
+            let i = row.columns_ref().iter().position(|c| c.name_str() == name);
+            match i.and_then(|i| row.as_ref(i)) {
+                Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(v) => v.as_sql(true),
+                None => String::new(),
+            }
         };
+        let pos: Option<String> = conn.query_first("SELECT @@gtid_slave_pos").unwrap();
         format!(
             "IO {} ({}), SQL {} ({}), gtid_slave_pos {}",
             get("Slave_IO_Running"),
             get("Last_IO_Error"),
             get("Slave_SQL_Running"),
             get("Last_SQL_Error"),
-            get("Gtid_Slave_Pos"),
+            pos.unwrap_or_default(),
         )
     }
 

@@ -172,6 +172,14 @@ fn tls_is_required_and_verified_against_the_right_ca_only() {
     let (ok, _) = mariadb_tls(s.port(), &certs.other_ca());
     assert!(!ok);
 
+    // A replica of a TLS-only primary replicates over TLS.
+    let primary = TcpServer::start(TcpOptions::primary().with_tls(certs.server_tls(), true));
+    let replica = primary.start_replica(TcpOptions::replica());
+    primary.sql(None, "CREATE DATABASE app");
+    replica.wait_replicated(&primary);
+    let dbs: Vec<String> = replica.query(None, "SHOW DATABASES LIKE 'app'");
+    assert_eq!(dbs, ["app"]);
+
     let expired = TcpServer::start(TcpOptions::default().with_tls(certs.expired_tls(), true));
     let (ok, text) = tls_handshake(expired.port(), &certs.ca());
     assert!(!ok && text.contains("expired"), "{text}");
