@@ -160,7 +160,7 @@ fn tls_is_required_and_verified_against_the_right_ca_only() {
     // MariaDB refuses a plain-text login as it refuses a wrong password;
     // the same login over TLS succeeds below.
     let plain = s.tcp_conn("indimail", "secret", Some("app"));
-    let err = plain.err().expect("a plain-text connection is refused");
+    let err = plain.expect_err("a plain-text connection is refused");
     assert!(err.to_string().contains("Access denied"), "{err}");
 
     let (ok, text) = mariadb_tls(s.port(), &certs.ca());
