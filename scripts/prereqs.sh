@@ -22,6 +22,14 @@ ensure_groff() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq groff-base >/dev/null
 }
 
+# The TLS tests make their certificates with the openssl command.
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 && return 0
+    echo "openssl not found: installing openssl" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+}
+
 # The oldest Rust that builds indilookup (rust-version in Cargo.toml).
 RUST_MIN=1.89
 

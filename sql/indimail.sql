@@ -151,3 +151,21 @@ CREATE TABLE IF NOT EXISTS ip_alias_map (
   timestamp TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
   PRIMARY KEY (ipaddr)
 );
+
+-- The mailstore records of a cluster (control/mcdinfo), as IndiMail's tools
+-- keep them on the central database when control/host.master exists.
+CREATE TABLE IF NOT EXISTS dbinfo (
+  filename    char(128) NOT NULL,
+  domain      char(64)  NOT NULL,
+  distributed int       NOT NULL,
+  server      char(28)  NOT NULL,
+  mdahost     char(28)  NOT NULL,
+  port        int       NOT NULL,
+  use_ssl     int       NOT NULL DEFAULT 0,
+  dbname      char(28)  NOT NULL,
+  user        char(28)  NOT NULL,
+  passwd      char(28)  NOT NULL,
+  timestamp TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
+  UNIQUE INDEX (filename, domain, server, mdahost, port, dbname, user, passwd),
+  INDEX (domain)
+);

@@ -8,13 +8,29 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use indilookup::config::FifoConfig;
+use indilookup::config::{Env, FifoConfig};
 use nix::sys::signal::Signal;
 
 use crate::c_client::{c_query_raw, request_bytes};
 use crate::child::Guarded;
 use crate::harness::Site;
 use crate::process::{indilookup_exe, own_user_name};
+
+/// What a daemon runs on: a site's environment, and a directory of its
+/// own where the daemon's FIFOs go ([`Site`], or a cluster of servers).
+pub trait DaemonSite {
+    fn daemon_env(&self) -> &Env;
+    fn daemon_base(&self) -> &Path;
+}
+
+impl DaemonSite for Site {
+    fn daemon_env(&self) -> &Env {
+        &self.env
+    }
+    fn daemon_base(&self) -> &Path {
+        self.dir.path()
+    }
+}
 
 /// Called with every line the daemon prints.
 type LineHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -25,7 +41,7 @@ type Prepare<'a> = Box<dyn FnOnce(&mut Command) + 'a>;
 /// How to start a daemon: `Daemon::launch(site)`, options, then `start`
 /// (wait until it serves) or `spawn` (do not wait).
 pub struct Launch<'a> {
-    site: &'a Site,
+    site: &'a dyn DaemonSite,
     /// None: the indilookup cargo built.
     exe: Option<PathBuf>,
     base: PathBuf,
@@ -121,7 +137,7 @@ impl<'a> Launch<'a> {
         let exe = self.exe.clone().unwrap_or_else(indilookup_exe);
         let mut cmd = Command::new(exe);
         cmd.arg("inlookup").args(&self.args).env_clear();
-        for (k, v) in self.site.env.iter() {
+        for (k, v) in self.site.daemon_env().iter() {
             cmd.env(k, v);
         }
         cmd.env("INFIFODIR", &fifodir)
@@ -222,11 +238,11 @@ pub struct Daemon {
 
 impl Daemon {
     /// A daemon for `site`, to be configured and started.
-    pub fn launch(site: &Site) -> Launch<'_> {
+    pub fn launch(site: &dyn DaemonSite) -> Launch<'_> {
         Launch {
             site,
             exe: None,
-            base: site.dir.path().to_path_buf(),
+            base: site.daemon_base().to_path_buf(),
             args: Vec::new(),
             env: Vec::new(),
             log: None,
@@ -240,7 +256,7 @@ impl Daemon {
 
     /// Start `indilookup inlookup ARGS` for this site, FIFOs in the site's
     /// directory, and wait until it is ready.
-    pub fn start(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub fn start(site: &dyn DaemonSite, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         Daemon::launch(site)
             .args(args)
             .envs(env.iter().copied())
@@ -248,7 +264,7 @@ impl Daemon {
     }
 
     /// Like `start`, without waiting.
-    pub fn spawn(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub fn spawn(site: &dyn DaemonSite, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         Daemon::launch(site)
             .args(args)
             .envs(env.iter().copied())

@@ -4,6 +4,7 @@ use testkit::harness;
 
 mod applets;
 mod authindi;
+mod cluster_harness;
 mod daemon;
 mod differences;
 mod docs;
