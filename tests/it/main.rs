@@ -3,6 +3,7 @@
 use testkit::harness;
 
 mod applets;
+mod cluster;
 mod authindi;
 mod cluster_harness;
 mod daemon;
