@@ -24,6 +24,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod cluster;
 pub mod control;
 pub mod env;
 pub mod fifo;
@@ -32,6 +33,7 @@ pub mod mysql;
 #[cfg(test)]
 mod test_support;
 
+pub use cluster::{ClusterDefinition, DbRecord, Replicas, ServerAddr};
 pub use control::{read_first_line, Paths, Timeouts};
 pub use env::Env;
 pub use fifo::FifoConfig;
@@ -71,6 +73,8 @@ pub const ENV_VARS: &[&str] = &[
     "ALIAS_DOMAINS",
     "DOMAIN_LIMITS",
     "ROUTES",
+    "MCDFILE",
+    "REPLICAS_FILE",
 ];
 
 /// Why a configuration could not be loaded. Every message starts with the
@@ -109,6 +113,17 @@ pub enum ConfigError {
     HostLine {
         /// `MYSQL_HOST` or the path of `host.mysql`.
         origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A line of a multi-line file (mcdinfo, replicas, an option file) that cannot be
+    /// used. The reason never quotes a password.
+    #[error("{}: line {line}: {reason}", .path.display())]
+    Line {
+        /// The file concerned.
+        path: PathBuf,
+        /// Its 1-based line number.
+        line: usize,
         /// What is wrong with it.
         reason: String,
     },
@@ -234,6 +249,7 @@ mod tests {
             include_str!("mysql.rs"),
             include_str!("fifo.rs"),
             include_str!("lookup.rs"),
+            include_str!("cluster.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {
