@@ -30,6 +30,7 @@ pub mod env;
 pub mod fifo;
 pub mod lookup;
 pub mod mysql;
+pub mod option_file;
 #[cfg(test)]
 mod test_support;
 
@@ -39,6 +40,7 @@ pub use env::Env;
 pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;
 pub use mysql::MysqlConfig;
+pub use option_file::OptionFile;
 
 /// Upper bound for any timeout given in seconds: one day.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -75,6 +77,8 @@ pub const ENV_VARS: &[&str] = &[
     "ROUTES",
     "MCDFILE",
     "REPLICAS_FILE",
+    "MYSQL_READ_DEFAULT_FILE",
+    "MYSQL_READ_DEFAULT_GROUP",
 ];
 
 /// Why a configuration could not be loaded. Every message starts with the
@@ -250,6 +254,7 @@ mod tests {
             include_str!("fifo.rs"),
             include_str!("lookup.rs"),
             include_str!("cluster.rs"),
+            include_str!("option_file.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {
