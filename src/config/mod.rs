@@ -31,14 +31,17 @@ pub mod env;
 pub mod fifo;
 pub mod lookup;
 pub mod mysql;
+pub mod option_file;
 #[cfg(test)]
 mod test_support;
 
+pub use cluster::{ClusterDefinition, DbRecord, Replicas, ServerAddr};
 pub use control::{read_first_line, Paths, Timeouts};
 pub use env::Env;
 pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;
 pub use mysql::MysqlConfig;
+pub use option_file::OptionFile;
 
 /// Upper bound for any timeout given in seconds: one day.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -80,6 +83,10 @@ pub const ENV_VARS: &[&str] = &[
     "ALIAS_DOMAINS",
     "DOMAIN_LIMITS",
     "ROUTES",
+    "MCDFILE",
+    "REPLICAS_FILE",
+    "MYSQL_READ_DEFAULT_FILE",
+    "MYSQL_READ_DEFAULT_GROUP",
 ];
 
 /// Why a configuration could not be loaded. Every message starts with the
@@ -118,6 +125,17 @@ pub enum ConfigError {
     HostLine {
         /// `MYSQL_HOST` or the path of `host.mysql`.
         origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A line of a multi-line file (mcdinfo, replicas, an option file) that cannot be
+    /// used. The reason never quotes a password.
+    #[error("{}: line {line}: {reason}", .path.display())]
+    Line {
+        /// The file concerned.
+        path: PathBuf,
+        /// Its 1-based line number.
+        line: usize,
         /// What is wrong with it.
         reason: String,
     },
@@ -249,6 +267,8 @@ mod tests {
             include_str!("fifo.rs"),
             include_str!("lookup.rs"),
             include_str!("central.rs"),
+            include_str!("cluster.rs"),
+            include_str!("option_file.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {
