@@ -34,6 +34,7 @@ pub mod mysql;
 pub mod option_file;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 
 pub use cluster::{ClusterDefinition, DbRecord, Replicas, ServerAddr};
 pub use control::{read_first_line, Paths, Timeouts};
@@ -42,6 +43,7 @@ pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;
 pub use mysql::MysqlConfig;
 pub use option_file::OptionFile;
+pub use tls::TlsSettings;
 
 /// Upper bound for any timeout given in seconds: one day.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -87,6 +89,16 @@ pub const ENV_VARS: &[&str] = &[
     "REPLICAS_FILE",
     "MYSQL_READ_DEFAULT_FILE",
     "MYSQL_READ_DEFAULT_GROUP",
+    "MYSQL_OPT_SSL_CA",
+    "MYSQL_OPT_SSL_CAPATH",
+    "MYSQL_OPT_SSL_CERT",
+    "MYSQL_OPT_SSL_KEY",
+    "MYSQL_OPT_SSL_CRL",
+    "MYSQL_OPT_SSL_CRLPATH",
+    "MYSQL_OPT_SSL_CIPHER",
+    "MYSQL_OPT_TLS_VERSION",
+    "MYSQL_OPT_SSL_VERIFY_CERT",
+    "MYSQL_OPT_SSL_ENFORCE",
 ];
 
 /// Why a configuration could not be loaded. Every message starts with the
@@ -137,6 +149,15 @@ pub enum ConfigError {
         /// Its 1-based line number.
         line: usize,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting that is well-formed but cannot be honoured, or that needs another
+    /// setting with it. `origin` is a variable name or `<file>:<line>: key`.
+    #[error("{origin}: {reason}")]
+    Setting {
+        /// Where the setting came from.
+        origin: String,
+        /// What is wrong and how to fix it.
         reason: String,
     },
     /// A file or directory that exists but has the wrong shape.
@@ -269,6 +290,7 @@ mod tests {
             include_str!("central.rs"),
             include_str!("cluster.rs"),
             include_str!("option_file.rs"),
+            include_str!("tls.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {
