@@ -226,16 +226,46 @@ pub struct Config {
     /// A clustered site's records and central database; `None` for a
     /// single-database site.
     pub cluster: Option<central::ClusterSite>,
+    /// The read replicas of database servers (`control/replicas`).
+    pub replicas: Replicas,
+    /// TLS settings of every database connection.
+    pub tls: TlsSettings,
+    /// The MySQL option file (MYSQL_READ_DEFAULT_FILE): the port and socket
+    /// that connection lines leave out.
+    pub option_file: OptionFile,
+    /// The files a site's databases and routes come from, besides the
+    /// environment: the daemon reconfigures when one of them changes.
+    pub site_files: Vec<PathBuf>,
 }
 
 impl Config {
     /// Load every part from `env` and the control files it points to.
     pub fn load(env: &Env) -> Result<Config, ConfigError> {
         let paths = Paths::from_env(env)?;
-        let mysql = MysqlConfig::load(env, &paths)?;
+        let option_file = OptionFile::load(env, &paths)?;
+        let mut mysql = MysqlConfig::load(env, &paths)?;
+        central::fill_from_option_file(&mut mysql, &option_file);
+        let mut cluster = central::ClusterSite::load(env, &paths, &mysql)?;
+        if let Some(central) = cluster.as_mut().and_then(|c| c.central.as_mut()) {
+            central::fill_from_option_file(central, &option_file);
+        }
+        let site_files = vec![
+            cluster::control_path(env, &paths, "MCDFILE", "mcdinfo"),
+            cluster::control_path(env, &paths, "REPLICAS_FILE", "replicas"),
+            paths.control_file("host.cntrl"),
+            paths.control_file("host.mysql"),
+            paths.control_file("hostip"),
+            paths.control_file("virtualdomains"),
+            paths.assigndir.join("assign"),
+            option_file.path.clone(),
+        ];
         Ok(Config {
             timeouts: Timeouts::load(&paths)?,
-            cluster: central::ClusterSite::load(env, &paths, &mysql)?,
+            cluster,
+            site_files,
+            replicas: Replicas::load(env, &paths)?,
+            tls: TlsSettings::load(env, &option_file)?,
+            option_file,
             mysql,
             fifo: FifoConfig::load(env)?,
             lookup: LookupConfig::load(env, &paths)?,

@@ -3,8 +3,8 @@
 use testkit::harness;
 
 mod applets;
-mod cluster;
 mod authindi;
+mod cluster;
 mod cluster_harness;
 mod daemon;
 mod differences;
