@@ -70,9 +70,18 @@ pub fn describe_mysql_error(e: &mysql::Error) -> String {
     if let Some(tls) = servers::tls_failure(e) {
         return tls;
     }
+    if pool::is_timeout(e) {
+        return "no answer from the server within the timeout".to_string();
+    }
     let without_os_error = |text: &str| crate::ctext::split_os_error(text).0.to_string();
     match e {
         Error::IoError(io) => without_os_error(&io.to_string()),
+        Error::CodecError(c) => {
+            match std::error::Error::source(c).and_then(|s| s.downcast_ref::<std::io::Error>()) {
+                Some(io) => without_os_error(&io.to_string()),
+                None => c.to_string(),
+            }
+        }
         Error::DriverError(DriverError::CouldNotConnect(Some((addr, desc, _)))) => {
             format!("cannot reach {addr}: {}", without_os_error(desc))
         }

@@ -826,6 +826,17 @@ mod tests {
         assert!(text.starts_with("TLS: invalid peer certificate"), "{text}");
         let plain = mysql::Error::IoError(std::io::ErrorKind::ConnectionRefused.into());
         assert_eq!(tls_failure(&plain), None);
+        // A timeout, and a lost connection, in words rather than the
+        // crate's `CodecError { .. }`.
+        let timeout = mysql::Error::CodecError(std::io::Error::from_raw_os_error(11).into());
+        assert_eq!(
+            describe_mysql_error(&timeout),
+            "no answer from the server within the timeout"
+        );
+        let eof = mysql::Error::CodecError(
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed").into(),
+        );
+        assert_eq!(describe_mysql_error(&eof), "connection closed");
     }
 
     #[test]
