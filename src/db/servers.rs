@@ -320,6 +320,9 @@ impl Shared {
                 server.label,
                 self.settings.retry_interval
             );
+            // Its other connections are as dead, or stuck behind the stalled
+            // one: the server starts afresh when it is back.
+            server.pool.close_all();
         } else {
             log::debug!("database server {} still down: {reason}", server.label);
         }
@@ -628,9 +631,10 @@ pub(crate) fn tls_failure(e: &mysql::Error) -> Option<String> {
     let rustls_in_io = |io: &std::io::Error| {
         io.get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .map(|t| format!("TLS: {t}"))
+            .map(rustls_words)
     };
     match e {
+        Error::TlsError(mysql::error::tls::TlsError::Tls(t)) => Some(rustls_words(t)),
         Error::TlsError(t) => Some(format!("TLS: {t}")),
         Error::DriverError(DriverError::TlsNotSupported) => {
             Some("TLS: the server does not offer TLS, which this connection requires".into())
@@ -640,6 +644,24 @@ pub(crate) fn tls_failure(e: &mysql::Error) -> Option<String> {
             .and_then(|s| s.downcast_ref::<std::io::Error>())
             .and_then(rustls_in_io),
         _ => None,
+    }
+}
+
+/// The certificate errors an administrator meets, in words; the others as
+/// the TLS library tells them. Every one starts with "TLS: ".
+fn rustls_words(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "TLS: the server certificate is not signed by the CA given (MYSQL_OPT_SSL_CA) \
+             nor by a public one"
+                .to_string()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName)
+        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
+            "TLS: the server certificate is not for this host name or address".to_string()
+        }
+        e => format!("TLS: {e}"),
     }
 }
 

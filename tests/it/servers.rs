@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indilookup::db::pool::connect_within_timeout;
-use indilookup::db::servers::{last_server, ServerSettings, ServerSpec, Servers};
+use indilookup::db::servers::{last_server, ServerSettings, ServerSpec, Servers, TlsOptions};
 use indilookup::db::DbError;
 use mysql::prelude::Queryable;
 
@@ -77,6 +77,26 @@ fn insert(servers: &Servers) -> (Result<(), DbError>, Duration) {
 fn rows(own: &OwnServer) -> u64 {
     let mut c = own.server.connect(Some(DB)).unwrap();
     c.query_first("SELECT COUNT(*) FROM t").unwrap().unwrap()
+}
+
+/// The kernel's state letter of the server process (T: stopped).
+fn process_state(own: &OwnServer) -> String {
+    let dir = own.server.socket.parent().unwrap();
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    let state = status.lines().find(|l| l.starts_with("State:")).unwrap();
+    state["State:".len()..].trim().to_string()
+}
+
+/// Freeze the server and wait until the kernel has stopped it: SIGSTOP
+/// takes effect asynchronously, and a busy machine can let a running
+/// thread answer one more statement.
+fn freeze(own: &OwnServer) -> crate::harness::Frozen<'_> {
+    let frozen = own.freeze();
+    within(Duration::from_secs(5), "server stopped", || {
+        process_state(own).starts_with('T')
+    });
+    frozen
 }
 
 /// Wait until `cond` or panic after `limit`; how long it took.
@@ -163,14 +183,17 @@ fn frozen_primary_reads_fail_over_within_the_timeout_and_never_hang() {
     let primary = server_named("primary");
     let replica = server_named("replica");
     let timeout = Duration::from_secs(1);
+    // The replica's own timeouts are generous: a loaded test machine must
+    // not make it fail too.
+    let slack = Duration::from_secs(5);
     let servers = Servers::new(
         spec(&primary, timeout),
-        vec![spec(&replica, timeout)],
+        vec![spec(&replica, slack)],
         2,
         settings(Duration::from_secs(30), 4),
     );
     assert_eq!(who(&servers).0.unwrap(), "primary");
-    let frozen = primary.freeze();
+    let frozen = freeze(&primary);
 
     // A pooled connection: the statement times out (read timeout), and the
     // same read is answered by the replica.
@@ -186,7 +209,7 @@ fn frozen_primary_reads_fail_over_within_the_timeout_and_never_hang() {
     // stopped server, which never greets; the connect timeout ends it.
     let fresh = Servers::new(
         spec(&primary, timeout),
-        vec![spec(&replica, timeout)],
+        vec![spec(&replica, slack)],
         2,
         settings(Duration::from_secs(30), 4),
     );
@@ -219,7 +242,7 @@ fn a_connect_to_a_frozen_server_ends_within_the_connect_timeout() {
     let opts = s.opts().unwrap();
     let c = connect_within_timeout(&opts, None).unwrap();
     drop(c);
-    let _frozen = own.freeze();
+    let _frozen = freeze(&own);
     let started = Instant::now();
     let e = connect_within_timeout(&opts, Some(Duration::from_secs(60))).unwrap_err();
     let took = started.elapsed();
@@ -274,7 +297,7 @@ fn every_server_down_fails_at_once_until_the_primary_is_due() {
     only.resume();
     std::thread::sleep(retry);
     assert_eq!(who(&servers).0.unwrap(), "primary");
-    assert_eq!(servers.health()[0].1, true);
+    assert!(servers.health()[0].1);
     assert_eq!(servers.connect_failure(), None);
 }
 
@@ -351,4 +374,339 @@ fn bulk_connections_counts_and_close_all() {
     let name: String = bulk.query_first("SELECT name FROM t").unwrap().unwrap();
     assert_eq!(name, "replica");
     assert!(!servers.health()[0].1);
+}
+
+/// A private mariadbd on a loopback TCP port, with TLS from certificates
+/// made here (or without TLS), for the TLS tests.
+struct TcpServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    process: Option<testkit::Guarded>,
+}
+
+const TLS_USER: &str = "tlsuser";
+const TLS_PASSWORD: &str = "tls-pw-not-in-logs";
+
+fn run(cmd: &mut std::process::Command) {
+    let out = cmd.output().expect("run a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    run(std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args));
+}
+
+fn program(names: &[&str]) -> std::path::PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        for n in names {
+            let p = std::path::Path::new(dir).join(n);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!("none of {names:?} found");
+}
+
+impl TcpServer {
+    fn start() -> TcpServer {
+        let dir = tempfile::Builder::new()
+            .prefix("indilookup-tls.")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("tmp")).unwrap();
+        Self::certificates(d);
+        let mut install =
+            std::process::Command::new(program(&["mariadb-install-db", "mysql_install_db"]));
+        install
+            .env("TMPDIR", d.join("tmp"))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+        if nix::unistd::geteuid().is_root() {
+            install.arg("--user=root");
+        }
+        run(&mut install);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = TcpServer {
+            dir,
+            port,
+            process: None,
+        };
+        server.run(true);
+        let mut c = server.admin();
+        c.query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {DB}")).unwrap();
+        c.query_drop(format!("CREATE TABLE {DB}.t (name varchar(20))"))
+            .unwrap();
+        c.query_drop(format!("INSERT INTO {DB}.t VALUES ('tls')"))
+            .unwrap();
+        c.query_drop(format!(
+            "CREATE USER '{TLS_USER}'@'%' IDENTIFIED BY '{TLS_PASSWORD}'"
+        ))
+        .unwrap();
+        c.query_drop(format!("GRANT ALL ON {DB}.* TO '{TLS_USER}'@'%'"))
+            .unwrap();
+        server
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 it signed, an expired one,
+    /// and a second CA that signed nothing here.
+    fn certificates(d: &std::path::Path) {
+        for ca in ["ca", "other-ca"] {
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "30",
+                    "-subj",
+                    &format!("/CN=indilookup test {ca}"),
+                    "-keyout",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{ca}.pem"),
+                ],
+            );
+        }
+        for name in ["server", "expired"] {
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ],
+            );
+        }
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "1000\n").unwrap();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n\
+             serial = serial\ndefault_md = sha256\npolicy = any\ncopy_extensions = copy\n\
+             unique_subject = no\n[any]\ncommonName = supplied\n",
+        )
+        .unwrap();
+        let sign = |name: &str, dates: [&str; 4]| {
+            let mut args = vec![
+                "ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile",
+                "ca.key",
+            ];
+            args.extend(dates);
+            let input = format!("{name}.csr");
+            let output = format!("{name}.pem");
+            args.extend(["-in", &input, "-out", &output]);
+            openssl(d, &args);
+        };
+        sign(
+            "server",
+            [
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20991231000000Z",
+            ],
+        );
+        sign(
+            "expired",
+            [
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20200201000000Z",
+            ],
+        );
+    }
+
+    /// Start mariadbd; with TLS from `cert`.pem/.key, or without TLS.
+    fn run(&mut self, tls: bool) {
+        self.run_with("server", tls);
+    }
+
+    fn run_with(&mut self, cert: &str, tls: bool) {
+        self.stop();
+        let d = self.dir.path();
+        let mut cmd = std::process::Command::new(program(&["mariadbd", "mysqld"]));
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
+            .arg(format!("--port={}", self.port))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if tls {
+            cmd.arg(format!("--ssl-ca={}", d.join("ca.pem").display()))
+                .arg(format!(
+                    "--ssl-cert={}",
+                    d.join(format!("{cert}.pem")).display()
+                ))
+                .arg(format!(
+                    "--ssl-key={}",
+                    d.join(format!("{cert}.key")).display()
+                ));
+        } else {
+            cmd.arg("--skip-ssl");
+        }
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("--user=root");
+        }
+        self.process = Some(testkit::Guarded::spawn(&mut cmd).expect("start mariadbd"));
+        let started = Instant::now();
+        while self.try_admin().is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+                panic!("mariadbd did not come up:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(p) = self.process.take() {
+            let _ = p.signal(nix::sys::signal::Signal::SIGTERM);
+            let _ = p.wait_with_output();
+        }
+    }
+
+    fn try_admin(&self) -> mysql::Result<mysql::Conn> {
+        mysql::Conn::new(
+            mysql::OptsBuilder::new()
+                .socket(Some(self.dir.path().join("sock").to_string_lossy()))
+                .user(Some("root")),
+        )
+    }
+
+    fn admin(&self) -> mysql::Conn {
+        self.try_admin().unwrap()
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn spec(&self, ca: &str, verify_cert: bool) -> ServerSpec {
+        ServerSpec {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            socket: None,
+            user: TLS_USER.into(),
+            password: TLS_PASSWORD.into(),
+            database: DB.into(),
+            tls: Some(TlsOptions {
+                ca: Some(self.path(ca)),
+                cert: None,
+                key: None,
+                verify_cert,
+            }),
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The TLS version the session runs, as the server sees it ("" in plain text).
+fn tls_version(servers: &Servers) -> Result<String, DbError> {
+    servers.read("ssl", |c| {
+        c.query_first::<(String, String), _>("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            .map(|r| r.map(|r| r.1).unwrap_or_default())
+    })
+}
+
+fn lone(spec: ServerSpec) -> Servers {
+    Servers::new(spec, vec![], 2, settings(Duration::from_secs(30), 4))
+}
+
+/// The TLS error's words, checked for what must never be in them.
+fn tls_error(r: Result<String, DbError>, label: &str) -> String {
+    match r {
+        Err(e @ DbError::Tls { .. }) => {
+            let text = e.to_string();
+            assert!(text.starts_with(&format!("{label}: TLS: ")), "{text}");
+            assert!(!text.contains(TLS_PASSWORD), "{text}");
+            assert!(!text.contains("Error {"), "{text}");
+            eprintln!("{text}");
+            text
+        }
+        other => panic!("not a TLS error: {other:?}"),
+    }
+}
+
+#[test]
+fn tls_is_required_verified_and_never_dropped() {
+    let mut server = TcpServer::start();
+
+    // Verified against the CA that signed the server certificate.
+    let servers = lone(server.spec("ca.pem", true));
+    let label = servers.primary_label();
+    assert_eq!(label, format!("{TLS_USER}@127.0.0.1:{}", server.port));
+    let version = tls_version(&servers).unwrap();
+    assert!(version.starts_with("TLSv1."), "{version:?}");
+    eprintln!("TLS to MariaDB: {version}");
+
+    // Another CA: refused, and said why.
+    let servers = lone(server.spec("other-ca.pem", true));
+    let text = tls_error(tls_version(&servers), &label);
+    assert!(text.contains("not signed by the CA given"), "{text}");
+    assert!(!servers.health()[0].1, "the server counts as down");
+    assert!(servers.connect_failure().unwrap().contains("TLS"));
+    // Verification off (self-signed set-ups): accepted, still encrypted.
+    let servers = lone(server.spec("other-ca.pem", false));
+    assert!(tls_version(&servers).unwrap().starts_with("TLSv1."));
+
+    // An expired certificate.
+    server.run_with("expired", true);
+    let servers = lone(server.spec("ca.pem", true));
+    let text = tls_error(tls_version(&servers), &label);
+    assert!(text.contains("expired"), "{text}");
+
+    // A server without TLS: an error, never a plain-text connection.
+    server.run(false);
+    let servers = lone(server.spec("ca.pem", true));
+    let text = tls_error(tls_version(&servers), &label);
+    assert!(text.contains("does not offer TLS"), "{text}");
+    // Without TLS asked for, the same server answers in plain text.
+    let mut plain = server.spec("ca.pem", true);
+    plain.tls = None;
+    assert_eq!(tls_version(&lone(plain)).unwrap(), "");
 }
