@@ -50,7 +50,7 @@ pub enum DbError {
     Tls { server: String, reason: String },
     /// Every server of the database failed lately and none is due for
     /// another try: the lookup fails at once.
-    #[error("{server}: {reason} (next try within {retry_in:?})")]
+    #[error("{server}: {reason} (tried again within {} s)", .retry_in.as_secs_f64().ceil())]
     Unavailable {
         server: String,
         reason: String,

@@ -10,6 +10,10 @@
 //! is dropped too, but the server is slow or stalled rather than gone, and a
 //! second try would hold the worker for as long again.
 //!
+//! At most `max` statements run at once, and at most `max_waiting` callers
+//! wait for a connection; more get `Busy` at once, so that one stalled
+//! server cannot hold every worker thread of the daemon.
+//!
 //! A connect is bounded by the connect timeout as a whole, handshake
 //! included: a stopped (SIGSTOPped) server accepts the TCP or socket
 //! connection through the kernel but never greets, and the crate's own

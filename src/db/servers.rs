@@ -207,7 +207,9 @@ struct Health {
 #[derive(Debug)]
 struct Down {
     reason: String,
+    /// When it went down, and when it last failed.
     since: Instant,
+    last: Instant,
     /// Not tried again before this, except by the one who claims the try.
     retry_at: Instant,
 }
@@ -234,6 +236,7 @@ impl Health {
         self.down = Some(Down {
             reason,
             since,
+            last: now,
             retry_at: now + interval,
         });
     }
@@ -290,9 +293,9 @@ enum Failure {
 }
 
 impl Shared {
-    fn classify(&self, server: &Server, tls: bool, e: DbError) -> Failure {
+    fn classify(&self, server: &Server, e: DbError) -> Failure {
         match e {
-            DbError::Connect(source) => match (tls, tls_failure(&source)) {
+            DbError::Connect(source) => match (server.pool.tls(), tls_failure(&source)) {
                 (true, Some(reason)) => Failure::Down(DbError::Tls {
                     server: server.label.to_string(),
                     reason: strip_tls_prefix(&reason),
@@ -314,7 +317,13 @@ impl Shared {
             DbError::Connect(source) => describe_mysql_error(source),
             e => e.to_string(),
         };
-        if server.health().is_up() {
+        let was_up = {
+            let mut h = server.health();
+            let was_up = h.is_up();
+            h.mark_down(Instant::now(), self.settings.retry_interval, reason.clone());
+            was_up
+        };
+        if was_up {
             log::warn!(
                 "database server {}: {reason}; skipped for {:?}",
                 server.label,
@@ -326,9 +335,6 @@ impl Shared {
         } else {
             log::debug!("database server {} still down: {reason}", server.label);
         }
-        server
-            .health()
-            .mark_down(Instant::now(), self.settings.retry_interval, reason);
         self.wake.notify_all();
     }
 
@@ -352,12 +358,10 @@ impl Shared {
             &self.servers[..]
         };
         let mut last_error = None;
-        let mut tried = vec![false; servers.len()];
+        // The second round cannot take a server again: one tried in the
+        // first was up, and is now either still up or down until later.
         for retrying in [false, true] {
-            for (i, server) in servers.iter().enumerate() {
-                if tried[i] {
-                    continue;
-                }
+            for server in servers {
                 let go = {
                     let mut h = server.health();
                     if retrying {
@@ -369,9 +373,7 @@ impl Shared {
                 if !go {
                     continue;
                 }
-                tried[i] = true;
-                let tls = server.pool_tls();
-                match attempt(server).map_err(|e| self.classify(server, tls, e)) {
+                match attempt(server).map_err(|e| self.classify(server, e)) {
                     Ok(v) => {
                         self.mark_up(server);
                         LAST_SERVER.with(|l| *l.borrow_mut() = Some(server.label.clone()));
@@ -389,7 +391,7 @@ impl Shared {
         Err(last_error.unwrap_or_else(|| self.unavailable(servers)))
     }
 
-    /// Every server down and none due for a try: the latest reason.
+    /// Every server down and none due for a try: the latest failure.
     fn unavailable(&self, servers: &[Server]) -> DbError {
         let now = Instant::now();
         let latest = servers
@@ -398,7 +400,7 @@ impl Shared {
                 let h = s.health();
                 h.down.as_ref().map(|d| {
                     (
-                        d.since,
+                        d.last,
                         s.label.to_string(),
                         d.reason.clone(),
                         d.retry_at.saturating_duration_since(now),
@@ -450,10 +452,9 @@ impl Shared {
                 if !due {
                     continue;
                 }
-                let tls = server.pool_tls();
                 match server.pool.probe() {
                     Ok(()) => self.mark_up(server),
-                    Err(e) => match self.classify(server, tls, e) {
+                    Err(e) => match self.classify(server, e) {
                         Failure::Down(e) | Failure::Final(e) => {
                             let reason = match &e {
                                 DbError::Connect(s) => describe_mysql_error(s),
@@ -472,12 +473,6 @@ impl Shared {
             }
             stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
         }
-    }
-}
-
-impl Server {
-    fn pool_tls(&self) -> bool {
-        self.pool.tls()
     }
 }
 
@@ -827,7 +822,10 @@ mod tests {
         // Failing again keeps the first time it went down.
         h.mark_down(t0 + 2 * i, i, "timeout".into());
         let d = h.down.as_ref().unwrap();
-        assert_eq!((d.since, d.reason.as_str()), (t0, "timeout"));
+        assert_eq!(
+            (d.since, d.last, d.reason.as_str()),
+            (t0, t0 + 2 * i, "timeout")
+        );
         assert_eq!(d.retry_at, t0 + 3 * i);
         assert!(h.mark_up());
         assert!(h.is_up() && !h.mark_up());
