@@ -17,4 +17,5 @@ mod inquerytest;
 mod logs;
 mod lookups;
 mod query;
+mod servers;
 mod vchkpass;
