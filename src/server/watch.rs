@@ -6,7 +6,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-
 /// How often the files are looked at.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
