@@ -3,8 +3,9 @@
 use testkit::harness;
 
 mod applets;
-mod cluster;
 mod authindi;
+mod cluster;
+mod cluster_faults;
 mod cluster_harness;
 mod daemon;
 mod differences;
