@@ -167,11 +167,11 @@ fn a_frozen_mailstore_under_load_spares_the_other() {
             });
         }
         std::thread::sleep(warm);
-        let frozen_at = Instant::now();
-        let thawed_at = {
+        let (frozen_at, thawed_at) = {
             let _frozen = cluster.ms1().freeze();
+            let frozen_at = Instant::now();
             std::thread::sleep(frozen_for);
-            Instant::now()
+            (frozen_at, Instant::now())
         };
         std::thread::sleep(after);
         stop.store(true, Ordering::Relaxed);
@@ -193,8 +193,16 @@ fn a_frozen_mailstore_under_load_spares_the_other() {
         }
     };
     let t = |ms1: bool, p: u8| tally(outcomes.iter().filter(|o| o.ms1 == ms1 && phase(o) == p));
+    // The longest wait of one of ms2's users while ms1 was frozen.
+    let ms2_wait = outcomes
+        .iter()
+        .filter(|o| !o.ms1 && phase(o) == 1)
+        .map(|o| o.done - o.sent)
+        .max()
+        .unwrap_or_default();
     let report = format!(
-        "before: ms1 {:?} ms2 {:?}; frozen ({frozen_for:?}): ms1 {:?} ms2 {:?}; after: ms1 {:?} ms2 {:?}",
+        "before: ms1 {:?} ms2 {:?}; frozen ({frozen_for:?}): ms1 {:?} ms2 {:?} (longest wait \
+         {ms2_wait:?}); after: ms1 {:?} ms2 {:?}",
         t(true, 0),
         t(false, 0),
         t(true, 1),
@@ -321,7 +329,7 @@ fn bad_mcdinfos(cluster: &Cluster) -> Vec<(&'static str, String, usize)> {
         ),
         (
             "a 200-byte value",
-            with(&|l| l[7] = format!("pass     {}", SECRET.repeat(11))),
+            with(&|l| l[7] = format!("pass     {}xx", SECRET.repeat(11))),
             8,
         ),
         (
@@ -443,6 +451,10 @@ fn a_changed_mcdinfo_is_used_without_a_hup() {
     };
     cluster.write_mcdinfo(&changed);
     until(int(1), "the change");
+    assert_eq!(
+        d.c_query(PWD, "bob@dist.example", "", "b"),
+        pwstruct("No such user bob@dist.example")
+    );
     // Record 2 still serves plain.example's users, and ms1's are unchanged.
     assert_eq!(d.c_query(USER, "carol@plain.example", "", "c"), int(3));
     assert_eq!(d.c_query(USER, "alice@dist.example", "", "d"), int(0));
