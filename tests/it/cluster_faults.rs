@@ -121,6 +121,8 @@ fn tally<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> Tally {
 /// A statement on a connection that is already open waits for
 /// MYSQL_OPT_READ_TIMEOUT (20 s by default, as libmysqlclient's), far beyond
 /// the clients' 4 s, so the site under test sets 2 s, as a cluster should.
+/// Workers all waiting on the frozen server would starve ms2's users: the
+/// rate check catches that.
 #[test]
 fn a_frozen_mailstore_under_load_spares_the_other() {
     let cluster = Cluster::start();
@@ -269,8 +271,8 @@ fn before_total(t: &Tally) -> usize {
 /// A password that must never be shown.
 const SECRET: &str = "Sekr3t-never-shown";
 
-/// The §7 mcdinfo with record 1's password replaced by [`SECRET`]-bearing
-/// text (the daemon never connects in these tests).
+/// The lines of the §7 mcdinfo, record 1's password replaced by [`SECRET`]
+/// (no file made from them loads, so it need not work).
 fn lines_of(cluster: &Cluster) -> Vec<String> {
     cluster
         .mcdinfo()
