@@ -274,11 +274,18 @@ impl Cluster {
 
     /// The SMTP port of mail to `domain` on mailstore `hostid` (the
     /// `smtp_port` table): the row for this host (`src_host` = control/hostip)
-    /// first, else the last `*` row; none, port 0 or an error → `default`.
-    pub fn smtp_port(&self, hostid: &str, domain: &str, this_host: &str, default: u16) -> u16 {
-        let Ok(central) = self.central_store() else {
-            return default;
-        };
+    /// first, else the last `*` row; none, port 0 or no such table →
+    /// `default`. Any other database error is an error (C took the default
+    /// port then, and a wrong port was cached): HOST answers -1.
+    pub fn smtp_port(
+        &self,
+        hostid: &str,
+        domain: &str,
+        this_host: &str,
+        default: u16,
+    ) -> Result<u16, DbError> {
+        const ER_NO_SUCH_TABLE: u16 = 1146;
+        let central = self.central_store()?;
         let found = central.read("smtp_port", |c| {
             c.exec::<(Option<String>, Option<i64>), _, _>(
                 "SELECT src_host, port FROM smtp_port WHERE host = ? AND domain = ?",
@@ -287,10 +294,11 @@ impl Cluster {
         });
         let rows = match found {
             Ok(rows) => rows,
-            Err(e) => {
-                log::warn!("smtp_port: {hostid} {domain}: {e}; using port {default}");
-                return default;
-            }
+            Err(DbError::Query {
+                source: mysql::Error::MySqlError(e),
+                ..
+            }) if e.code == ER_NO_SUCH_TABLE => return Ok(default),
+            Err(e) => return Err(e),
         };
         let port_of = |p: Option<i64>| {
             p.and_then(|p| u16::try_from(p).ok())
@@ -301,16 +309,18 @@ impl Cluster {
             .iter()
             .find(|(src, _)| src.as_deref() == Some(this_host))
         {
-            return port_of(*p);
+            return Ok(port_of(*p));
         }
-        match rows
-            .iter()
-            .rev()
-            .find(|(src, _)| src.as_deref().is_some_and(|s| s.starts_with('*')))
-        {
-            Some((_, p)) => port_of(*p),
-            None => default,
-        }
+        Ok(
+            match rows
+                .iter()
+                .rev()
+                .find(|(src, _)| src.as_deref().is_some_and(|s| s.starts_with('*')))
+            {
+                Some((_, p)) => port_of(*p),
+                None => default,
+            },
+        )
     }
 
     /// Forget the routes of an address (`user@domain`) or of every user of a

@@ -405,7 +405,7 @@ impl Database {
                     } else {
                         super::control_files::SMTP_PORT
                     };
-                    let port = cluster.smtp_port(&hostid, &domain, &self.mail_host()?, default);
+                    let port = cluster.smtp_port(&hostid, &domain, &self.mail_host()?, default)?;
                     Ok(Some(Route {
                         host: mail_host,
                         port,

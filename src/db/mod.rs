@@ -277,9 +277,10 @@ impl Database {
         max_connections: usize,
         route_policy: Option<Policy>,
     ) -> Database {
-        // A connect must give up while the client still waits for the
-        // answer (-1 is better than no answer): one second before the
-        // clients' deadline (control/timeoutread), at most.
+        // A connect or a statement must give up while the client still
+        // waits for the answer (-1 is better than no answer): one second
+        // before the clients' deadline (control/timeoutread), at most. The
+        // pre-cache reads on a connection with a timeout of its own.
         let most = config
             .timeouts
             .read
@@ -287,6 +288,8 @@ impl Database {
             .max(Duration::from_secs(1));
         let capped = |c: &MysqlConfig| MysqlConfig {
             connect_timeout: c.connect_timeout.min(most),
+            read_timeout: c.read_timeout.min(most),
+            write_timeout: c.write_timeout.min(most),
             ..c.clone()
         };
         let local = capped(&config.mysql);
@@ -329,6 +332,8 @@ impl Database {
             let mut settings = record_mysql(r, &local);
             crate::config::central::fill_from_option_file(&mut settings, &connections.option_file);
             settings.connect_timeout = settings.connect_timeout.min(most);
+            settings.read_timeout = settings.read_timeout.min(most);
+            settings.write_timeout = settings.write_timeout.min(most);
             let conn = Connection::of_host_line(&settings);
             if let Some((_, s)) = made.iter().find(|(c, _)| *c == conn) {
                 return s.clone();

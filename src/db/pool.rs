@@ -10,9 +10,11 @@
 //! is dropped too, but the server is slow or stalled rather than gone, and a
 //! second try would hold the worker for as long again.
 //!
-//! At most `max` statements run at once, and at most `max_waiting` callers
-//! wait for a connection; more get `Busy` at once, so that one stalled
-//! server cannot hold every worker thread of the daemon.
+//! At most `max` statements run at once. While the server turns its
+//! statements over, any number of callers may wait for a connection (a busy
+//! but healthy server); once no connection has come back for [`STALLED`],
+//! at most `max_waiting` callers wait and the others get `Busy` at once, so
+//! that one stalled server cannot hold every worker thread of the daemon.
 //!
 //! A connect is bounded by the connect timeout as a whole, handshake
 //! included: a stopped (SIGSTOPped) server accepts the TCP or socket
@@ -79,7 +81,17 @@ struct State {
     last_connect_error: Option<String>,
     /// Callers waiting for a connection now.
     waiting: usize,
+    /// When a connection last came back (or the pool was made).
+    last_return: Instant,
 }
+
+/// How long without a connection coming back, with every connection
+/// handed out, makes a server stalled: a lookup's statement takes
+/// milliseconds.
+pub const STALLED: Duration = Duration::from_secs(1);
+
+/// How long a waiter sleeps before it looks again whether the server stalled.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// A bounded set of connections shared by the worker threads.
 pub struct Pool {
@@ -122,6 +134,7 @@ impl Pool {
                 connects: 0,
                 last_connect_error: None,
                 waiting: 0,
+                last_return: Instant::now(),
             }),
             freed: Condvar::new(),
         }
@@ -179,8 +192,9 @@ impl Pool {
         }
     }
 
-    /// Wait until a connection comes back or `deadline`; `Busy` at once
-    /// when `max_waiting` callers wait already.
+    /// Wait a little for a connection to come back (the caller looks again);
+    /// `Busy` at `deadline`, and at once when the server stalled and
+    /// `max_waiting` callers wait already.
     fn wait_for_slot<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
@@ -190,13 +204,14 @@ impl Pool {
         if now >= deadline {
             return Err(DbError::Busy(self.wait));
         }
-        if st.waiting >= self.max_waiting {
+        let stalled = now.saturating_duration_since(st.last_return) >= STALLED;
+        if stalled && st.waiting >= self.max_waiting {
             return Err(DbError::Busy(Duration::ZERO));
         }
         st.waiting += 1;
         let mut st = self
             .freed
-            .wait_timeout(st, deadline - now)
+            .wait_timeout(st, (deadline - now).min(WAIT_SLICE))
             .unwrap_or_else(|e| e.into_inner())
             .0;
         st.waiting -= 1;
@@ -258,6 +273,7 @@ impl Pool {
     fn release_slot(&self) {
         let mut st = self.lock();
         st.open -= 1;
+        st.last_return = Instant::now();
         drop(st);
         self.freed.notify_one();
     }
@@ -438,6 +454,7 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         let mut st = self.pool.lock();
+        st.last_return = Instant::now();
         // A connection to close is closed after the lock is released: its
         // QUIT message goes to the server.
         let closing = match self.conn.take() {

@@ -231,6 +231,13 @@ impl Health {
         }
     }
 
+    /// Give a claimed retry back: another caller may try at once.
+    fn release_claim(&mut self, now: Instant) {
+        if let Some(d) = &mut self.down {
+            d.retry_at = now;
+        }
+    }
+
     fn mark_down(&mut self, now: Instant, interval: Duration, reason: String) {
         let since = self.down.as_ref().map_or(now, |d| d.since);
         self.down = Some(Down {
@@ -325,15 +332,22 @@ impl Shared {
         let was_up = {
             let mut h = server.health();
             let was_up = h.is_up();
-            h.mark_down(Instant::now(), self.settings.retry_interval, reason.clone());
+            h.mark_down(Instant::now(), self.skip_after_failure(), reason.clone());
             was_up
         };
         if was_up {
-            log::warn!(
-                "database server {}: {reason}; skipped for {:?}",
-                server.label,
-                self.settings.retry_interval
-            );
+            if self.servers.len() == 1 {
+                log::warn!(
+                    "database server {}: {reason}; tried again by the next lookup",
+                    server.label
+                );
+            } else {
+                log::warn!(
+                    "database server {}: {reason}; skipped for {:?}",
+                    server.label,
+                    self.settings.retry_interval
+                );
+            }
             // Its other connections are as dead, or stuck behind the stalled
             // one: the server starts afresh when it is back.
             server.pool.close_all();
@@ -341,6 +355,18 @@ impl Shared {
             log::debug!("database server {} still down: {reason}", server.label);
         }
         self.wake.notify_all();
+    }
+
+    /// How long a server that just failed is skipped. One with replicas: the
+    /// retry interval, while the replicas answer (the probe tries it). A lone
+    /// server: not at all, since nothing else could answer; the next lookup
+    /// tries it, and the first after it is back is answered.
+    fn skip_after_failure(&self) -> Duration {
+        if self.servers.len() == 1 {
+            Duration::ZERO
+        } else {
+            self.settings.retry_interval
+        }
     }
 
     fn mark_up(&self, server: &Server) {
@@ -363,6 +389,7 @@ impl Shared {
             &self.servers[..]
         };
         let mut last_error = None;
+        let lone = self.servers.len() == 1;
         // The second round cannot take a server again: one tried in the
         // first was up, and is now either still up or down until later.
         for retrying in [false, true] {
@@ -372,7 +399,10 @@ impl Shared {
                     if retrying {
                         h.claim_retry(Instant::now(), self.settings.retry_interval)
                     } else {
-                        h.is_up()
+                        // A lone server is always tried: nothing else could
+                        // answer. What keeps a frozen one from holding every
+                        // worker is its pool's limits.
+                        h.is_up() || lone
                     }
                 };
                 if !go {
@@ -384,12 +414,23 @@ impl Shared {
                         LAST_SERVER.with(|l| *l.borrow_mut() = Some(server.label.clone()));
                         return Ok(v);
                     }
-                    Err(Failure::Final(e)) => return Err(e),
+                    Err(Failure::Final(e)) => {
+                        // It answered: reachable, whatever the statement did.
+                        self.mark_up(server);
+                        return Err(e);
+                    }
                     Err(Failure::Down(e)) => {
                         self.mark_down(server, &e);
                         last_error = Some(e);
                     }
-                    Err(Failure::Busy(e)) => last_error = Some(e),
+                    Err(Failure::Busy(e)) => {
+                        // A claimed retry that never reached the server
+                        // must not hold the others off.
+                        if retrying {
+                            server.health().release_claim(Instant::now());
+                        }
+                        last_error = Some(e);
+                    }
                 }
             }
         }

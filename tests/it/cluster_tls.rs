@@ -62,7 +62,10 @@ fn a_wrong_ca_is_minus_one_unless_verification_is_off() {
     let d = Daemon::start(
         &cluster,
         &["-i", "1"],
-        &[("MYSQL_OPT_SSL_CA", other), ("MYSQL_OPT_SSL_VERIFY_CERT", "0")],
+        &[
+            ("MYSQL_OPT_SSL_CA", other),
+            ("MYSQL_OPT_SSL_VERIFY_CERT", "0"),
+        ],
     );
     assert_eq!(d.c_query(USER, "carol@plain.example", "", "a"), int(3));
     assert!(
@@ -113,13 +116,21 @@ fn an_expired_certificate_and_a_server_without_tls_are_clear_errors() {
     assert!(e.contains("does not offer TLS"), "{e}");
     // MYSQL_OPT_SSL_ENFORCE asks for TLS on a line without `ssl` too.
     let line = format!("127.0.0.1:indimail:pw:{}", plain.port());
-    let e = tls_error(&plain, &certs.ca(), &[("MYSQL_HOST", &line), ("MYSQL_OPT_SSL_ENFORCE", "1")]);
+    let e = tls_error(
+        &plain,
+        &certs.ca(),
+        &[("MYSQL_HOST", &line), ("MYSQL_OPT_SSL_ENFORCE", "1")],
+    );
     assert!(e.contains("does not offer TLS"), "{e}");
 }
 
 /// The port of the server whose `answered by` line is the last in `lines`.
 fn answered_by(d: &Daemon, after: usize) -> String {
-    let lines = d.wait_for(|l| l.contains("answered by"), after + 1, "an answered-by line");
+    let lines = d.wait_for(
+        |l| l.contains("answered by"),
+        after + 1,
+        "an answered-by line",
+    );
     lines[after].clone()
 }
 
@@ -130,7 +141,10 @@ fn answered_by(d: &Daemon, after: usize) -> String {
 fn a_replica_answers_while_its_primary_is_down() {
     let mut cluster = Cluster::builder().replica().start();
     let (ms2, replica) = (cluster.ms2().port(), cluster.replica().port());
-    cluster.write_control("replicas", &format!("127.0.0.1:{ms2} 127.0.0.1:{replica}\n"));
+    cluster.write_control(
+        "replicas",
+        &format!("127.0.0.1:{ms2} 127.0.0.1:{replica}\n"),
+    );
     let d = Daemon::start(
         &cluster,
         &["-i", "1", "-v"],
@@ -140,13 +154,19 @@ fn a_replica_answers_while_its_primary_is_down() {
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "a"), int(0));
     let by = answered_by(&d, seen);
     seen += 1;
-    assert!(by.ends_with(&format!(":{ms2}/indimail")) || by.contains(&format!(":{ms2}")), "{by}");
+    assert!(
+        by.ends_with(&format!(":{ms2}/indimail")) || by.contains(&format!(":{ms2}")),
+        "{by}"
+    );
 
     cluster.ms2_mut().kill();
     let started = Instant::now();
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "b"), int(0));
     let failover = started.elapsed();
-    assert!(failover < Duration::from_secs(4), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(4),
+        "failover took {failover:?}"
+    );
     let by = answered_by(&d, seen);
     seen += 1;
     assert!(by.contains(&format!(":{replica}")), "{by}");
@@ -165,9 +185,15 @@ fn a_replica_answers_while_its_primary_is_down() {
         if by.contains(&format!(":{ms2}")) {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(10), "ms2 never used again: {by}");
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "ms2 never used again: {by}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    eprintln!("recovery: primary used again {:?} after it was back", back.elapsed());
+    eprintln!(
+        "recovery: primary used again {:?} after it was back",
+        back.elapsed()
+    );
     assert!(d.stop().success());
 }

@@ -269,33 +269,60 @@ fn a_connection_keeps_its_statement_timeout_after_a_short_connect_timeout() {
 
 #[test]
 fn every_server_down_fails_at_once_until_the_primary_is_due() {
-    let mut only = server_named("primary");
+    // With a replica: both down, a read fails at once with the latest
+    // reason until the primary's interval has passed.
+    let mut primary = server_named("primary");
+    let mut replica = server_named("replica");
     let retry = Duration::from_secs(1);
     let servers = Servers::new(
-        spec(&only, Duration::from_secs(2)),
-        vec![],
+        spec(&primary, Duration::from_secs(2)),
+        vec![spec(&replica, Duration::from_secs(2))],
         2,
         settings(retry, 4),
     );
     assert_eq!(who(&servers).0.unwrap(), "primary");
-    only.kill();
+    primary.kill();
+    replica.kill();
     assert!(who(&servers).0.is_err());
     let (r, took) = who(&servers);
     match r {
         Err(e @ DbError::Unavailable { .. }) => {
             let text = e.to_string();
-            assert!(text.starts_with(&servers.primary_label()), "{text}");
             assert!(!text.contains("password"), "{text}");
         }
         other => panic!("{other:?}"),
     }
     assert!(took < Duration::from_millis(50), "{took:?}");
     assert!(servers.connect_failure().is_some());
-
-    // No probe for a lone server: the first read after the interval tries
-    // it again.
-    only.resume();
+    primary.resume();
     std::thread::sleep(retry);
+    assert_eq!(who(&servers).0.unwrap(), "primary");
+    assert!(servers.health()[0].1);
+}
+
+/// A lone server is never skipped: nothing else could answer. Every lookup
+/// tries it (a stopped server refuses at once), and the first lookup after
+/// it is back is answered.
+#[test]
+fn a_lone_server_is_tried_again_by_the_next_lookup() {
+    let mut only = server_named("primary");
+    let servers = Servers::new(
+        spec(&only, Duration::from_secs(2)),
+        vec![],
+        2,
+        settings(Duration::from_secs(5), 4),
+    );
+    assert_eq!(who(&servers).0.unwrap(), "primary");
+    only.kill();
+    for _ in 0..8 {
+        match who(&servers) {
+            (Err(DbError::Unavailable { .. }), _) => panic!("skipped"),
+            (Err(_), took) => assert!(took < Duration::from_secs(1), "{took:?}"),
+            (Ok(w), _) => panic!("answered by {w} after the kill"),
+        }
+    }
+    assert!(servers.connect_failure().is_some());
+    only.resume();
     assert_eq!(who(&servers).0.unwrap(), "primary");
     assert!(servers.health()[0].1);
     assert_eq!(servers.connect_failure(), None);
@@ -319,17 +346,25 @@ fn too_many_waiting_is_busy_at_once_and_a_read_goes_to_the_replica() {
         settings(Duration::from_secs(5), 1),
     ));
     for servers in [&lone, &pair] {
-        // One statement runs on the only connection, one waits for it.
+        // One statement runs on the only connection, and holds it.
         let sleeper = {
             let s = servers.clone();
-            std::thread::spawn(move || s.read("sleep", |c| c.query_drop("SELECT SLEEP(1.5)")))
+            std::thread::spawn(move || s.read("sleep", |c| c.query_drop("SELECT SLEEP(2.5)")))
         };
         std::thread::sleep(Duration::from_millis(300));
-        let waiter = {
-            let s = servers.clone();
-            std::thread::spawn(move || who(&s).0)
-        };
-        std::thread::sleep(Duration::from_millis(300));
+        // While the server has not stalled, any number may wait: two here,
+        // over the limit of one.
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = servers.clone();
+                let w = std::thread::spawn(move || who(&s).0);
+                std::thread::sleep(Duration::from_millis(100));
+                w
+            })
+            .collect();
+        // No connection back for over a second: stalled, and waiters beyond
+        // the limit: Busy at once.
+        std::thread::sleep(indilookup::db::pool::STALLED);
         let (r, took) = who(servers);
         assert!(took < Duration::from_millis(200), "{took:?}");
         if Arc::ptr_eq(servers, &lone) {
@@ -343,7 +378,25 @@ fn too_many_waiting_is_busy_at_once_and_a_read_goes_to_the_replica() {
             assert!(servers.health()[0].1);
         }
         sleeper.join().unwrap().unwrap();
-        assert_eq!(waiter.join().unwrap().unwrap(), "primary");
+        // Once stalled, only one of the two may go on waiting: the other
+        // left Busy (to the replica, when there is one).
+        let mut got: Vec<String> = waiters
+            .into_iter()
+            .map(|w| match w.join().unwrap() {
+                Ok(who) => who,
+                Err(DbError::Busy(d)) if d.is_zero() => "busy".to_string(),
+                Err(e) => panic!("{e}"),
+            })
+            .collect();
+        got.sort();
+        let other = if Arc::ptr_eq(servers, &lone) {
+            "busy"
+        } else {
+            "replica"
+        };
+        let mut want = vec!["primary".to_string(), other.to_string()];
+        want.sort();
+        assert_eq!(got, want);
     }
 }
 
