@@ -6,7 +6,7 @@ use super::cluster::ClusterDefinition;
 use super::control::{read_first_line, Paths};
 use super::env::{nonempty, nonempty_os, parse_decimal, Env};
 use super::mysql::env_ident;
-use super::{ConfigError, MysqlConfig};
+use super::{ConfigError, MysqlConfig, OptionFile};
 
 /// A clustered site: its records and where its central database is.
 #[derive(Debug, Clone)]
@@ -87,5 +87,65 @@ fn central_host_line(
             ),
             None => Ok(defaults),
         },
+    }
+}
+
+/// What the MySQL option file adds to a connection, as libmariadb applies it:
+/// the file is read when connecting, after the options set from the
+/// environment, so its connect timeout wins; the connect arguments win over
+/// the file where they are given, so the file supplies only the port (when
+/// the line gives none) and the socket (for `localhost` without a socket or
+/// port of its own).
+pub fn fill_from_option_file(m: &mut MysqlConfig, file: &OptionFile) {
+    let local = m.host.is_empty() || m.host == "localhost";
+    if m.socket.is_none() && m.port == 0 && local {
+        m.socket = file.socket.clone();
+    }
+    if m.port == 0 {
+        if let Some(port) = file.port {
+            m.port = port;
+        }
+    }
+    if let Some(t) = file.connect_timeout {
+        m.connect_timeout = t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    fn line(l: &str) -> MysqlConfig {
+        let defaults =
+            MysqlConfig::parse_host_line("localhost", crate::config::test_support::host_defaults())
+                .unwrap();
+        MysqlConfig::parse_host_line(l, defaults).unwrap()
+    }
+
+    #[test]
+    fn the_option_file_fills_what_the_line_leaves_out() {
+        let file = OptionFile::parse(
+            b"[client]\nsocket=/run/db.sock\nport=3307\nconnect-timeout=3\n",
+            Path::new("indimail.cnf"),
+            "indimail",
+        )
+        .unwrap();
+        let mut m = line("localhost:u:p");
+        fill_from_option_file(&mut m, &file);
+        assert_eq!(m.socket, Some(PathBuf::from("/run/db.sock")));
+        assert_eq!(m.port, 3307);
+        assert_eq!(m.connect_timeout, Duration::from_secs(3));
+        // The line's own port and socket win; a remote host takes no socket.
+        let mut m = line("localhost:u:p:3310");
+        fill_from_option_file(&mut m, &file);
+        assert_eq!((m.socket.clone(), m.port), (None, 3310));
+        let mut m = line("db.example:u:p");
+        fill_from_option_file(&mut m, &file);
+        assert_eq!((m.socket.clone(), m.port), (None, 3307));
+        let mut m = line("localhost:u:p:/tmp/s.sock");
+        fill_from_option_file(&mut m, &file);
+        assert_eq!(m.socket, Some(PathBuf::from("/tmp/s.sock")));
     }
 }

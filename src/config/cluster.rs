@@ -211,10 +211,12 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
 /// The lines of a file with their 1-based numbers, without the newlines.
 fn numbered_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let body = text.strip_suffix(b"\n").unwrap_or(text);
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .filter(move |_| !text.is_empty())
-        .map(|(i, l)| (i + 1, l))
+    let lines = (!text.is_empty()).then(|| body.split(|&b| b == b'\n'));
+    lines
+        .into_iter()
+        .flatten()
+        .zip(1..)
+        .map(|(line, n)| (n, line))
 }
 
 /// C's `isspace` in the "C" locale.
@@ -330,9 +332,10 @@ fn parse_mcdinfo(text: &[u8], path: &Path) -> Result<Parsed, ConfigError> {
     let mut pending: Option<PendingDomain> = None;
     let mut open: Option<OpenRecord> = None;
     for (n, raw) in numbered_lines(text) {
-        let raw = match raw.iter().position(|&b| b == b'#') {
-            Some(i) => &raw[..i],
-            None => raw,
+        // A `#` right after other text probably meant to be part of a value.
+        let (raw, glued_hash) = match raw.iter().position(|&b| b == b'#') {
+            Some(i) => (&raw[..i], i > 0 && !is_c_space(raw[i - 1])),
+            None => (raw, false),
         };
         let start = raw.iter().position(|&b| !is_c_space(b));
         let Some(start) = start else { continue };
@@ -399,6 +402,12 @@ fn parse_mcdinfo(text: &[u8], path: &Path) -> Result<Parsed, ConfigError> {
                 path,
                 n,
                 format!("the value of {shown} holds {what}"),
+            ));
+        }
+        if glued_hash {
+            out.warnings.push(format!(
+                "{}:{n}: `#` starts a comment, so the value of {shown} ends before it",
+                path.display()
             ));
         }
         match kind {
@@ -1182,6 +1191,23 @@ pass     ms2pass
         assert_eq!(
             p.warnings,
             vec!["/ctl/mcdinfo:9: the value of pass ends in 2 blank(s), which are part of the password"]
+        );
+    }
+
+    #[test]
+    fn hash_always_starts_a_comment() {
+        let p = parse(
+            "domain a.example\nserver h # primary\nmdahost m\nport 0\nuse_ssl 0\ndatabase d\nuser u\npass ab#cd\n",
+        )
+        .unwrap();
+        assert_eq!(p.records[0].password, "ab");
+        assert_eq!(p.records[0].servers, vec!["h "]);
+        assert_eq!(
+            p.warnings,
+            vec![
+                "/ctl/mcdinfo:2: the value of `server` ends in 1 blank(s), which are part of the value",
+                "/ctl/mcdinfo:8: `#` starts a comment, so the value of pass ends before it",
+            ]
         );
     }
 

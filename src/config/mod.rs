@@ -34,6 +34,7 @@ pub mod mysql;
 pub mod option_file;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 
 pub use cluster::{ClusterDefinition, DbRecord, Replicas, ServerAddr};
 pub use control::{read_first_line, Paths, Timeouts};
@@ -42,6 +43,7 @@ pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;
 pub use mysql::MysqlConfig;
 pub use option_file::OptionFile;
+pub use tls::TlsSettings;
 
 /// Upper bound for any timeout given in seconds: one day.
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -87,6 +89,16 @@ pub const ENV_VARS: &[&str] = &[
     "REPLICAS_FILE",
     "MYSQL_READ_DEFAULT_FILE",
     "MYSQL_READ_DEFAULT_GROUP",
+    "MYSQL_OPT_SSL_CA",
+    "MYSQL_OPT_SSL_CAPATH",
+    "MYSQL_OPT_SSL_CERT",
+    "MYSQL_OPT_SSL_KEY",
+    "MYSQL_OPT_SSL_CRL",
+    "MYSQL_OPT_SSL_CRLPATH",
+    "MYSQL_OPT_SSL_CIPHER",
+    "MYSQL_OPT_TLS_VERSION",
+    "MYSQL_OPT_SSL_VERIFY_CERT",
+    "MYSQL_OPT_SSL_ENFORCE",
 ];
 
 /// Why a configuration could not be loaded. Every message starts with the
@@ -137,6 +149,15 @@ pub enum ConfigError {
         /// Its 1-based line number.
         line: usize,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting that is well-formed but cannot be honoured, or that needs another
+    /// setting with it. `origin` is a variable name or `<file>:<line>: key`.
+    #[error("{origin}: {reason}")]
+    Setting {
+        /// Where the setting came from.
+        origin: String,
+        /// What is wrong and how to fix it.
         reason: String,
     },
     /// A file or directory that exists but has the wrong shape.
@@ -205,16 +226,46 @@ pub struct Config {
     /// A clustered site's records and central database; `None` for a
     /// single-database site.
     pub cluster: Option<central::ClusterSite>,
+    /// The read replicas of database servers (`control/replicas`).
+    pub replicas: Replicas,
+    /// TLS settings of every database connection.
+    pub tls: TlsSettings,
+    /// The MySQL option file (MYSQL_READ_DEFAULT_FILE): the port and socket
+    /// that connection lines leave out.
+    pub option_file: OptionFile,
+    /// The files a site's databases and routes come from, besides the
+    /// environment: the daemon reconfigures when one of them changes.
+    pub site_files: Vec<PathBuf>,
 }
 
 impl Config {
     /// Load every part from `env` and the control files it points to.
     pub fn load(env: &Env) -> Result<Config, ConfigError> {
         let paths = Paths::from_env(env)?;
-        let mysql = MysqlConfig::load(env, &paths)?;
+        let option_file = OptionFile::load(env, &paths)?;
+        let mut mysql = MysqlConfig::load(env, &paths)?;
+        central::fill_from_option_file(&mut mysql, &option_file);
+        let mut cluster = central::ClusterSite::load(env, &paths, &mysql)?;
+        if let Some(central) = cluster.as_mut().and_then(|c| c.central.as_mut()) {
+            central::fill_from_option_file(central, &option_file);
+        }
+        let site_files = vec![
+            cluster::control_path(env, &paths, "MCDFILE", "mcdinfo"),
+            cluster::control_path(env, &paths, "REPLICAS_FILE", "replicas"),
+            paths.control_file("host.cntrl"),
+            paths.control_file("host.mysql"),
+            paths.control_file("hostip"),
+            paths.control_file("virtualdomains"),
+            paths.assigndir.join("assign"),
+            option_file.path.clone(),
+        ];
         Ok(Config {
             timeouts: Timeouts::load(&paths)?,
-            cluster: central::ClusterSite::load(env, &paths, &mysql)?,
+            cluster,
+            site_files,
+            replicas: Replicas::load(env, &paths)?,
+            tls: TlsSettings::load(env, &option_file)?,
+            option_file,
             mysql,
             fifo: FifoConfig::load(env)?,
             lookup: LookupConfig::load(env, &paths)?,
@@ -269,6 +320,7 @@ mod tests {
             include_str!("central.rs"),
             include_str!("cluster.rs"),
             include_str!("option_file.rs"),
+            include_str!("tls.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {

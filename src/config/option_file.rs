@@ -34,12 +34,11 @@
 //! file rather than to the working directory; `ssl` (which libmariadb ignores) is read.
 
 use std::fmt;
-use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::control::Paths;
+use super::control::{open_regular, Paths};
 use super::env::{nonempty, nonempty_os, parse_decimal, Env};
 use super::{ConfigError, MAX_TIMEOUT_SECS};
 
@@ -210,15 +209,9 @@ impl OptionFile {
     }
 
     fn read(&mut self, path: &Path, depth: usize) -> Result<(), ConfigError> {
-        let file = match fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(ConfigError::io(path, e)),
+        let Some(file) = open_regular(path)? else {
+            return Ok(());
         };
-        let meta = file.metadata().map_err(|e| ConfigError::io(path, e))?;
-        if !meta.is_file() {
-            return Err(ConfigError::file(path, "is not a regular file"));
-        }
         let mut text = Vec::new();
         file.take(MAX_FILE_LEN + 1)
             .read_to_end(&mut text)
@@ -429,6 +422,7 @@ fn unquote(value: &str) -> String {
 mod tests {
     use super::super::test_support::*;
     use super::*;
+    use std::fs;
 
     fn parse(text: &str, group: &str) -> Result<OptionFile, String> {
         OptionFile::parse(

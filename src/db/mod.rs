@@ -11,6 +11,7 @@ pub mod cluster;
 pub(crate) mod control_files;
 mod lookups;
 pub mod pool;
+pub mod servers;
 pub mod store;
 
 use std::path::PathBuf;
@@ -44,7 +45,9 @@ pub enum DbError {
         what: &'static str,
         source: mysql::Error,
     },
-    #[error("no free database connection within {0:?}")]
+    /// No connection came free within the wait; `Duration::ZERO`: not
+    /// waited at all, because as many callers as allowed wait already.
+    #[error("{}", busy_text(*.0))]
     Busy(Duration),
     #[error("{0}")]
     BadData(String),
@@ -53,6 +56,17 @@ pub enum DbError {
     Earlier(Arc<str>),
     #[error("TLS to MySQL (\"ssl\" in the host line) is not supported by this build; remove it, or use a socket or a local port")]
     TlsUnsupported,
+    /// TLS was required and could not be had: never a plain-text fallback.
+    #[error("{server}: TLS: {reason}")]
+    Tls { server: String, reason: String },
+    /// Every server of the database failed lately and none is due for
+    /// another try: the lookup fails at once.
+    #[error("{server}: {reason} (tried again within {} s)", .retry_in.as_secs_f64().ceil())]
+    Unavailable {
+        server: String,
+        reason: String,
+        retry_in: Duration,
+    },
     #[error("{path}: {source}")]
     File {
         path: PathBuf,
@@ -64,9 +78,21 @@ pub enum DbError {
 /// the crate's debug form (`DriverError { ... }`), never a password.
 pub fn describe_mysql_error(e: &mysql::Error) -> String {
     use mysql::{DriverError, Error};
+    if let Some(tls) = servers::tls_failure(e) {
+        return tls;
+    }
+    if pool::is_timeout(e) {
+        return "no answer from the server within the timeout".to_string();
+    }
     let without_os_error = |text: &str| crate::ctext::split_os_error(text).0.to_string();
     match e {
         Error::IoError(io) => without_os_error(&io.to_string()),
+        Error::CodecError(c) => {
+            match std::error::Error::source(c).and_then(|s| s.downcast_ref::<std::io::Error>()) {
+                Some(io) => without_os_error(&io.to_string()),
+                None => c.to_string(),
+            }
+        }
         Error::DriverError(DriverError::CouldNotConnect(Some((addr, desc, _)))) => {
             format!("cannot reach {addr}: {}", without_os_error(desc))
         }
@@ -83,6 +109,14 @@ pub fn describe_mysql_error(e: &mysql::Error) -> String {
             _ => format!("{} (error {})", m.message, m.code),
         },
         other => other.to_string(),
+    }
+}
+
+fn busy_text(wait: Duration) -> String {
+    if wait.is_zero() {
+        "too many lookups wait for this database server already; not waiting".to_string()
+    } else {
+        format!("no free database connection within {wait:?}")
     }
 }
 

@@ -9,11 +9,21 @@
 //! ran out of time (MYSQL_OPT_READ_TIMEOUT) is not retried: its connection
 //! is dropped too, but the server is slow or stalled rather than gone, and a
 //! second try would hold the worker for as long again.
+//!
+//! At most `max` statements run at once, and at most `max_waiting` callers
+//! wait for a connection; more get `Busy` at once, so that one stalled
+//! server cannot hold every worker thread of the daemon.
+//!
+//! A connect is bounded by the connect timeout as a whole, handshake
+//! included: a stopped (SIGSTOPped) server accepts the TCP or socket
+//! connection through the kernel but never greets, and the crate's own
+//! `tcp_connect_timeout` covers only the TCP connect.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use mysql::{Conn, Opts};
+use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 
 use super::DbError;
 
@@ -67,15 +77,20 @@ struct State {
     connects: u64,
     /// Why the last attempt to connect failed, until one succeeds.
     last_connect_error: Option<String>,
+    /// Callers waiting for a connection now.
+    waiting: usize,
 }
 
 /// A bounded set of connections shared by the worker threads.
 pub struct Pool {
     opts: Opts,
-    /// The site asked for TLS, which this build cannot do: every connect
-    /// fails with a clear error instead.
-    tls_requested: bool,
+    /// Why this pool must not connect at all (TLS asked for on a unix
+    /// socket, which the crate would silently leave in plain text).
+    refusal: Option<String>,
     max: usize,
+    /// How many callers may wait for a connection; beyond that `Busy` at
+    /// once, so a stalled server cannot hold every worker thread.
+    max_waiting: usize,
     wait: Duration,
     state: Mutex<State>,
     freed: Condvar,
@@ -96,8 +111,9 @@ impl Pool {
     pub fn new(opts: Opts, max: usize, wait: Duration) -> Pool {
         Pool {
             opts,
-            tls_requested: false,
+            refusal: None,
             max: max.max(1),
+            max_waiting: usize::MAX,
             wait,
             state: Mutex::new(State {
                 idle: Vec::new(),
@@ -105,6 +121,7 @@ impl Pool {
                 generation: 0,
                 connects: 0,
                 last_connect_error: None,
+                waiting: 0,
             }),
             freed: Condvar::new(),
         }
@@ -158,16 +175,32 @@ impl Pool {
                 drop(st);
                 return self.connect(generation);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(DbError::Busy(self.wait));
-            }
-            st = self
-                .freed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = self.wait_for_slot(st, deadline)?;
         }
+    }
+
+    /// Wait until a connection comes back or `deadline`; `Busy` at once
+    /// when `max_waiting` callers wait already.
+    fn wait_for_slot<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+    ) -> Result<MutexGuard<'a, State>, DbError> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(DbError::Busy(self.wait));
+        }
+        if st.waiting >= self.max_waiting {
+            return Err(DbError::Busy(Duration::ZERO));
+        }
+        st.waiting += 1;
+        let mut st = self
+            .freed
+            .wait_timeout(st, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        st.waiting -= 1;
+        Ok(st)
     }
 
     /// A fresh connection for a retry. The slot of the discarded connection
@@ -191,25 +224,17 @@ impl Pool {
                 st = self.lock();
                 continue;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(DbError::Busy(self.wait));
-            }
-            st = self
-                .freed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = self.wait_for_slot(st, deadline)?;
         }
     }
 
     /// Connect for a slot already counted in `open`.
     fn connect(&self, generation: u64) -> Result<Lease<'_>, DbError> {
-        if self.tls_requested {
+        if let Err(e) = self.check_refusal() {
             self.release_slot();
-            return Err(DbError::TlsUnsupported);
+            return Err(e);
         }
-        match Conn::new(self.opts.clone()) {
+        match connect_within_timeout(&self.opts, None) {
             Ok(conn) => {
                 let mut st = self.lock();
                 st.connects += 1;
@@ -240,20 +265,89 @@ impl Pool {
     /// A connection outside the pool, with its own read timeout (for a bulk
     /// read such as the pre-cache); closed when dropped.
     pub fn connect_once(&self, read_timeout: Duration) -> Result<Conn, DbError> {
-        if self.tls_requested {
-            return Err(DbError::TlsUnsupported);
+        self.check_refusal()?;
+        match connect_within_timeout(&self.opts, Some(read_timeout)) {
+            Ok(conn) => {
+                let mut st = self.lock();
+                st.connects += 1;
+                st.last_connect_error = None;
+                Ok(conn)
+            }
+            Err(e) => {
+                self.lock().last_connect_error = Some(super::describe_mysql_error(&e));
+                Err(DbError::Connect(e))
+            }
         }
-        let opts =
-            mysql::OptsBuilder::from_opts(self.opts.clone()).read_timeout(Some(read_timeout));
-        let conn = Conn::new(opts).map_err(DbError::Connect)?;
-        self.lock().connects += 1;
-        Ok(conn)
     }
 
-    /// Refuse to connect because TLS was asked for (see `tls_requested`).
-    pub fn with_tls_requested(mut self, requested: bool) -> Pool {
-        self.tls_requested = requested;
+    /// Make one connection to see whether the server answers; it is kept
+    /// for the next statement when a slot is free.
+    pub fn probe(&self) -> Result<(), DbError> {
+        let slot = {
+            let mut st = self.lock();
+            (st.open < self.max).then(|| {
+                st.open += 1;
+                st.generation
+            })
+        };
+        match slot {
+            // Dropping the lease puts the connection among the idle ones.
+            Some(generation) => self.connect(generation).map(drop),
+            None => self.connect_once(self.wait).map(drop),
+        }
+    }
+
+    /// At most `n` callers wait for a connection; more get `Busy` at once.
+    pub fn with_max_waiting(mut self, n: usize) -> Pool {
+        self.max_waiting = n;
         self
+    }
+
+    /// TLS asked for (the `ssl` field of a host line): the connections are
+    /// made with TLS, the server certificate verified against the built-in
+    /// public roots, unless the options carry TLS settings of their own. A
+    /// unix socket cannot carry TLS in the crate: such a pool refuses to
+    /// connect rather than connect in plain text.
+    pub fn with_tls_requested(mut self, requested: bool) -> Pool {
+        if !requested || self.opts.get_ssl_opts().is_some() {
+            return self;
+        }
+        if let Some(socket) = self.opts.get_socket() {
+            self.refusal = Some(format!(
+                "TLS needs a TCP connection; the server is given by its socket {socket}: \
+                 give its host and port instead, or turn TLS off"
+            ));
+            return self;
+        }
+        self.opts = OptsBuilder::from_opts(self.opts.clone())
+            .ssl_opts(SslOpts::default())
+            .into();
+        self
+    }
+
+    /// Refuse to connect at all (see `refusal`); the reason is told as a
+    /// TLS error of this server.
+    pub(crate) fn with_refusal(mut self, reason: String) -> Pool {
+        self.refusal = Some(reason);
+        self
+    }
+
+    /// True when the connections are to use TLS.
+    pub fn tls(&self) -> bool {
+        self.opts.get_ssl_opts().is_some() || self.refusal.is_some()
+    }
+
+    fn check_refusal(&self) -> Result<(), DbError> {
+        match &self.refusal {
+            None => Ok(()),
+            Some(reason) => {
+                self.lock().last_connect_error = Some(reason.clone());
+                Err(DbError::Tls {
+                    server: opts_label(&self.opts),
+                    reason: reason.clone(),
+                })
+            }
+        }
     }
 
     /// Close every idle connection now and every busy one when it comes back.
@@ -279,6 +373,67 @@ impl Pool {
     pub fn connect_failure(&self) -> Option<String> {
         self.lock().last_connect_error.clone()
     }
+}
+
+/// `user@host:port` or `user@socket`, never the password.
+pub(crate) fn opts_label(opts: &Opts) -> String {
+    let user = opts.get_user().unwrap_or("");
+    match opts.get_socket() {
+        Some(socket) => format!("{user}@{socket}"),
+        None => format!(
+            "{user}@{}:{}",
+            opts.get_ip_or_hostname(),
+            opts.get_tcp_port()
+        ),
+    }
+}
+
+/// `Conn::new` with the whole handshake bounded by the connect timeout:
+/// the read and write timeouts are at most the connect timeout while
+/// connecting, then set to their own values (or to `read_timeout`) on the
+/// connection's socket.
+pub fn connect_within_timeout(opts: &Opts, read_timeout: Option<Duration>) -> mysql::Result<Conn> {
+    let read = read_timeout.or(opts.get_read_timeout().copied());
+    let write = opts.get_write_timeout().copied();
+    let limit = opts
+        .get_tcp_connect_timeout()
+        .filter(|t| !t.is_zero())
+        .or(read);
+    let Some(limit) = limit else {
+        return Conn::new(opts.clone());
+    };
+    let bounded = |t: Option<Duration>| Some(t.map_or(limit, |t| t.min(limit)));
+    let conn = Conn::new(
+        OptsBuilder::from_opts(opts.clone())
+            .read_timeout(bounded(read))
+            .write_timeout(bounded(write)),
+    )?;
+    set_socket_timeouts(&conn, read, write)?;
+    Ok(conn)
+}
+
+/// SO_RCVTIMEO and SO_SNDTIMEO of the connection's socket (`None`: no
+/// timeout); the crate sets them only when it connects.
+fn set_socket_timeouts(
+    conn: &Conn,
+    read: Option<Duration>,
+    write: Option<Duration>,
+) -> std::io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    use nix::sys::time::TimeVal;
+    let timeval = |d: Option<Duration>| {
+        d.map_or(TimeVal::new(0, 0), |d| {
+            TimeVal::new(
+                d.as_secs().try_into().unwrap_or(i64::MAX),
+                d.subsec_micros().into(),
+            )
+        })
+    };
+    // SAFETY: the descriptor belongs to `conn`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(conn.as_raw_fd()) };
+    setsockopt(&fd, sockopt::ReceiveTimeout, &timeval(read))?;
+    setsockopt(&fd, sockopt::SendTimeout, &timeval(write))?;
+    Ok(())
 }
 
 impl Lease<'_> {

@@ -315,7 +315,7 @@ fn serve_fifos(
     learn_hash_cost(&shared);
     {
         let shared = shared.clone();
-        watch::spawn(watch::watched_files(&config), move || {
+        watch::spawn(config.site_files.clone(), move || {
             shared.stop.load(Ordering::Relaxed)
         })?;
     }

@@ -1,12 +1,11 @@
-//! Re-read a clustered site's configuration when its files change, as HUP
-//! does: mcdinfo, host.cntrl, the replicas file, and the files the local
-//! records come from (users/assign, control/virtualdomains).
+//! Re-read the site's configuration when its files change, as HUP does:
+//! mcdinfo, host.cntrl, host.mysql, the replicas file, the option file, and
+//! the files the local records come from (`Config::site_files`).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::Config;
 
 /// How often the files are looked at.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -17,21 +16,6 @@ type Stamp = Option<(u64, u64, i64, i64, u64)>;
 fn stamp(path: &PathBuf) -> Stamp {
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()))
-}
-
-/// The files a site's routing depends on.
-pub fn watched_files(config: &Config) -> Vec<PathBuf> {
-    let mcdinfo = match &config.cluster {
-        Some(site) => site.definition.path.clone(),
-        None => config.paths.control_file("mcdinfo"),
-    };
-    vec![
-        mcdinfo,
-        config.paths.control_file("host.cntrl"),
-        config.paths.control_file("replicas"),
-        config.paths.assigndir.join("assign"),
-        config.paths.control_file("virtualdomains"),
-    ]
 }
 
 /// Watch `files` until `stopped()`; when one changes, log which and send this

@@ -154,8 +154,14 @@ fn a_domain_default_row_routes_unknown_names() {
     );
     let d = Daemon::start(&cluster, &["-i", "1"], &[]);
     let ask = |q, e: &str| d.c_query(q, e, "", e);
-    assert_eq!(ask(HOST, "eve@dist.example"), text("dist.example:192.0.2.2:209"));
-    assert_eq!(ask(HOST, "ghost@dist.example"), text("dist.example:192.0.2.2:209"));
+    assert_eq!(
+        ask(HOST, "eve@dist.example"),
+        text("dist.example:192.0.2.2:209")
+    );
+    assert_eq!(
+        ask(HOST, "ghost@dist.example"),
+        text("dist.example:192.0.2.2:209")
+    );
     assert_eq!(ask(USER, "eve@dist.example"), int(0));
     assert_eq!(ask(USER, "ghost@dist.example"), int(1));
     assert!(d.stop().success());
@@ -189,7 +195,10 @@ fn a_mailstore_down_is_minus_one_for_its_users_only() {
     cluster.ms2_mut().stop();
     let started = Instant::now();
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "b"), int(-1));
-    assert_eq!(d.c_query(RELAY, "bob@dist.example", "10.1.1.1", "c"), int(-1));
+    assert_eq!(
+        d.c_query(RELAY, "bob@dist.example", "10.1.1.1", "c"),
+        int(-1)
+    );
     // C: 00 00 00 00 (a count of 0); a database error is never an answer.
     assert_eq!(d.c_query(PWD, "bob@dist.example", "", "d"), int(-1));
     assert_eq!(d.c_query(USER, "carol@plain.example", "", "e"), int(-1));
@@ -200,7 +209,11 @@ fn a_mailstore_down_is_minus_one_for_its_users_only() {
         text("dist.example:192.0.2.2:209")
     );
     assert_eq!(d.c_query(USER, "alice@dist.example", "", "h"), int(0));
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     // Back: answered again, without a HUP.
     cluster.ms2_mut().resume();
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "i"), int(0));
@@ -220,9 +233,15 @@ fn the_central_database_down_spares_what_needs_no_route() {
     cluster.central_mut().stop();
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "b"), int(-1));
     assert_eq!(d.c_query(HOST, "bob@dist.example", "", "c"), int(-1));
-    assert_eq!(d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "d"), int(1));
+    assert_eq!(
+        d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "d"),
+        int(1)
+    );
     assert_eq!(d.c_query(USER, "carol@plain.example", "", "e"), int(3));
-    assert_eq!(d.c_query(DOMAIN, "dist.example", "", "f"), text("dist.example"));
+    assert_eq!(
+        d.c_query(DOMAIN, "dist.example", "", "f"),
+        text("dist.example")
+    );
     cluster.central_mut().resume();
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "g"), int(0));
     assert!(d.stop().success());
@@ -233,9 +252,10 @@ fn the_central_database_down_spares_what_needs_no_route() {
 #[test]
 fn a_mailstore_missing_from_host_table_is_an_error() {
     let cluster = Cluster::start();
-    cluster
-        .central()
-        .sql(Some("indimail"), "DELETE FROM host_table WHERE host = 'ms2'");
+    cluster.central().sql(
+        Some("indimail"),
+        "DELETE FROM host_table WHERE host = 'ms2'",
+    );
     let d = Daemon::start(&cluster, &["-i", "1"], &[]);
     assert_eq!(d.c_query(HOST, "bob@dist.example", "", "a"), int(-1));
     assert_eq!(d.c_query(USER, "bob@dist.example", "", "b"), int(-1));
@@ -278,7 +298,10 @@ fn a_moved_user_is_found_after_flush_and_hup() {
         d.c_query(HOST, "alice@dist.example", "", "a"),
         text("dist.example:192.0.2.1:25")
     );
-    assert_eq!(d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "b"), int(1));
+    assert_eq!(
+        d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "b"),
+        int(1)
+    );
     // Move alice to ms2 (her row goes with her; ms2 has no relay row).
     cluster.ms2().sql(
         Some("indimail"),
@@ -299,7 +322,12 @@ fn a_moved_user_is_found_after_flush_and_hup() {
         &d.replydir.join("flush"),
         &indilookup::protocol::FlushRequest {
             name: b"alice@dist.example".to_vec(),
-            reply_path: d.replydir.join("flush").as_os_str().as_encoded_bytes().to_vec(),
+            reply_path: d
+                .replydir
+                .join("flush")
+                .as_os_str()
+                .as_encoded_bytes()
+                .to_vec(),
         }
         .encode()
         .unwrap(),
@@ -309,7 +337,10 @@ fn a_moved_user_is_found_after_flush_and_hup() {
         d.c_query(HOST, "alice@dist.example", "", "d"),
         text("dist.example:192.0.2.2:209")
     );
-    assert_eq!(d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "e"), int(0));
+    assert_eq!(
+        d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "e"),
+        int(0)
+    );
     // And back, seen after HUP.
     cluster.central().sql(
         Some("indimail"),
@@ -317,6 +348,9 @@ fn a_moved_user_is_found_after_flush_and_hup() {
     );
     d.signal(nix::sys::signal::Signal::SIGHUP);
     d.wait_for(|l| l.contains("Reconfiguring"), 1, "the HUP");
-    assert_eq!(d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "f"), int(1));
+    assert_eq!(
+        d.c_query(RELAY, "alice@dist.example", "10.1.1.1", "f"),
+        int(1)
+    );
     assert!(d.stop().success());
 }

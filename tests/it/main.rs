@@ -3,8 +3,8 @@
 use testkit::harness;
 
 mod applets;
-mod cluster;
 mod authindi;
+mod cluster;
 mod cluster_harness;
 mod daemon;
 mod differences;
@@ -17,4 +17,5 @@ mod inquerytest;
 mod logs;
 mod lookups;
 mod query;
+mod servers;
 mod vchkpass;
