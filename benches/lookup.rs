@@ -1217,7 +1217,15 @@ fn cluster_section(secs: f64, fs_name: &str, base: &Path) -> (Vec<Figures>, Vec<
                 .try_start();
             match started {
                 Err(e) => {
-                    let why = e.lines().next().unwrap_or_default().to_string();
+                    // The daemon's own words: its line about TLS, else its last.
+                    let why = e
+                        .lines()
+                        .rev()
+                        .find(|l| l.contains("TLS") || l.contains("ssl") || l.contains("SSL"))
+                        .or_else(|| e.lines().rev().find(|l| !l.trim().is_empty()))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string();
                     notes.push(format!(
                         "TLS: not measured (the daemon did not start: {why})"
                     ));
