@@ -158,12 +158,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         bail!("TCPREMOTEIP is set: serving one request under tcpserver is not supported by this version");
     }
     let config = Config::load(&env)?;
-    if config.mysql.ssl {
-        bail!(
-            "{}: {}",
-            config.mysql.source,
-            indilookup::db::DbError::TlsUnsupported
-        );
+    for warning in config.warnings() {
+        log::warn!("inlookup: {warning}");
     }
     let settings = settings(&args, &env, &config)?;
     // The list the daemon uses: each directory once (FIFOTMPDIR is often /tmp,

@@ -65,6 +65,7 @@ pub const ENV_VARS: &[&str] = &[
     "MYSQL_OPT_CONNECT_TIMEOUT",
     "MYSQL_OPT_READ_TIMEOUT",
     "MYSQL_OPT_WRITE_TIMEOUT",
+    "MYSQL_RETRY_INTERVAL",
     "CNTRL_HOST",
     "CNTRL_USER",
     "CNTRL_PASSWD",
@@ -233,12 +234,25 @@ pub struct Config {
     /// The MySQL option file (MYSQL_READ_DEFAULT_FILE): the port and socket
     /// that connection lines leave out.
     pub option_file: OptionFile,
+    /// How long a database server that failed is skipped before it is tried
+    /// again (MYSQL_RETRY_INTERVAL [5] seconds).
+    pub retry_interval: std::time::Duration,
     /// The files a site's databases and routes come from, besides the
     /// environment: the daemon reconfigures when one of them changes.
     pub site_files: Vec<PathBuf>,
 }
 
 impl Config {
+    /// What loaded but is probably not what the administrator meant: the
+    /// cluster definition's and the TLS settings' warnings, for the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut all = self.tls.warnings();
+        if let Some(site) = &self.cluster {
+            all.extend(site.definition.warnings.iter().cloned());
+        }
+        all
+    }
+
     /// Load every part from `env` and the control files it points to.
     pub fn load(env: &Env) -> Result<Config, ConfigError> {
         let paths = Paths::from_env(env)?;
@@ -263,6 +277,7 @@ impl Config {
             timeouts: Timeouts::load(&paths)?,
             cluster,
             site_files,
+            retry_interval: env::env_seconds(env, "MYSQL_RETRY_INTERVAL", 5)?,
             replicas: Replicas::load(env, &paths)?,
             tls: TlsSettings::load(env, &option_file)?,
             option_file,

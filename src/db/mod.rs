@@ -17,15 +17,13 @@ pub mod store;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mysql::{Opts, OptsBuilder};
-
 use std::sync::Arc;
 
 use crate::cache::Policy;
 use crate::config::cluster::DbRecord;
-use crate::config::{Config, LookupConfig, MysqlConfig, Paths};
+use crate::config::{Config, LookupConfig, MysqlConfig, OptionFile, Paths, Replicas, TlsSettings};
 use cluster::{Cluster, Place};
-use pool::Pool;
+use servers::{ServerSettings, ServerSpec, Servers, TlsOptions};
 use store::Store;
 
 pub use lookups::{gid, limit_flags, Route};
@@ -33,7 +31,6 @@ pub use lookups::{gid, limit_flags, Route};
 /// Where the Debian/Ubuntu and RHEL MariaDB packages put the server socket;
 /// libmysqlclient uses its compiled-in default the same way for `localhost`.
 pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
-const DEFAULT_PORT: u16 = 3306;
 
 /// A temporary failure: the lookup could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +51,6 @@ pub enum DbError {
     /// The error a concurrent lookup of the same route ran into.
     #[error("{0}")]
     Earlier(Arc<str>),
-    #[error("TLS to MySQL (\"ssl\" in the host line) is not supported by this build; remove it, or use a socket or a local port")]
-    TlsUnsupported,
     /// TLS was required and could not be had: never a plain-text fallback.
     #[error("{server}: TLS: {reason}")]
     Tls { server: String, reason: String },
@@ -239,7 +234,26 @@ impl Database {
         paths: Paths,
         max_connections: usize,
     ) -> Database {
-        let local = Arc::new(store_for_host_line(&mysql, max_connections));
+        let connections = Connections {
+            tls: TlsSettings::default(),
+            replicas: Replicas::default(),
+            option_file: OptionFile::default(),
+            max: max_connections,
+            settings: ServerSettings {
+                max_waiting: max_connections,
+                ..ServerSettings::default()
+            },
+        };
+        Database::single(mysql, lookup, paths, &connections)
+    }
+
+    fn single(
+        mysql: MysqlConfig,
+        lookup: LookupConfig,
+        paths: Paths,
+        connections: &Connections,
+    ) -> Database {
+        let local = Arc::new(connections.store(&mysql));
         let sql = lookups::Statements::new(&mysql.table, &mysql.inactive_table, &mysql.relay_table);
         Database {
             local,
@@ -276,11 +290,31 @@ impl Database {
             ..c.clone()
         };
         let local = capped(&config.mysql);
-        let mut db = Database::new(
+        // Every database of a clustered site gets half the workers'
+        // connections, and a quarter more may wait for one: a database that
+        // is down or frozen holds up at most three quarters of the workers,
+        // and the others keep answering for the other databases.
+        let clustered = config.cluster.is_some();
+        let (max, waiting) = if clustered {
+            ((max_connections / 2).max(1), (max_connections / 4).max(1))
+        } else {
+            (max_connections, max_connections)
+        };
+        let connections = Connections {
+            tls: config.tls.clone(),
+            replicas: config.replicas.clone(),
+            option_file: config.option_file.clone(),
+            max,
+            settings: ServerSettings {
+                retry_interval: config.retry_interval,
+                max_waiting: waiting,
+            },
+        };
+        let mut db = Database::single(
             local.clone(),
             config.lookup.clone(),
             config.paths.clone(),
-            max_connections,
+            &connections,
         );
         let Some(site) = &config.cluster else {
             return db;
@@ -288,16 +322,18 @@ impl Database {
         let central = site
             .central
             .as_ref()
-            .map(|c| Arc::new(store_for_host_line(&capped(c), max_connections)));
+            .map(|c| Arc::new(connections.store(&capped(c))));
         let mut made: Vec<(Connection, Arc<Store>)> =
             vec![(Connection::of_host_line(&local), db.local.clone())];
         let store_of = |r: &DbRecord| {
-            let settings = record_mysql(r, &local);
+            let mut settings = record_mysql(r, &local);
+            crate::config::central::fill_from_option_file(&mut settings, &connections.option_file);
+            settings.connect_timeout = settings.connect_timeout.min(most);
             let conn = Connection::of_host_line(&settings);
             if let Some((_, s)) = made.iter().find(|(c, _)| *c == conn) {
                 return s.clone();
             }
-            let store = Arc::new(store_for_host_line(&settings, max_connections));
+            let store = Arc::new(connections.store(&settings));
             made.push((conn, store.clone()));
             store
         };
@@ -468,39 +504,64 @@ fn record_mysql(r: &DbRecord, local: &MysqlConfig) -> MysqlConfig {
     }
 }
 
-/// The database of a host line (host.mysql, host.cntrl).
-fn store_for_host_line(c: &MysqlConfig, max_connections: usize) -> Store {
-    let pool =
-        Pool::new(connect_opts(c), max_connections, c.read_timeout).with_tls_requested(c.ssl);
-    let label = match &c.socket {
-        Some(s) => format!("{}@{}", c.database, s.display()),
-        None => format!("{}@{}:{}", c.database, c.host, c.port),
-    };
-    Store::new(pool, label)
+/// What every database of a site is reached with.
+struct Connections {
+    tls: TlsSettings,
+    replicas: Replicas,
+    option_file: OptionFile,
+    /// Connections per server.
+    max: usize,
+    settings: ServerSettings,
 }
 
-/// Connection options from the host.mysql settings.
-fn connect_opts(c: &MysqlConfig) -> Opts {
-    let socket = c.socket.clone().or_else(|| {
-        (c.port == 0 && (c.host == "localhost" || c.host.is_empty()))
-            .then(|| PathBuf::from(DEFAULT_SOCKET))
-    });
-    let port = if c.port == 0 { DEFAULT_PORT } else { c.port };
-    // TLS (`ssl` in the host line) is refused by the pool: this build has
-    // no TLS support in its MySQL client.
-    let b = OptsBuilder::new()
-        .ip_or_hostname(Some(c.host.clone()))
-        .tcp_port(port)
-        .socket(socket.map(|p| p.to_string_lossy().into_owned()))
-        .prefer_socket(false)
-        .user(Some(c.user.clone()))
-        .pass(Some(c.password.clone()))
-        .db_name(Some(c.database.clone()))
-        .tcp_connect_timeout(Some(c.connect_timeout))
-        .read_timeout(Some(c.read_timeout))
-        .write_timeout(Some(c.write_timeout))
-        .stmt_cache_size(64);
-    Opts::from(b)
+impl Connections {
+    /// The database of a connection line (host.mysql, host.cntrl, a
+    /// record): its server, then the read replicas `control/replicas` lists
+    /// for it, with the same account, database and TLS.
+    fn store(&self, c: &MysqlConfig) -> Store {
+        let primary = self.spec(c);
+        let label = format!("{}/{}", primary.label(), c.database);
+        let replicas = self
+            .replicas
+            .of(&c.host, c.port, c.socket.as_deref())
+            .iter()
+            .map(|r| ServerSpec {
+                host: r.host.clone(),
+                port: r.port,
+                socket: r.socket.clone(),
+                ..primary.clone()
+            })
+            .collect();
+        Store::new(
+            Servers::new(primary, replicas, self.max, self.settings),
+            label,
+        )
+    }
+
+    fn spec(&self, c: &MysqlConfig) -> ServerSpec {
+        let socket = c.socket.clone().or_else(|| {
+            (c.port == 0 && (c.host == "localhost" || c.host.is_empty()))
+                .then(|| PathBuf::from(DEFAULT_SOCKET))
+        });
+        let tls = (c.ssl || self.tls.enforce).then(|| TlsOptions {
+            ca: self.tls.ca.clone(),
+            cert: self.tls.cert.clone(),
+            key: self.tls.key.clone(),
+            verify_cert: self.tls.verify_cert,
+        });
+        ServerSpec {
+            host: c.host.clone(),
+            port: c.port,
+            socket,
+            user: c.user.clone(),
+            password: c.password.clone(),
+            database: c.database.clone(),
+            tls,
+            connect_timeout: c.connect_timeout,
+            read_timeout: c.read_timeout,
+            write_timeout: c.write_timeout,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use mysql::{Conn, Opts, OptsBuilder, SslOpts};
+use mysql::{Conn, Opts, OptsBuilder};
 
 use super::DbError;
 
@@ -300,28 +300,6 @@ impl Pool {
     /// At most `n` callers wait for a connection; more get `Busy` at once.
     pub fn with_max_waiting(mut self, n: usize) -> Pool {
         self.max_waiting = n;
-        self
-    }
-
-    /// TLS asked for (the `ssl` field of a host line): the connections are
-    /// made with TLS, the server certificate verified against the built-in
-    /// public roots, unless the options carry TLS settings of their own. A
-    /// unix socket cannot carry TLS in the crate: such a pool refuses to
-    /// connect rather than connect in plain text.
-    pub fn with_tls_requested(mut self, requested: bool) -> Pool {
-        if !requested || self.opts.get_ssl_opts().is_some() {
-            return self;
-        }
-        if let Some(socket) = self.opts.get_socket() {
-            self.refusal = Some(format!(
-                "TLS needs a TCP connection; the server is given by its socket {socket}: \
-                 give its host and port instead, or turn TLS off"
-            ));
-            return self;
-        }
-        self.opts = OptsBuilder::from_opts(self.opts.clone())
-            .ssl_opts(SslOpts::default())
-            .into();
         self
     }
 

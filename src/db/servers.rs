@@ -281,6 +281,11 @@ pub fn last_server() -> Option<Arc<str>> {
     LAST_SERVER.with(|l| l.borrow().clone())
 }
 
+/// Forget the last server (before a lookup that may need none).
+pub fn clear_last_server() {
+    LAST_SERVER.with(|l| *l.borrow_mut() = None);
+}
+
 /// What to do after a failure on one server.
 enum Failure {
     /// The server is unusable for now: mark it down; a read tries the next.

@@ -1,6 +1,7 @@
-//! One logical database: the connections to its server and a name for the
-//! logs. A single-database site has one (host.mysql); a clustered site one
-//! per distinct mailstore connection and one for the central database.
+//! One logical database: the servers it is on (a primary and its read
+//! replicas) and a name for the logs. A single-database site has one
+//! (host.mysql); a clustered site one per distinct mailstore connection and
+//! one for the central database.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,36 +10,23 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Row};
 
-use super::pool::Pool;
+use super::servers::Servers;
 use super::DbError;
 
-thread_local! {
-    static LAST_SERVER: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The database that ran this thread's last read (`inquerytest --direct -v`
-/// says which server answered).
-pub fn last_server() -> Option<Arc<str>> {
-    LAST_SERVER.with(|l| l.borrow().clone())
-}
-
-/// Forget the last server (before a lookup that may need none).
-pub fn clear_last_server() {
-    LAST_SERVER.with(|l| *l.borrow_mut() = None);
-}
+pub use super::servers::{clear_last_server, last_server};
 
 /// A database the lookups can run statements on.
 pub struct Store {
-    pool: Pool,
+    servers: Servers,
     label: Arc<str>,
     /// Statements run, for the statements-per-lookup figure.
     statements: AtomicU64,
 }
 
 impl Store {
-    pub fn new(pool: Pool, label: String) -> Store {
+    pub fn new(servers: Servers, label: String) -> Store {
         Store {
-            pool,
+            servers,
             label: Arc::from(label),
             statements: AtomicU64::new(0),
         }
@@ -49,25 +37,24 @@ impl Store {
         &self.label
     }
 
-    /// Run a read; see [`Pool::run`].
+    /// Run a read, on the first server that is up (see [`Servers::read`]).
     pub fn read<T>(
         &self,
         what: &'static str,
         f: impl FnMut(&mut Conn) -> mysql::Result<T>,
     ) -> Result<T, DbError> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        LAST_SERVER.with(|l| *l.borrow_mut() = Some(self.label.clone()));
-        self.pool.run(what, f)
+        self.servers.read(what, f)
     }
 
-    /// Run a write.
+    /// Run a write, on the primary only.
     pub fn write<T>(
         &self,
         what: &'static str,
         f: impl FnMut(&mut Conn) -> mysql::Result<T>,
     ) -> Result<T, DbError> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        self.pool.run(what, f)
+        self.servers.write(what, f)
     }
 
     /// Run one lookup statement and return its rows.
@@ -81,22 +68,27 @@ impl Store {
         self.read(what, |c| c.exec(sql, params.clone()))
     }
 
-    /// A connection outside the pool (bulk reads).
+    /// A connection outside the pools (bulk reads).
     pub fn connect_once(&self, read_timeout: Duration) -> Result<Conn, DbError> {
-        self.pool.connect_once(read_timeout)
+        self.servers.connect_once(read_timeout)
     }
 
     pub fn close_all(&self) {
-        self.pool.close_all();
+        self.servers.close_all();
     }
 
     /// (connections open now, connections made since start)
     pub fn counts(&self) -> (usize, u64) {
-        self.pool.counts()
+        self.servers.counts()
     }
 
     pub fn connect_failure(&self) -> Option<String> {
-        self.pool.connect_failure()
+        self.servers.connect_failure()
+    }
+
+    /// Each server with whether it is up.
+    pub fn health(&self) -> Vec<(String, bool)> {
+        self.servers.health()
     }
 
     pub fn statements(&self) -> u64 {

@@ -391,6 +391,9 @@ fn reload(
 ) -> anyhow::Result<(Config, Live)> {
     let env = load_env(settings.envdir.as_deref())?;
     let config = Config::load(&env)?;
+    for warning in config.warnings() {
+        log::warn!("InLookup: {warning}");
+    }
     let live = live_from(&config, settings, cache, client_group)?;
     Ok((config, live))
 }

@@ -5,6 +5,8 @@ use testkit::harness;
 mod applets;
 mod authindi;
 mod cluster;
+mod cluster_faults;
+mod cluster_tls;
 mod cluster_harness;
 mod daemon;
 mod differences;
