@@ -2,7 +2,7 @@
 //! MySQL without the daemon, side by side in one run.
 //!
 //! `cargo bench --bench lookup -- [--users N] [--seconds S] [--fifo-dir tmpfs|ext4|both]
-//!  [--rss-users N] [--auth-tries N] [--only auth|rss] [--json PATH]`
+//!  [--rss-users N] [--auth-tries N] [--only auth|rss|cluster] [--json PATH]`
 //!
 //! It starts a private MariaDB (as the integration tests do), loads N users,
 //! and measures, for 1, 4, 16 and 64 client threads using the library's
@@ -21,6 +21,10 @@
 //! interleaved rounds): the two times must not tell the users apart. The
 //! unknown user is also timed with the dummy check at PASSWORD_HASH's cost,
 //! the way it was before the daemon learnt the site's hash cost.
+//! Then clustered sites (three more private MariaDB on loopback ports): PWD
+//! cache misses at 16 clients on a single-database site, on a clustered
+//! site over two mailstores, and on that site over TLS, in interleaved
+//! rounds: the ratios cluster/single and tls/plain.
 //! Figures, not pass/fail: nothing here asserts speed.
 
 use std::fs;
@@ -60,7 +64,8 @@ struct Args {
     json: PathBuf,
     clients: Vec<usize>,
     auth_tries: usize,
-    /// Run one section only: `auth` (vchkpass timing) or `rss` (`--rss-users`).
+    /// Run one section only: `auth` (vchkpass timing), `rss` (`--rss-users`)
+    /// or `cluster` (clustered sites and TLS).
     only: Option<String>,
 }
 
@@ -1119,12 +1124,15 @@ fn ask_found(fifo: &FifoConfig, email: &str) -> bool {
     )
 }
 
-/// USER for each of the `n` users of `domain` once, by 16 threads: the
-/// daemon caches each route (and the USER answer), not the PWD answer.
-/// Returns the answers that were not "exists".
-fn warm_routes(fifo: &FifoConfig, domain: &str, n: usize) -> u64 {
+/// USER for each of the `n` users of `domain`, by 16 threads: the daemon
+/// caches each route (and the USER answer), not the PWD answer. A -1 (a
+/// clustered site's server busy) is asked again a moment later (the daemon
+/// gives a failed load's answer for a while), up to 10 times. Returns
+/// the answers of -1 and the users never answered "exists".
+fn warm_routes(fifo: &FifoConfig, domain: &str, n: usize) -> (u64, u64) {
     let next = AtomicU64::new(0);
     let bad = AtomicU64::new(0);
+    let busy = AtomicU64::new(0);
     std::thread::scope(|s| {
         for _ in 0..16 {
             s.spawn(|| loop {
@@ -1137,14 +1145,25 @@ fn warm_routes(fifo: &FifoConfig, domain: &str, n: usize) -> u64 {
                     write: Duration::from_secs(4),
                 };
                 let email = format!("u{k}@{domain}");
-                let r = client::inquery(fifo, t, QueryType::User, email.as_bytes(), b"");
-                if !matches!(r, Ok(Reply::User(indilookup::protocol::UserStatus::Active))) {
+                let exists = (0..10).any(|attempt| {
+                    if attempt > 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    match client::inquery(fifo, t, QueryType::User, email.as_bytes(), b"") {
+                        Ok(Reply::User(indilookup::protocol::UserStatus::Active)) => true,
+                        _ => {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            false
+                        }
+                    }
+                });
+                if !exists {
                     bad.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
     });
-    bad.into_inner()
+    (busy.into_inner(), bad.into_inner())
 }
 
 /// Uncached PWD at 16 clients: a single-database site (its database on
@@ -1258,12 +1277,22 @@ fn cluster_section(secs: f64, fs_name: &str, base: &Path) -> (Vec<Figures>, Vec<
     }
     for (name, d, domain) in &sites {
         let t0 = Instant::now();
-        let bad = warm_routes(&d.fifo_config(), domain, n);
+        let (busy, bad) = warm_routes(&d.fifo_config(), domain, n);
         eprintln!(
-            "{name}: {n} USER lookups to cache the routes in {:.1} s, {bad} not 'exists'",
+            "{name}: {n} USER lookups to cache the routes in {:.1} s, {busy} answers of -1 (asked again), \
+             {bad} users never 'exists'",
             t0.elapsed().as_secs_f64()
         );
-        assert_eq!(bad, 0, "{name}: the warm-up lookups failed");
+        if busy > 0 {
+            notes.push(format!(
+                "{name}: {busy} of the {n} warm-up USER lookups (16 clients) were answered -1"
+            ));
+        }
+        if bad > 0 {
+            notes.push(format!(
+                "{name}: {bad} users were never found in the warm-up (their routes are not cached)"
+            ));
+        }
     }
     let servers: Vec<&Server> = vec![
         cluster.central().server(),
@@ -1407,22 +1436,31 @@ fn print_ratios(r: &[Figures]) {
     }
     // The cluster section: its FIFOs are on the first --fifo-dir.
     let miss = |name: &str| r.iter().find(|f| f.scenario == name && f.clients == 16);
+    // Users found per second: a -1 is quick, and must not count as an answer.
+    let found = |f: &Figures| f.qps * (f.queries - f.errors) as f64 / f.queries.max(1) as f64;
+    let failed = |f: &Figures| match f.errors {
+        0 => String::new(),
+        e => format!(", {e} answers not found or -1"),
+    };
     if let (Some(single), Some(cluster)) = (miss(SC_SINGLE), miss(SC_CLUSTER)) {
-        println!("uncached PWD, 16 clients, interleaved rounds:");
+        println!("uncached PWD, 16 clients, interleaved rounds (users found per second):");
         println!(
-            "  cluster/single   {:.3}  (cluster {:.0} q/s, {:.2} sql/q; single database {:.0} q/s, {:.2} sql/q)",
-            cluster.qps / single.qps,
-            cluster.qps,
+            "  cluster/single   {:.3}  (cluster {:.0} q/s, {:.2} sql/q{}; single database {:.0} q/s, {:.2} sql/q{})",
+            found(cluster) / found(single),
+            found(cluster),
             cluster.sql_per_lookup.unwrap_or(0.0),
-            single.qps,
-            single.sql_per_lookup.unwrap_or(0.0)
+            failed(cluster),
+            found(single),
+            single.sql_per_lookup.unwrap_or(0.0),
+            failed(single)
         );
         if let Some(tls) = miss(SC_TLS) {
             println!(
-                "  tls/plain        {:.3}  (TLS {:.0} q/s, plain TCP {:.0} q/s)",
-                tls.qps / cluster.qps,
-                tls.qps,
-                cluster.qps
+                "  tls/plain        {:.3}  (TLS {:.0} q/s{}; plain TCP {:.0} q/s)",
+                found(tls) / found(cluster),
+                found(tls),
+                failed(tls),
+                found(cluster)
             );
         }
     }
