@@ -2359,7 +2359,7 @@ fn main() {
         .unwrap(),
         None => writeln!(out, "  {:<22}not restarted", restarted_name()).unwrap(),
     }
-    if clustered() {
+    if clustered() && events.down.is_some() {
         writeln!(
             out,
             "  ms2 while ms1 was down {} right answers that needed ms2",
