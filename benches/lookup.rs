@@ -2,7 +2,7 @@
 //! MySQL without the daemon, side by side in one run.
 //!
 //! `cargo bench --bench lookup -- [--users N] [--seconds S] [--fifo-dir tmpfs|ext4|both]
-//!  [--rss-users N] [--auth-tries N] [--only auth|rss] [--json PATH]`
+//!  [--rss-users N] [--auth-tries N] [--only auth|rss|cluster] [--json PATH]`
 //!
 //! It starts a private MariaDB (as the integration tests do), loads N users,
 //! and measures, for 1, 4, 16 and 64 client threads using the library's
@@ -21,6 +21,10 @@
 //! interleaved rounds): the two times must not tell the users apart. The
 //! unknown user is also timed with the dummy check at PASSWORD_HASH's cost,
 //! the way it was before the daemon learnt the site's hash cost.
+//! Then clustered sites (three more private MariaDB on loopback ports): PWD
+//! cache misses at 16 clients on a single-database site, on a clustered
+//! site over two mailstores, and on that site over TLS, in interleaved
+//! rounds: the ratios cluster/single and tls/plain.
 //! Figures, not pass/fail: nothing here asserts speed.
 
 use std::fs;
@@ -42,9 +46,10 @@ use indilookup::protocol::{PasswordReply, PwStruct, QueryType, Reply};
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use testkit::cluster::{Cluster, CENTRAL_PASSWORD, MS1_PASSWORD, MS2_PASSWORD};
 use testkit::daemon::client_fifo_config;
 use testkit::process::rss_kib;
-use testkit::{Daemon, Guarded, OwnServer, Server, Site};
+use testkit::{Daemon, DaemonSite, Guarded, OwnServer, Server, Site, TcpServer, TestCerts};
 
 const DOMAIN: &str = "bench.test";
 /// The shape of a SHA-512 crypt hash (16-character salt, 86-character hash),
@@ -59,7 +64,8 @@ struct Args {
     json: PathBuf,
     clients: Vec<usize>,
     auth_tries: usize,
-    /// Run one section only: `auth` (vchkpass timing) or `rss` (`--rss-users`).
+    /// Run one section only: `auth` (vchkpass timing), `rss` (`--rss-users`)
+    /// or `cluster` (clustered sites and TLS).
     only: Option<String>,
 }
 
@@ -214,6 +220,11 @@ fn rss_mb(pid: u32) -> f64 {
     rss_kib(pid).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
+/// Prepared statements these servers have run, together.
+fn sql_total(servers: &[&Server]) -> u64 {
+    servers.iter().map(|s| sql_count(s)).sum()
+}
+
 /// Prepared statements the server has run (every lookup is one; reading
 /// this counter is not).
 fn sql_count(server: &Server) -> u64 {
@@ -279,7 +290,7 @@ fn user(i: u64, users: usize) -> String {
 
 /// The daemon serving FIFOs under `base` (removed with it), `instances()`
 /// of them, its output in its log.
-fn daemon(site: &Site, base: &Path, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
+fn daemon(site: &dyn DaemonSite, base: &Path, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
     Daemon::launch(site)
         .base(base)
         .remove_base()
@@ -454,12 +465,23 @@ fn main() {
         let base = &a.fifo_dirs.first().expect("a FIFO directory").1;
         results.extend(auth_timing(&site, base, a.auth_tries));
     }
+    let mut notes: Vec<String> = Vec::new();
+    let (first_fs, first_base) = a.fifo_dirs.first().expect("a FIFO directory").clone();
+    let cluster = |results: &mut Vec<Figures>, notes: &mut Vec<String>| {
+        let (figs, n) = cluster_section(secs, first_fs, &first_base);
+        results.extend(figs);
+        notes.extend(n);
+    };
     if a.only.is_some() {
         if a.rss_users > 0 && only("rss") {
             results.extend(rss_run(a.rss_users));
         }
+        if only("cluster") {
+            cluster(&mut results, &mut notes);
+        }
         print_table(&results);
         print_ratios(&results);
+        print_notes(&notes);
         write_json(&a.json, &results);
         return;
     }
@@ -489,18 +511,18 @@ fn main() {
                     c,
                     secs,
                     vec![
-                        ("floor", load(floor.fifo_config()), floor.pid(), None),
+                        ("floor", load(floor.fifo_config()), floor.pid(), vec![]),
                         (
                             "floor, checked reply path",
                             load(checked.fifo_config()),
                             checked.pid(),
-                            None,
+                            vec![],
                         ),
                         (
                             "daemon cached PWD",
                             load(d.fifo_config()),
                             d.pid(),
-                            Some(&server),
+                            vec![&server],
                         ),
                     ],
                 );
@@ -633,6 +655,7 @@ fn main() {
         results.push(f);
         report_last(&results);
     }
+    cluster(&mut results, &mut notes);
     if a.rss_users > 0 {
         for f in rss_run(a.rss_users) {
             eprintln!("{}", row(&f));
@@ -641,6 +664,7 @@ fn main() {
     }
     print_table(&results);
     print_ratios(&results);
+    print_notes(&notes);
     write_json(&a.json, &results);
     eprintln!("figures written to {}", a.json.display());
 }
@@ -695,9 +719,9 @@ fn daemon_run(
 type Load = Arc<dyn Fn(usize, u64) -> bool + Send + Sync>;
 
 /// A contender in an interleaved comparison: its name, its load, the
-/// process that answers (for its CPU time and RSS), and the database it
+/// process that answers (for its CPU time and RSS), and the databases it
 /// asks, if any.
-type Contender<'a> = (&'a str, Load, u32, Option<&'a Server>);
+type Contender<'a> = (&'a str, Load, u32, Vec<&'a Server>);
 
 /// Rounds of an interleaved comparison.
 const ROUNDS: usize = 6;
@@ -721,16 +745,14 @@ fn interleaved(
     let mut sql = vec![0u64; n];
     for round in 0..ROUNDS {
         for k in (0..n).map(|k| (k + round) % n) {
-            let (_, f, pid, server) = &contenders[k];
-            let (cpu0, sql0) = (cpu_seconds(*pid), server.map(sql_count));
+            let (_, f, pid, servers) = &contenders[k];
+            let (cpu0, sql0) = (cpu_seconds(*pid), sql_total(servers));
             let own0 = cpu_seconds(std::process::id());
             let f = f.clone();
             let (l, e, el) = run_load(clients, secs / ROUNDS as f64, move |t, i| f(t, i));
             cpu[k] += cpu_seconds(*pid) - cpu0;
             own[k] += cpu_seconds(std::process::id()) - own0;
-            if let (Some(s), Some(s0)) = (server, sql0) {
-                sql[k] += sql_count(s) - s0;
-            }
+            sql[k] += sql_total(servers) - sql0;
             lat[k].extend(l);
             errors[k] += e;
             elapsed[k] += el;
@@ -739,14 +761,14 @@ fn interleaved(
     contenders
         .iter()
         .enumerate()
-        .map(|(k, (name, _, pid, server))| {
+        .map(|(k, (name, _, pid, servers))| {
             lat[k].sort_unstable();
             let mut fig = figures(name, fs_name, clients, &lat[k], errors[k], elapsed[k]);
             let q = lat[k].len().max(1) as f64;
             fig.cpu_us_per_query = Some(cpu[k] * 1e6 / q);
             fig.client_cpu_us_per_query = Some(own[k] * 1e6 / q);
             fig.rss_mb = Some(rss_mb(*pid));
-            if server.is_some() {
+            if !servers.is_empty() {
                 fig.sql_per_lookup = Some(sql[k] as f64 / q);
             }
             fig
@@ -959,6 +981,360 @@ fn rss_run(n: usize) -> Vec<Figures> {
     ]
 }
 
+// ---------------------------------------------------------------------------
+// Clustered sites: what routing to the user's mailstore costs, and TLS
+
+/// The single-database site's domain (on ms1) and the clustered site's
+/// distributed domain (over ms1 and ms2).
+const SINGLE_DOMAIN: &str = "single.bench";
+const DIST_DOMAIN: &str = "dist.bench";
+
+/// Scenario names of the cluster section, which `print_ratios` looks up.
+const SC_SINGLE: &str = "single database, PWD miss";
+const SC_CLUSTER: &str = "cluster 2 mailstores, PWD miss";
+const SC_TLS: &str = "cluster over TLS, PWD miss";
+
+/// A site made of an environment and a directory for the daemon's FIFOs.
+struct EnvSite {
+    env: indilookup::config::Env,
+    base: PathBuf,
+}
+
+impl DaemonSite for EnvSite {
+    fn daemon_env(&self) -> &indilookup::config::Env {
+        &self.env
+    }
+    fn daemon_base(&self) -> &Path {
+        &self.base
+    }
+}
+
+/// A control directory (and an empty ASSIGNDIR) under `dir` with `files`,
+/// and the environment that names them.
+fn env_site(dir: &Path, files: &[(&str, String)], env: &[(&str, String)]) -> EnvSite {
+    let control = dir.join("control");
+    fs::create_dir_all(&control).unwrap();
+    fs::create_dir_all(dir.join("users")).unwrap();
+    for (name, text) in files {
+        fs::write(control.join(name), text).unwrap();
+    }
+    let mut pairs: Vec<(String, String)> = vec![
+        ("SYSCONFDIR".into(), dir.to_string_lossy().into_owned()),
+        ("CONTROLDIR".into(), control.to_string_lossy().into_owned()),
+        (
+            "ASSIGNDIR".into(),
+            dir.join("users").to_string_lossy().into_owned(),
+        ),
+    ];
+    pairs.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    EnvSite {
+        env: indilookup::config::Env::from_pairs(pairs),
+        base: dir.to_path_buf(),
+    }
+}
+
+/// The clustered site's control files: central database, host.mysql (ms2),
+/// and DIST_DOMAIN over ms1 then ms2; `:ssl` and `use_ssl 1` with TLS.
+fn cluster_files(cluster: &Cluster, tls: bool) -> Vec<(&'static str, String)> {
+    let ssl = if tls { ":ssl" } else { "" };
+    let record = |mdahost: &str, port: u16, pass: &str| {
+        format!(
+            "domain   {DIST_DOMAIN} 1\nserver   127.0.0.1\nmdahost  {mdahost}\nport     {port}\n\
+             use_ssl  {}\ndatabase indimail\nuser     indimail\npass     {pass}\n",
+            u8::from(tls)
+        )
+    };
+    vec![
+        (
+            "host.cntrl",
+            format!(
+                "127.0.0.1:indimail:{CENTRAL_PASSWORD}:{}{ssl}\n",
+                cluster.central().port()
+            ),
+        ),
+        (
+            "host.mysql",
+            format!(
+                "127.0.0.1:indimail:{MS2_PASSWORD}:{}{ssl}\n",
+                cluster.ms2().port()
+            ),
+        ),
+        ("hostip", "127.0.0.1\n".into()),
+        (
+            "mcdinfo",
+            [
+                record("192.0.2.1", cluster.ms1().port(), MS1_PASSWORD),
+                record("192.0.2.2", cluster.ms2().port(), MS2_PASSWORD),
+            ]
+            .join("\n"),
+        ),
+    ]
+}
+
+/// `n` users of SINGLE_DOMAIN on ms1, and `n` of DIST_DOMAIN, the even
+/// ones on ms1 and the odd ones on ms2, with their central routes.
+fn populate_cluster(cluster: &Cluster, n: usize) {
+    let insert = |server: &TcpServer, table: &str, columns: &str, rows: Vec<String>| {
+        let mut conn = server.root_conn(Some(testkit::cluster::DATABASE));
+        for chunk in rows.chunks(1000) {
+            conn.query_drop(format!(
+                "INSERT INTO {table} ({columns}) VALUES {}",
+                chunk.join(",")
+            ))
+            .unwrap();
+        }
+    };
+    let cols = "pw_name, pw_domain, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell";
+    let row = |i: usize, domain: &str| {
+        format!("('u{i}', '{domain}', '{HASH}', 555, 0, 'Bench User {i}', '/home/mail/L2P/{domain}/u{i}', '524288000')")
+    };
+    insert(
+        cluster.ms1(),
+        "indimail",
+        cols,
+        (0..n).map(|i| row(i, SINGLE_DOMAIN)).collect(),
+    );
+    for (s, server) in [cluster.ms1(), cluster.ms2()].into_iter().enumerate() {
+        insert(
+            server,
+            "indimail",
+            cols,
+            (s..n).step_by(2).map(|i| row(i, DIST_DOMAIN)).collect(),
+        );
+    }
+    insert(
+        cluster.central(),
+        "hostcntrl",
+        "pw_name, pw_domain, pw_passwd, host",
+        (0..n)
+            .map(|i| format!("('u{i}', '{DIST_DOMAIN}', 'x', 'ms{}')", i % 2 + 1))
+            .collect(),
+    );
+}
+
+/// PWD for `email`, true when the user was found.
+fn ask_found(fifo: &FifoConfig, email: &str) -> bool {
+    let t = Timeouts {
+        read: Duration::from_secs(4),
+        write: Duration::from_secs(4),
+    };
+    matches!(
+        client::inquery(fifo, t, QueryType::Password, email.as_bytes(), b""),
+        Ok(Reply::Password(PasswordReply::Found(_)))
+    )
+}
+
+/// USER for each of the `n` users of `domain`, by 16 threads: the daemon
+/// caches each route (and the USER answer), not the PWD answer. A -1 (a
+/// clustered site's server busy) is asked again a moment later (the daemon
+/// gives a failed load's answer for a while), up to 10 times. Returns
+/// the answers of -1 and the users never answered "exists".
+fn warm_routes(fifo: &FifoConfig, domain: &str, n: usize) -> (u64, u64) {
+    let next = AtomicU64::new(0);
+    let bad = AtomicU64::new(0);
+    let busy = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if k >= n {
+                    return;
+                }
+                let t = Timeouts {
+                    read: Duration::from_secs(4),
+                    write: Duration::from_secs(4),
+                };
+                let email = format!("u{k}@{domain}");
+                let exists = (0..10).any(|attempt| {
+                    if attempt > 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    match client::inquery(fifo, t, QueryType::User, email.as_bytes(), b"") {
+                        Ok(Reply::User(indilookup::protocol::UserStatus::Active)) => true,
+                        _ => {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            false
+                        }
+                    }
+                });
+                if !exists {
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (busy.into_inner(), bad.into_inner())
+}
+
+/// Uncached PWD at 16 clients: a single-database site (its database on
+/// ms1, over TCP), a clustered site with its users on ms1 and ms2, and the
+/// same clustered site over TLS, in interleaved rounds on the same three
+/// servers. Every daemon runs with its cache on (so routes are cached, as a
+/// site runs it) and is asked each user once: every PWD is a miss, one
+/// statement. Returns the figures and notes (TLS not measured, and why).
+fn cluster_section(secs: f64, fs_name: &str, base: &Path) -> (Vec<Figures>, Vec<String>) {
+    let mut notes = Vec::new();
+    // Enough users that no one is asked twice at any plausible rate.
+    let n = ((secs * 15_000.0) as usize).max(20_000);
+    let certs = std::panic::catch_unwind(TestCerts::new);
+    let cluster = match &certs {
+        // The servers present a certificate; plain clients are not refused.
+        Ok(certs) => Cluster::builder().tls(certs, false).start(),
+        Err(_) => Cluster::start(),
+    };
+    eprintln!("cluster section: loading {n} users on each site");
+    populate_cluster(&cluster, n);
+    let work = scratch(base, "cluster");
+    let single = env_site(
+        &work.join("single"),
+        &[
+            (
+                "host.mysql",
+                format!(
+                    "127.0.0.1:indimail:{MS1_PASSWORD}:{}\n",
+                    cluster.ms1().port()
+                ),
+            ),
+            ("hostip", "127.0.0.1\n".into()),
+        ],
+        &[("REAL_DOMAINS", SINGLE_DOMAIN.into())],
+    );
+    let plain = env_site(
+        &work.join("plain"),
+        &cluster_files(&cluster, false),
+        &[("REAL_DOMAINS", DIST_DOMAIN.into())],
+    );
+    let env = [("USE_BTREE", "1")];
+    let args = ["--workers", "16"];
+    let d_single = daemon(&single, &work.join("single"), &env, &args);
+    let d_plain = daemon(&plain, &work.join("plain"), &env, &args);
+    let d_tls = match &certs {
+        Err(_) => {
+            notes.push("TLS: not measured (no test certificates: openssl failed)".into());
+            None
+        }
+        Ok(certs) => {
+            let tls = env_site(
+                &work.join("tls"),
+                &cluster_files(&cluster, true),
+                &[
+                    ("REAL_DOMAINS", DIST_DOMAIN.into()),
+                    (
+                        "MYSQL_OPT_SSL_CA",
+                        certs.ca().to_string_lossy().into_owned(),
+                    ),
+                ],
+            );
+            let started = Daemon::launch(&tls)
+                .base(&work.join("tls"))
+                .args(["-i", &instances().to_string()])
+                .args(args)
+                .envs(env)
+                .log(&daemon_log(&work.join("tls").join("log")))
+                .patience(Duration::from_secs(20))
+                .without_census()
+                .try_start();
+            match started {
+                Err(e) => {
+                    // The daemon's own words: its line about TLS, else its last.
+                    let why = e
+                        .lines()
+                        .rev()
+                        .find(|l| l.contains("TLS") || l.contains("ssl") || l.contains("SSL"))
+                        .or_else(|| e.lines().rev().find(|l| !l.trim().is_empty()))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string();
+                    notes.push(format!(
+                        "TLS: not measured (the daemon did not start: {why})"
+                    ));
+                    None
+                }
+                // One lookup first: a daemon that cannot do TLS answers -1.
+                Ok(d) if !ask_found(&d.fifo_config(), &format!("u0@{DIST_DOMAIN}")) => {
+                    let why = d
+                        .lines()
+                        .into_iter()
+                        .rev()
+                        .find(|l| l.contains("TLS") || l.contains("ssl") || l.contains("SSL"))
+                        .unwrap_or_else(|| "no reason in its log".into());
+                    notes.push(format!(
+                        "TLS: not measured (the daemon answers -1 over TLS: {})",
+                        why.trim()
+                    ));
+                    None
+                }
+                Ok(d) => Some(d),
+            }
+        }
+    };
+    let mut sites: Vec<(&str, &Daemon, &str)> = vec![
+        (SC_SINGLE, &d_single, SINGLE_DOMAIN),
+        (SC_CLUSTER, &d_plain, DIST_DOMAIN),
+    ];
+    if let Some(d) = &d_tls {
+        sites.push((SC_TLS, d, DIST_DOMAIN));
+    }
+    for (name, d, domain) in &sites {
+        let t0 = Instant::now();
+        let (busy, bad) = warm_routes(&d.fifo_config(), domain, n);
+        eprintln!(
+            "{name}: {n} USER lookups to cache the routes in {:.1} s, {busy} answers of -1 (asked again), \
+             {bad} users never 'exists'",
+            t0.elapsed().as_secs_f64()
+        );
+        if busy > 0 {
+            notes.push(format!(
+                "{name}: {busy} of the {n} warm-up USER lookups (16 clients) were answered -1"
+            ));
+        }
+        if bad > 0 {
+            notes.push(format!(
+                "{name}: {bad} users were never found in the warm-up (their routes are not cached)"
+            ));
+        }
+    }
+    let servers: Vec<&Server> = vec![
+        cluster.central().server(),
+        cluster.ms1().server(),
+        cluster.ms2().server(),
+    ];
+    // Each daemon's own next user: asked once, so never in its cache.
+    let repeats: Vec<Arc<AtomicU64>> = sites.iter().map(|_| Arc::default()).collect();
+    let contenders: Vec<Contender<'_>> = sites
+        .iter()
+        .zip(&repeats)
+        .map(|((name, d, domain), repeats)| {
+            let (cfg, domain, repeats) = (d.fifo_config(), domain.to_string(), repeats.clone());
+            let next = AtomicU64::new(0);
+            let load: Load = Arc::new(move |_, _| {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n as u64 {
+                    repeats.fetch_add(1, Ordering::Relaxed);
+                }
+                ask_found(&cfg, &format!("u{}@{domain}", k % n as u64))
+            });
+            (*name, load, d.pid(), servers.clone())
+        })
+        .collect();
+    let figs = interleaved(fs_name, 16, secs, contenders);
+    for (f, r) in figs.iter().zip(&repeats) {
+        eprintln!("{}", row(f));
+        let r = r.load(Ordering::Relaxed);
+        if r > 0 {
+            notes.push(format!(
+                "{}: {r} lookups asked a user a second time (cache hits): give fewer --seconds",
+                f.scenario
+            ));
+        }
+    }
+    drop(d_tls);
+    drop(d_plain);
+    drop(d_single);
+    let _ = fs::remove_dir_all(&work);
+    (figs, notes)
+}
+
 fn row(f: &Figures) -> String {
     let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     format!(
@@ -1058,6 +1434,36 @@ fn print_ratios(r: &[Figures]) {
             before / known
         );
     }
+    // The cluster section: its FIFOs are on the first --fifo-dir.
+    let miss = |name: &str| r.iter().find(|f| f.scenario == name && f.clients == 16);
+    // Users found per second: a -1 is quick, and must not count as an answer.
+    let found = |f: &Figures| f.qps * (f.queries - f.errors) as f64 / f.queries.max(1) as f64;
+    let failed = |f: &Figures| match f.errors {
+        0 => String::new(),
+        e => format!(", {e} answers not found or -1"),
+    };
+    if let (Some(single), Some(cluster)) = (miss(SC_SINGLE), miss(SC_CLUSTER)) {
+        println!("uncached PWD, 16 clients, interleaved rounds (users found per second):");
+        println!(
+            "  cluster/single   {:.3}  (cluster {:.0} q/s, {:.2} sql/q{}; single database {:.0} q/s, {:.2} sql/q{})",
+            found(cluster) / found(single),
+            found(cluster),
+            cluster.sql_per_lookup.unwrap_or(0.0),
+            failed(cluster),
+            found(single),
+            single.sql_per_lookup.unwrap_or(0.0),
+            failed(single)
+        );
+        if let Some(tls) = miss(SC_TLS) {
+            println!(
+                "  tls/plain        {:.3}  (TLS {:.0} q/s{}; plain TCP {:.0} q/s)",
+                found(tls) / found(cluster),
+                found(tls),
+                failed(tls),
+                found(cluster)
+            );
+        }
+    }
     let connect = find(r, "direct, connect per lookup", "-", 16).map(|f| f.qps);
     let persistent = find(r, "direct, persistent connection", "-", 16).map(|f| f.qps);
     for fs_name in ["tmpfs", "ext4"] {
@@ -1106,6 +1512,12 @@ fn print_ratios(r: &[Figures]) {
             us(cpu("daemon cached PWD")),
             us(find(r, "daemon cached PWD", fs_name, 16).and_then(|f| f.client_cpu_us_per_query)),
         );
+    }
+}
+
+fn print_notes(notes: &[String]) {
+    for n in notes {
+        println!("{n}");
     }
 }
 
