@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cluster;
 pub(crate) mod control_files;
+mod dbinfo;
 mod lookups;
 pub mod pool;
 pub mod servers;
@@ -278,13 +279,14 @@ impl Database {
         route_policy: Option<Policy>,
     ) -> Database {
         // A connect or a statement must give up while the client still
-        // waits for the answer (-1 is better than no answer): one second
+        // waits for the answer (-1 is better than no answer): with at most
+        // a second's wait for a connection before it (see pool.rs), 1.5 s
         // before the clients' deadline (control/timeoutread), at most. The
         // pre-cache reads on a connection with a timeout of its own.
         let most = config
             .timeouts
             .read
-            .saturating_sub(Duration::from_secs(1))
+            .saturating_sub(Duration::from_millis(1500))
             .max(Duration::from_secs(1));
         let capped = |c: &MysqlConfig| MysqlConfig {
             connect_timeout: c.connect_timeout.min(most),
@@ -342,8 +344,29 @@ impl Database {
             made.push((conn, store.clone()));
             store
         };
+        // With control/host.master, the central database's dbinfo table
+        // may hold a newer copy of the definition (C's sync; read only).
+        let mut definition = site.definition.clone();
+        if config.paths.control_file("host.master").exists() {
+            if let Some(central) = &central {
+                match dbinfo::newer_definition(central, &definition) {
+                    Ok(Some(newer)) => {
+                        log::info!(
+                            "InLookup: the dbinfo table is newer than {}: using its {} records",
+                            definition.path.display(),
+                            newer.records.len()
+                        );
+                        definition = newer;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log::warn!("InLookup: dbinfo: {e}; using {}", definition.path.display())
+                    }
+                }
+            }
+        }
         db.cluster = Some(Cluster::new(
-            site.definition.clone(),
+            definition,
             central,
             &site.cntrl_table,
             store_of,

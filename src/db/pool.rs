@@ -81,14 +81,20 @@ struct State {
     last_connect_error: Option<String>,
     /// Callers waiting for a connection now.
     waiting: usize,
-    /// When a connection last came back (or the pool was made).
-    last_return: Instant,
+    /// Since when every connection has been handed out with none coming
+    /// back; `None` while one is free or came back since.
+    full_since: Option<Instant>,
 }
 
 /// How long without a connection coming back, with every connection
 /// handed out, makes a server stalled: a lookup's statement takes
 /// milliseconds.
 pub const STALLED: Duration = Duration::from_secs(1);
+
+/// How long a lookup waits for a connection at most, whatever the read
+/// timeout: a server that returns none within this is stalled, and a longer
+/// wait, with a connect and a statement after it, would outlast the client.
+pub const MAX_SLOT_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a waiter sleeps before it looks again whether the server stalled.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -134,10 +140,15 @@ impl Pool {
                 connects: 0,
                 last_connect_error: None,
                 waiting: 0,
-                last_return: Instant::now(),
+                full_since: None,
             }),
             freed: Condvar::new(),
         }
+    }
+
+    /// How long a caller waits for a connection.
+    fn slot_wait(&self) -> Duration {
+        self.wait.min(MAX_SLOT_WAIT)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -170,10 +181,11 @@ impl Pool {
 
     /// Take an idle connection, or make one when fewer than `max` exist.
     fn lease(&self) -> Result<Lease<'_>, DbError> {
-        let deadline = Instant::now() + self.wait;
+        let deadline = Instant::now() + self.slot_wait();
         let mut st = self.lock();
         loop {
             if let Some(conn) = st.idle.pop() {
+                self.note_full(&mut st);
                 let generation = st.generation;
                 return Ok(Lease {
                     pool: self,
@@ -184,11 +196,20 @@ impl Pool {
             }
             if st.open < self.max {
                 st.open += 1;
+                self.note_full(&mut st);
                 let generation = st.generation;
                 drop(st);
                 return self.connect(generation);
             }
             st = self.wait_for_slot(st, deadline)?;
+        }
+    }
+
+    /// Every connection is handed out now: from here, the server stalls if
+    /// none comes back.
+    fn note_full(&self, st: &mut State) {
+        if st.idle.is_empty() && st.open >= self.max {
+            st.full_since.get_or_insert_with(Instant::now);
         }
     }
 
@@ -202,9 +223,10 @@ impl Pool {
     ) -> Result<MutexGuard<'a, State>, DbError> {
         let now = Instant::now();
         if now >= deadline {
-            return Err(DbError::Busy(self.wait));
+            return Err(DbError::Busy(self.slot_wait()));
         }
-        let stalled = now.saturating_duration_since(st.last_return) >= STALLED;
+        let full_since = *st.full_since.get_or_insert(now);
+        let stalled = now.saturating_duration_since(full_since) >= STALLED;
         if stalled && st.waiting >= self.max_waiting {
             return Err(DbError::Busy(Duration::ZERO));
         }
@@ -221,11 +243,12 @@ impl Pool {
     /// A fresh connection for a retry. The slot of the discarded connection
     /// was given back, so this may wait like `lease`.
     fn lease_new(&self) -> Result<Lease<'_>, DbError> {
-        let deadline = Instant::now() + self.wait;
+        let deadline = Instant::now() + self.slot_wait();
         let mut st = self.lock();
         loop {
             if st.open < self.max {
                 st.open += 1;
+                self.note_full(&mut st);
                 let generation = st.generation;
                 drop(st);
                 return self.connect(generation);
@@ -273,7 +296,7 @@ impl Pool {
     fn release_slot(&self) {
         let mut st = self.lock();
         st.open -= 1;
-        st.last_return = Instant::now();
+        st.full_since = None;
         drop(st);
         self.freed.notify_one();
     }
@@ -454,7 +477,7 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         let mut st = self.pool.lock();
-        st.last_return = Instant::now();
+        st.full_since = None;
         // A connection to close is closed after the lock is released: its
         // QUIT message goes to the server.
         let closing = match self.conn.take() {

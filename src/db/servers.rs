@@ -392,8 +392,14 @@ impl Shared {
         let lone = self.servers.len() == 1;
         // The second round cannot take a server again: one tried in the
         // first was up, and is now either still up or down until later.
+        // Each server is tried at most once per call: one that just failed
+        // answers -1 now, and is tried again by the next lookup.
+        let mut tried = vec![false; servers.len()];
         for retrying in [false, true] {
-            for server in servers {
+            for (i, server) in servers.iter().enumerate() {
+                if tried[i] {
+                    continue;
+                }
                 let go = {
                     let mut h = server.health();
                     if retrying {
@@ -408,6 +414,7 @@ impl Shared {
                 if !go {
                     continue;
                 }
+                tried[i] = true;
                 match attempt(server).map_err(|e| self.classify(server, e)) {
                     Ok(v) => {
                         self.mark_up(server);

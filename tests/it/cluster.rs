@@ -375,3 +375,48 @@ fn a_moved_user_is_found_after_flush_and_hup() {
     );
     assert!(d.stop().success());
 }
+
+/// With control/host.master, a dbinfo table on the central database that is
+/// newer than mcdinfo is the definition (C's sync, read only); an older one
+/// is not.
+#[test]
+fn a_newer_dbinfo_table_wins_over_the_file_with_host_master() {
+    let cluster = Cluster::start();
+    cluster.write_control("host.master", "127.0.0.1\n");
+    let file = cluster.control_dir().join("mcdinfo");
+    let file = file.to_str().unwrap();
+    let row = |mdahost: &str, port: u16, pass: &str| {
+        format!(
+            "('{file}','dist.example',1,'127.0.0.1','{mdahost}',{port},0,'indimail','indimail','{pass}',NOW() + INTERVAL 1 HOUR)"
+        )
+    };
+    cluster.central().sql(
+        Some("indimail"),
+        &format!(
+            "INSERT INTO dbinfo (filename,domain,distributed,server,mdahost,port,use_ssl,dbname,user,passwd,timestamp) VALUES {}, {}",
+            row("192.0.2.1", cluster.ms1().port(), testkit::cluster::MS1_PASSWORD),
+            // ms2 under another mail host than host_table's: its users are unknown.
+            row("192.0.2.22", cluster.ms2().port(), testkit::cluster::MS2_PASSWORD),
+        ),
+    );
+    let d = Daemon::start(&cluster, &["-i", "1"], &[]);
+    d.wait_for(
+        |l| l.contains("dbinfo table is newer"),
+        1,
+        "the dbinfo line",
+    );
+    assert_eq!(d.c_query(USER, "alice@dist.example", "", "a"), int(0));
+    assert_eq!(d.c_query(USER, "bob@dist.example", "", "b"), int(1));
+    // The table has no plain.example: only its records count (no local ones).
+    assert_eq!(d.c_query(USER, "carol@plain.example", "", "c"), int(1));
+    // Older than the file: the file's records again (after HUP).
+    cluster.central().sql(
+        Some("indimail"),
+        "UPDATE dbinfo SET timestamp = '2001-01-01 00:00:00'",
+    );
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for(|l| l.contains("Reconfiguring"), 1, "the HUP");
+    answered_again(&d, USER, "bob@dist.example", int(0));
+    assert_eq!(d.c_query(USER, "carol@plain.example", "", "e"), int(3));
+    assert!(d.stop().success());
+}
