@@ -767,3 +767,61 @@ fn authindi_direct_writes_to_the_users_own_mailstore() {
         }
     }
 }
+
+/// A real replication pair behind bob's mailstore (ms2 → its replica, named
+/// in control/replicas), ms2 killed: authindi checks bob's password on the
+/// replica, logs that the writes of the login (lastauth, relay) could not be
+/// made, and lets him in; nothing is written to the replica. With ms2 back,
+/// the next login's writes land on ms2, and reach the replica by
+/// replication.
+#[test]
+fn with_the_primary_down_a_login_reads_the_replica_and_skips_its_writes() {
+    let mut cluster = Cluster::builder().replica().start();
+    let homes = tempfile::tempdir().unwrap();
+    set_passwords(&cluster, homes.path());
+    cluster.replica().wait_replicated(cluster.ms2());
+    let (ms2, replica) = (cluster.ms2().port(), cluster.replica().port());
+    cluster.write_control(
+        "replicas",
+        &format!("127.0.0.1:{ms2} 127.0.0.1:{replica}\n"),
+    );
+    let lastauth = |s: &TcpServer| count(s, "SELECT COUNT(*) FROM lastauth WHERE user = 'bob'");
+    let login = |cluster: &Cluster| {
+        let (next, app, login) = (Recorder::new(), Recorder::new(), Recorder::new());
+        let (next_p, app_p, login_p) = (next.path(), app.path(), login.path());
+        let (code, out, err) = run_applet(
+            cluster,
+            "authindi",
+            &[&next_p, &app_p, "Maildir"],
+            &[
+                ("AUTHUSER", &login_p),
+                ("AUTHARGC", "2"),
+                ("AUTHARGV0", "imaplogin"),
+                ("AUTHARGV1", "again"),
+                ("AUTHENTICATED", ""),
+                ("TCPREMOTEIP", "192.0.2.9"),
+                ("OPEN_SMTP", ""),
+            ],
+            b"imap\nlogin\nbob@dist.example\nbob pw\n",
+        );
+        (app.ran() && !next.ran(), format!("{code:?} {out} {err}"))
+    };
+    cluster.ms2_mut().kill();
+    let (ran, said) = login(&cluster);
+    assert!(ran, "bob was not let in with ms2 down: {said}");
+    assert!(
+        said.contains("lastauth"),
+        "no word of the skipped write: {said}"
+    );
+    assert_eq!(
+        lastauth(cluster.replica()),
+        0,
+        "a write reached the replica"
+    );
+    cluster.ms2_mut().resume();
+    let (ran, said) = login(&cluster);
+    assert!(ran, "{said}");
+    assert_eq!(lastauth(cluster.ms2()), 1);
+    cluster.replica().wait_replicated(cluster.ms2());
+    assert_eq!(lastauth(cluster.replica()), 1);
+}

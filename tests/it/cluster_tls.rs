@@ -197,3 +197,69 @@ fn a_replica_answers_while_its_primary_is_down() {
     );
     assert!(d.stop().success());
 }
+
+/// The MySQL option file (MYSQL_READ_DEFAULT_FILE, IndiMail's indimail.cnf)
+/// as libmariadb reads it: the socket a `localhost` line leaves out comes
+/// from it, from the `client` group and the named one.
+#[test]
+fn the_option_file_gives_the_socket_a_host_line_leaves_out() {
+    let site = testkit::Site::new();
+    site.add_user("indimail", "joe", "example.com", "x", 0);
+    let server = testkit::harness::server();
+    let cnf = site.dir.path().join("indimail.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "# as svctool writes it\n[client]\nport=3306\n[inlookup]\nsocket={}\n",
+            server.socket.display()
+        ),
+    )
+    .unwrap();
+    let mut pairs: Vec<(String, String)> = site
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
+        .filter(|(k, _)| k != "MYSQL_HOST")
+        .collect();
+    pairs.push(("MYSQL_HOST".into(), format!("localhost:{}", server.user)));
+    pairs.push(("MYSQL_READ_DEFAULT_FILE".into(), cnf.display().to_string()));
+    pairs.push(("MYSQL_READ_DEFAULT_GROUP".into(), "inlookup".into()));
+    let config = Config::load(&Env::from_pairs(pairs)).unwrap();
+    assert_eq!(
+        config.mysql.socket.as_deref(),
+        Some(server.socket.as_path())
+    );
+    let db = Database::for_config(&config, 1, None);
+    indilookup::db::store::clear_last_server();
+    let reply = db.ask(QueryType::User, b"joe@example.com", b"").unwrap();
+    assert_eq!(reply.encode().unwrap(), int(0));
+    let by = indilookup::db::store::last_server().unwrap();
+    assert!(by.ends_with(&server.socket.display().to_string()), "{by}");
+}
+
+/// TLS settings in the option file win over the variables, as in
+/// libmariadb (the file is read when connecting, after the options): the
+/// right CA in the file, a wrong one in MYSQL_OPT_SSL_CA, and the servers
+/// requiring TLS: answered.
+#[test]
+fn the_option_file_s_ca_wins_over_the_variable() {
+    let certs = TestCerts::new();
+    let cluster = Cluster::builder().tls(&certs, true).start();
+    let cnf = cluster.dir().join("indimail.cnf");
+    std::fs::write(&cnf, format!("[client]\nssl-ca={}\n", certs.ca().display())).unwrap();
+    let (cnf, other) = (
+        cnf.display().to_string(),
+        certs.other_ca().display().to_string(),
+    );
+    let d = Daemon::start(
+        &cluster,
+        &["-i", "1"],
+        &[
+            ("MYSQL_READ_DEFAULT_FILE", cnf.as_str()),
+            ("MYSQL_OPT_SSL_CA", other.as_str()),
+        ],
+    );
+    assert_eq!(d.c_query(USER, "carol@plain.example", "", "a"), int(3));
+    assert_eq!(d.c_query(USER, "alice@dist.example", "", "b"), int(0));
+    assert!(d.stop().success());
+}
