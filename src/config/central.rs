@@ -4,8 +4,8 @@
 
 use super::cluster::ClusterDefinition;
 use super::control::{read_first_line, Paths};
-use super::env::{nonempty, nonempty_os, parse_decimal, Env};
-use super::mysql::env_ident;
+use super::env::{nonempty, Env};
+use super::mysql::{env_ident, Account};
 use super::{ConfigError, MysqlConfig, OptionFile};
 
 /// A clustered site: its records and where its central database is.
@@ -45,23 +45,24 @@ fn central_host_line(
     paths: &Paths,
     local: &MysqlConfig,
 ) -> Result<MysqlConfig, ConfigError> {
-    let port = match nonempty(env, "CNTRL_VPORT")? {
-        None => 0,
-        Some(v) => parse_decimal(v)
-            .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| ConfigError::invalid_var("CNTRL_VPORT", v, "a port number 0..=65535"))?,
-    };
+    let account = Account::load(
+        env,
+        [
+            "CNTRL_USER",
+            "CNTRL_PASSWD",
+            "CNTRL_SOCKET",
+            "CNTRL_VPORT",
+            "CNTRL_DATABASE",
+        ],
+    )?;
     let defaults = MysqlConfig {
         host: "localhost".to_string(),
-        user: env.get_str("CNTRL_USER")?.unwrap_or("indimail").to_string(),
-        password: env
-            .get_str("CNTRL_PASSWD")?
-            .unwrap_or("ssh-1.5-")
-            .to_string(),
-        socket: nonempty_os(env, "CNTRL_SOCKET").map(Into::into),
-        port,
+        user: account.user,
+        password: account.password,
+        socket: account.socket,
+        port: account.port,
         ssl: false,
-        database: env_ident(env, "CNTRL_DATABASE", "indimail", "database")?,
+        database: account.database,
         source: "default".to_string(),
         ..local.clone()
     };

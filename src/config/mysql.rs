@@ -92,6 +92,40 @@ pub(super) fn env_ident(
     }
 }
 
+/// The account part of a connection's defaults, from the five variables of
+/// its kind (user, password, socket, port, database: `MYSQL_*` for
+/// host.mysql, `CNTRL_*` for the central database).
+pub(super) struct Account {
+    pub user: String,
+    pub password: String,
+    pub socket: Option<PathBuf>,
+    pub port: u16,
+    pub database: String,
+}
+
+impl Account {
+    /// User [indimail] and password [ssh-1.5-] may be empty; the socket,
+    /// the port [0] and the database [indimail] are unset when empty.
+    pub(super) fn load(
+        env: &Env,
+        [user, password, socket, port, database]: [&str; 5],
+    ) -> Result<Account, ConfigError> {
+        let port = match nonempty(env, port)? {
+            None => 0,
+            Some(v) => parse_decimal(v)
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| ConfigError::invalid_var(port, v, "a port number 0..=65535"))?,
+        };
+        Ok(Account {
+            user: env.get_str(user)?.unwrap_or("indimail").to_string(),
+            password: env.get_str(password)?.unwrap_or("ssh-1.5-").to_string(),
+            socket: nonempty_os(env, socket).map(PathBuf::from),
+            port,
+            database: env_ident(env, database, "indimail", "database")?,
+        })
+    }
+}
+
 impl MysqlConfig {
     /// Line `host[:user[:password[:socket-or-port[:ssl]]]]` (spec §10.1), from env MYSQL_HOST if set, else the first line of
     /// CONTROLDIR/host.mysql (an empty first line is an error: "incomplete line"), else host "localhost".
@@ -106,25 +140,24 @@ impl MysqlConfig {
     /// The database name obeys the same rule as table names, since it is
     /// used in `CREATE DATABASE`. An empty MYSQL_HOST counts as unset.
     pub fn load(env: &Env, paths: &Paths) -> Result<MysqlConfig, ConfigError> {
-        let port = match nonempty(env, "MYSQL_VPORT")? {
-            None => 0,
-            Some(v) => parse_decimal(v)
-                .and_then(|n| u16::try_from(n).ok())
-                .ok_or_else(|| {
-                    ConfigError::invalid_var("MYSQL_VPORT", v, "a port number 0..=65535")
-                })?,
-        };
+        let account = Account::load(
+            env,
+            [
+                "MYSQL_USER",
+                "MYSQL_PASSWD",
+                "MYSQL_SOCKET",
+                "MYSQL_VPORT",
+                "MYSQL_DATABASE",
+            ],
+        )?;
         let defaults = MysqlConfig {
             host: "localhost".to_string(),
-            user: env.get_str("MYSQL_USER")?.unwrap_or("indimail").to_string(),
-            password: env
-                .get_str("MYSQL_PASSWD")?
-                .unwrap_or("ssh-1.5-")
-                .to_string(),
-            socket: nonempty_os(env, "MYSQL_SOCKET").map(PathBuf::from),
-            port,
+            user: account.user,
+            password: account.password,
+            socket: account.socket,
+            port: account.port,
             ssl: false,
-            database: env_ident(env, "MYSQL_DATABASE", "indimail", "database")?,
+            database: account.database,
             table: env_ident(env, "MYSQL_TABLE", "indimail", "table")?,
             inactive_table: env_ident(env, "MYSQL_INACTIVE_TABLE", "indibak", "table")?,
             relay_table: env_ident(env, "RELAY_TABLE", "relay", "table")?,

@@ -680,6 +680,31 @@ fn set_passwords(cluster: &Cluster, homes: &Path) {
     }
 }
 
+/// An IMAP login of `user@dist.example` (password `<user> pw`) through
+/// authindi without QUERY_CACHE, from 192.0.2.9 with OPEN_SMTP: whether the
+/// application ran (the login succeeded), and what the run said.
+fn authindi_login(cluster: &Cluster, user: &str) -> (bool, String) {
+    let (next, app, login) = (Recorder::new(), Recorder::new(), Recorder::new());
+    let (next_p, app_p, login_p) = (next.path(), app.path(), login.path());
+    let input = format!("imap\nlogin\n{user}@dist.example\n{user} pw\n");
+    let (code, out, err) = run_applet(
+        cluster,
+        "authindi",
+        &[&next_p, &app_p, "Maildir"],
+        &[
+            ("AUTHUSER", &login_p),
+            ("AUTHARGC", "2"),
+            ("AUTHARGV0", "imaplogin"),
+            ("AUTHARGV1", "again"),
+            ("AUTHENTICATED", ""),
+            ("TCPREMOTEIP", "192.0.2.9"),
+            ("OPEN_SMTP", ""),
+        ],
+        input.as_bytes(),
+    );
+    (app.ran() && !next.ran(), format!("{code:?} {out} {err}"))
+}
+
 /// vchkpass without QUERY_CACHE checks each login on the user's own
 /// mailstore: alice's is not the host.mysql database (ms2), bob's is.
 #[test]
@@ -735,28 +760,8 @@ fn authindi_direct_writes_to_the_users_own_mailstore() {
         ("alice", cluster.ms1(), [cluster.ms2(), cluster.central()]),
         ("bob", cluster.ms2(), [cluster.ms1(), cluster.central()]),
     ] {
-        let (next, app, login) = (Recorder::new(), Recorder::new(), Recorder::new());
-        let (next_p, app_p, login_p) = (next.path(), app.path(), login.path());
-        let input = format!("imap\nlogin\n{user}@dist.example\n{user} pw\n");
-        let (code, out, err) = run_applet(
-            &cluster,
-            "authindi",
-            &[&next_p, &app_p, "Maildir"],
-            &[
-                ("AUTHUSER", &login_p),
-                ("AUTHARGC", "2"),
-                ("AUTHARGV0", "imaplogin"),
-                ("AUTHARGV1", "again"),
-                ("AUTHENTICATED", ""),
-                ("TCPREMOTEIP", "192.0.2.9"),
-                ("OPEN_SMTP", ""),
-            ],
-            input.as_bytes(),
-        );
-        assert!(
-            app.ran() && !next.ran(),
-            "{user}: the application did not run: {code:?} {out} {err}"
-        );
+        let (ran, said) = authindi_login(&cluster, user);
+        assert!(ran, "{user}: the application did not run: {said}");
         assert_eq!((lastauth(own, user), relay(own, user)), (1, 1), "{user}");
         for other in others {
             assert_eq!(
@@ -786,28 +791,8 @@ fn with_the_primary_down_a_login_reads_the_replica_and_skips_its_writes() {
         &format!("127.0.0.1:{ms2} 127.0.0.1:{replica}\n"),
     );
     let lastauth = |s: &TcpServer| count(s, "SELECT COUNT(*) FROM lastauth WHERE user = 'bob'");
-    let login = |cluster: &Cluster| {
-        let (next, app, login) = (Recorder::new(), Recorder::new(), Recorder::new());
-        let (next_p, app_p, login_p) = (next.path(), app.path(), login.path());
-        let (code, out, err) = run_applet(
-            cluster,
-            "authindi",
-            &[&next_p, &app_p, "Maildir"],
-            &[
-                ("AUTHUSER", &login_p),
-                ("AUTHARGC", "2"),
-                ("AUTHARGV0", "imaplogin"),
-                ("AUTHARGV1", "again"),
-                ("AUTHENTICATED", ""),
-                ("TCPREMOTEIP", "192.0.2.9"),
-                ("OPEN_SMTP", ""),
-            ],
-            b"imap\nlogin\nbob@dist.example\nbob pw\n",
-        );
-        (app.ran() && !next.ran(), format!("{code:?} {out} {err}"))
-    };
     cluster.ms2_mut().kill();
-    let (ran, said) = login(&cluster);
+    let (ran, said) = authindi_login(&cluster, "bob");
     assert!(ran, "bob was not let in with ms2 down: {said}");
     assert!(
         said.contains("lastauth"),
@@ -819,7 +804,7 @@ fn with_the_primary_down_a_login_reads_the_replica_and_skips_its_writes() {
         "a write reached the replica"
     );
     cluster.ms2_mut().resume();
-    let (ran, said) = login(&cluster);
+    let (ran, said) = authindi_login(&cluster, "bob");
     assert!(ran, "{said}");
     assert_eq!(lastauth(cluster.ms2()), 1);
     cluster.replica().wait_replicated(cluster.ms2());
