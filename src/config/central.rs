@@ -56,15 +56,8 @@ fn central_host_line(
         ],
     )?;
     let defaults = MysqlConfig {
-        host: "localhost".to_string(),
-        user: account.user,
-        password: account.password,
-        socket: account.socket,
-        port: account.port,
-        ssl: false,
-        database: account.database,
         source: "default".to_string(),
-        ..local.clone()
+        ..account.defaults_over(local.clone())
     };
     let path = paths.control_file("host.cntrl");
     match read_first_line(&path)? {

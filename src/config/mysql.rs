@@ -104,6 +104,21 @@ pub(super) struct Account {
 }
 
 impl Account {
+    /// `base` with this account and host `localhost` (what a host line's
+    /// empty fields keep), without TLS.
+    pub(super) fn defaults_over(self, base: MysqlConfig) -> MysqlConfig {
+        MysqlConfig {
+            host: "localhost".to_string(),
+            user: self.user,
+            password: self.password,
+            socket: self.socket,
+            port: self.port,
+            ssl: false,
+            database: self.database,
+            ..base
+        }
+    }
+
     /// User [indimail] and password [ssh-1.5-] may be empty; the socket,
     /// the port [0] and the database [indimail] are unset when empty.
     pub(super) fn load(
