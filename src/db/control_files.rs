@@ -54,9 +54,17 @@ impl Database {
     /// The real domain, or the domain itself when it is unknown: what every
     /// lookup searches the user tables with.
     pub(super) fn lookup_domain(&self, domain: &str) -> Result<String, DbError> {
-        Ok(self
+        let real = self
             .real_domain(domain)?
-            .unwrap_or_else(|| domain.to_string()))
+            .unwrap_or_else(|| domain.to_string());
+        if real != domain {
+            let mut seen = self.aliases_seen.lock().unwrap_or_else(|e| e.into_inner());
+            let aliases = seen.entry(real.clone()).or_default();
+            if !aliases.contains(domain) {
+                aliases.insert(domain.to_string());
+            }
+        }
+        Ok(real)
     }
 
     /// The `aliasdomain` table: the central database's on a clustered site

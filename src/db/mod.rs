@@ -7,6 +7,7 @@
 //! validated configuration.
 
 pub mod auth;
+pub mod change;
 pub mod cluster;
 pub(crate) mod control_files;
 mod dbinfo;
@@ -220,6 +221,10 @@ pub struct Database {
     host_address: std::sync::OnceLock<String>,
     /// users/cdb, kept open while it does not change.
     cdb: std::sync::Mutex<Option<control_files::OpenCdb>>,
+    /// The alias domains lookups have met, by real domain: the answers
+    /// cached under them go when a row of the real domain changes.
+    aliases_seen:
+        std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
     sql: lookups::Statements,
     mysql: MysqlConfig,
     lookup: LookupConfig,
@@ -261,6 +266,7 @@ impl Database {
             cluster: None,
             host_address: std::sync::OnceLock::new(),
             cdb: std::sync::Mutex::new(None),
+            aliases_seen: Default::default(),
             sql,
             mysql,
             lookup,
@@ -468,6 +474,13 @@ impl Database {
                 format!("{}: {why}", s.label())
             })
         })
+    }
+
+    /// The alias domains of `real` that lookups have met since start.
+    pub fn aliases_seen(&self, real: &str) -> Vec<String> {
+        let seen = self.aliases_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(real)
+            .map_or_else(Vec::new, |s| s.iter().cloned().collect())
     }
 
     /// Forget the cached routes of an address or a domain (a flush).
