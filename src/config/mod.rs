@@ -32,6 +32,7 @@ pub mod fifo;
 pub mod lookup;
 pub mod mysql;
 pub mod option_file;
+pub mod push;
 #[cfg(test)]
 mod test_support;
 pub mod tls;
@@ -66,6 +67,11 @@ pub const ENV_VARS: &[&str] = &[
     "MYSQL_OPT_READ_TIMEOUT",
     "MYSQL_OPT_WRITE_TIMEOUT",
     "MYSQL_RETRY_INTERVAL",
+    "INLOOKUP_BINLOG",
+    "INLOOKUP_BINLOG_USER",
+    "INLOOKUP_BINLOG_PASSWORD",
+    "INLOOKUP_BINLOG_SERVER_ID",
+    "INLOOKUP_BINLOG_HEARTBEAT",
     "CNTRL_HOST",
     "CNTRL_USER",
     "CNTRL_PASSWD",
@@ -234,6 +240,8 @@ pub struct Config {
     /// The MySQL option file (MYSQL_READ_DEFAULT_FILE): the port and socket
     /// that connection lines leave out.
     pub option_file: OptionFile,
+    /// Push invalidation (INLOOKUP_BINLOG and its companions).
+    pub push: push::PushConfig,
     /// How long a database server that failed is skipped before it is tried
     /// again (MYSQL_RETRY_INTERVAL [5] seconds).
     pub retry_interval: std::time::Duration,
@@ -278,6 +286,7 @@ impl Config {
             cluster,
             site_files,
             retry_interval: env::env_seconds(env, "MYSQL_RETRY_INTERVAL", 5)?,
+            push: push::PushConfig::load(env)?,
             replicas: Replicas::load(env, &paths)?,
             tls: TlsSettings::load(env, &option_file)?,
             option_file,
@@ -336,6 +345,7 @@ mod tests {
             include_str!("cluster.rs"),
             include_str!("option_file.rs"),
             include_str!("tls.rs"),
+            include_str!("push.rs"),
         ];
         let mut literals = Vec::new();
         for src in sources {
