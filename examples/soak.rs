@@ -109,6 +109,9 @@ const RESTARTED: usize = 0;
 /// Whether this run is `--cluster`; set once, before anything asks.
 static CLUSTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
+/// With push invalidation, how long after its commit a change must be seen.
+const PUSH_DEADLINE: Duration = Duration::from_secs(1);
+
 fn clustered() -> bool {
     CLUSTERED.get().copied().unwrap_or(false)
 }
@@ -128,6 +131,7 @@ struct Args {
     fifo_dir: Option<PathBuf>,
     json: Option<PathBuf>,
     cluster: bool,
+    push: bool,
 }
 
 const USAGE: &str = "usage: soak [options]
@@ -147,6 +151,11 @@ const USAGE: &str = "usage: soak [options]
   --json PATH      also write the figures as JSON
   --cluster        a clustered site: central, ms1 and ms2; ms1 is the
                    server restarted (--restart-at, --down, --grace)
+  --push           push invalidation: MariaDB with a ROW binlog, the daemon
+                   follows it (INLOOKUP_BINLOG=1) with hour-long cache
+                   lifetimes, and no HUP or flush is sent: every change must
+                   be seen within a second of its commit (--hup-every only
+                   paces the changes)
   --help           this text
 
 Exit status: 0 when every check held, 1 when one did not, 2 when the run
@@ -171,6 +180,7 @@ fn args() -> Args {
         fifo_dir: None,
         json: None,
         cluster: false,
+        push: false,
     };
     let mut restart: Option<String> = None;
     let mut it = std::env::args().skip(1);
@@ -181,6 +191,10 @@ fn args() -> Args {
         }
         if arg == "--cluster" {
             a.cluster = true;
+            continue;
+        }
+        if arg == "--push" {
+            a.push = true;
             continue;
         }
         let val = it
@@ -205,6 +219,9 @@ fn args() -> Args {
             "--json" => a.json = Some(PathBuf::from(val)),
             _ => usage_error(&format!("unknown option {arg}")),
         }
+    }
+    if a.push && a.cluster {
+        usage_error("--push runs on a single database: leave out --cluster");
     }
     if a.clients == 0 || a.users < 20 || a.hup_every < 1.0 || a.seconds < 1.0 {
         usage_error("--clients must be at least 1, --users 20, --hup-every and --seconds 1");
@@ -1694,6 +1711,9 @@ struct Control<'a> {
     daemon: &'a Daemon,
     /// Changes waiting for the next HUP.
     pending: Vec<(Cell, usize)>,
+    /// Push invalidation (`--push`): a change settles at its commit plus
+    /// [`PUSH_DEADLINE`]; no HUP, no flush request.
+    push: bool,
     round: i64,
     quick_round: i64,
     /// For the random pause between two flush changes.
@@ -1726,6 +1746,13 @@ impl Control<'_> {
             self.conns[t] = None;
             self.events.problems.push(format!("change {c:?}: {e}"));
             return None;
+        }
+        if self.push {
+            // Committed: the binlog must carry it to the daemon within the
+            // deadline, with no HUP and no flush.
+            self.shared
+                .timeline
+                .settle(c, index, Instant::now() + PUSH_DEADLINE);
         }
         Some(index)
     }
@@ -1817,13 +1844,18 @@ impl Control<'_> {
                 continue;
             }
             if let Some(i) = self.change(c, v, &sql) {
-                self.pending.push((c, i));
+                if !self.push {
+                    self.pending.push((c, i));
+                }
                 self.events.hup_changes += 1;
             }
         }
     }
 
     fn hup(&mut self) {
+        if self.push {
+            return;
+        }
         self.events.hups += 1;
         match self.daemon.hup() {
             Some(at) => {
@@ -1886,6 +1918,10 @@ impl Control<'_> {
             return;
         };
         self.events.flush_changes += 1;
+        if self.push {
+            // Settled by the commit (see `change`): no flush request.
+            return;
+        }
         let t = Timeouts {
             read: CLIENT_TIMEOUT,
             write: CLIENT_TIMEOUT,
@@ -1933,6 +1969,7 @@ fn control(
         targets,
         daemon,
         pending: Vec::new(),
+        push: a.push,
         round: 0,
         quick_round: 0,
         pause: u64::from(std::process::id()),
@@ -2067,7 +2104,11 @@ fn main() {
             "soak: starting a private MariaDB and loading {} users",
             a.users
         );
-        let own = OwnServer::start();
+        let own = if a.push {
+            OwnServer::start_with(&["--log-bin=binlog", "--binlog-format=ROW", "--server-id=1"])
+        } else {
+            OwnServer::start()
+        };
         let site = Site::on(&own.server);
         populate(&site, a.users);
         Setup::Single { own, site }
@@ -2078,7 +2119,17 @@ fn main() {
                 &daemon_exe,
                 site,
                 &scratch,
-                &[("DEFAULT_DOMAIN", DOMAIN), ("USE_BTREE", "1")],
+                if a.push {
+                    &[
+                        ("DEFAULT_DOMAIN", DOMAIN),
+                        ("USE_BTREE", "1"),
+                        ("INLOOKUP_BINLOG", "1"),
+                        ("INLOOKUP_CACHE_TTL", "3600"),
+                        ("INLOOKUP_CACHE_NEGATIVE_TTL", "3600"),
+                    ][..]
+                } else {
+                    &[("DEFAULT_DOMAIN", DOMAIN), ("USE_BTREE", "1")][..]
+                },
             ),
             vec![(site.server.clone(), site.db.clone())],
         ),
@@ -2101,10 +2152,17 @@ fn main() {
     };
     let warmup = (a.seconds / 4.0).min(60.0);
     println!(
-        "soak: {} s, {} clients, HUP every {} s, {} restart {}, {} users, daemon {} (pid {})",
+        "soak: {} s, {} clients, {}, {} restart {}, {} users, daemon {} (pid {})",
         a.seconds,
         a.clients,
-        a.hup_every,
+        if a.push {
+            format!(
+                "push invalidation (no HUP, no flush; changes every {} s, due {:?} after their commit)",
+                a.hup_every, PUSH_DEADLINE
+            )
+        } else {
+            format!("HUP every {} s", a.hup_every)
+        },
         restarted_name(),
         a.restart_at
             .filter(|&t| t < a.seconds)

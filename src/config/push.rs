@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn off_unless_asked_and_every_value_checked() {
         assert!(!PushConfig::load(&env(&[])).unwrap().enabled);
-        assert!(!PushConfig::load(&env(&[("INLOOKUP_BINLOG", "0")])).unwrap().enabled);
+        assert!(
+            !PushConfig::load(&env(&[("INLOOKUP_BINLOG", "0")]))
+                .unwrap()
+                .enabled
+        );
         let p = PushConfig::load(&env(&[
             ("INLOOKUP_BINLOG", "1"),
             ("INLOOKUP_BINLOG_USER", "repl"),

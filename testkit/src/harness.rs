@@ -231,10 +231,18 @@ pub struct OwnServer {
     pub server: Server,
     dir: PathBuf,
     child: Option<Child>,
+    /// More mariadbd options (e.g. a binlog), again at every resume.
+    extra: Vec<String>,
 }
 
 impl OwnServer {
     pub fn start() -> OwnServer {
+        OwnServer::start_with(&[])
+    }
+
+    /// With more mariadbd options, e.g. `--log-bin=binlog`,
+    /// `--binlog-format=ROW`, `--server-id=1` for a binlog to follow.
+    pub fn start_with(extra: &[&str]) -> OwnServer {
         let dir = server_dir();
         init_datadir(&dir);
         let mut own = OwnServer {
@@ -245,6 +253,10 @@ impl OwnServer {
             },
             dir,
             child: None,
+            extra: std::iter::once("--skip-networking")
+                .chain(extra.iter().copied())
+                .map(str::to_string)
+                .collect(),
         };
         own.resume();
         own
@@ -285,7 +297,7 @@ impl OwnServer {
     /// Start it again on the same data.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
-        self.child = Some(spawn_mariadbd(&self.dir));
+        self.child = Some(spawn_mariadbd_with(&self.dir, &self.extra));
         wait_up(&self.server, &self.dir);
     }
 
