@@ -435,6 +435,22 @@ impl Database {
         all
     }
 
+    /// The servers whose changes the cached answers depend on: each
+    /// database's first server, once per server and database.
+    pub fn followed_servers(&self) -> Vec<ServerSpec> {
+        let mut specs: Vec<ServerSpec> = Vec::new();
+        for store in self.all_stores() {
+            let p = store.primary();
+            let same = |s: &ServerSpec| {
+                s.host == p.host && s.port == p.port && s.socket == p.socket && s.database == p.database
+            };
+            if !specs.iter().any(same) {
+                specs.push(p.clone());
+            }
+        }
+        specs
+    }
+
     /// Whether this is a clustered site.
     pub fn is_clustered(&self) -> bool {
         self.cluster.is_some()
@@ -574,7 +590,8 @@ impl Connections {
             })
             .collect();
         Store::new(
-            Servers::new(primary, replicas, self.max, self.settings),
+            Servers::new(primary.clone(), replicas, self.max, self.settings),
+            primary,
             label,
         )
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Row};
 
-use super::servers::Servers;
+use super::servers::{ServerSpec, Servers};
 use super::DbError;
 
 pub use super::servers::{clear_last_server, last_server};
@@ -18,18 +18,27 @@ pub use super::servers::{clear_last_server, last_server};
 /// A database the lookups can run statements on.
 pub struct Store {
     servers: Servers,
+    /// The server the lookups read first (the primary): the one whose
+    /// binlog push invalidation follows.
+    primary: ServerSpec,
     label: Arc<str>,
     /// Statements run, for the statements-per-lookup figure.
     statements: AtomicU64,
 }
 
 impl Store {
-    pub fn new(servers: Servers, label: String) -> Store {
+    pub fn new(servers: Servers, primary: ServerSpec, label: String) -> Store {
         Store {
             servers,
+            primary,
             label: Arc::from(label),
             statements: AtomicU64::new(0),
         }
+    }
+
+    /// How to reach the server the lookups read first.
+    pub fn primary(&self) -> &ServerSpec {
+        &self.primary
     }
 
     /// `database@server`, without the password: for log lines.

@@ -78,7 +78,7 @@ pub struct Settings {
 
 /// What a worker needs that HUP may replace.
 struct Live {
-    backend: Cached,
+    backend: Arc<Cached>,
     /// The database behind `backend`, for the daemon's own statements (the
     /// hash-cost census); lookups go through `backend`.
     db: Arc<Database>,
@@ -161,7 +161,7 @@ fn live_from(
         dirs.forbid(fifo)?;
     }
     Ok(Live {
-        backend: Cached::new(db.clone(), cache.clone()),
+        backend: Arc::new(Cached::new(db.clone(), cache.clone())),
         db,
         dirs,
     })
