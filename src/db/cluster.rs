@@ -100,6 +100,8 @@ pub struct Cluster {
     routes: Option<Cache<CentralRoute>>,
     /// The route statement, with the configured hostcntrl table.
     route_sql: String,
+    /// The configured hostcntrl table: its rows change routes.
+    cntrl_table: String,
 }
 
 impl Cluster {
@@ -132,11 +134,17 @@ impl Cluster {
                  LEFT JOIN host_table t ON t.host = h.host \
                  WHERE h.pw_domain = ? AND h.pw_name IN (?, '*')"
             ),
+            cntrl_table: cntrl_table.to_string(),
         }
     }
 
     pub fn definition(&self) -> &ClusterDefinition {
         &self.definition
+    }
+
+    /// The table that says which mailstore holds each user.
+    pub fn cntrl_table(&self) -> &str {
+        &self.cntrl_table
     }
 
     pub fn central(&self) -> Option<&Arc<Store>> {

@@ -58,11 +58,7 @@ impl Database {
             .real_domain(domain)?
             .unwrap_or_else(|| domain.to_string());
         if real != domain {
-            let mut seen = self.aliases_seen.lock().unwrap_or_else(|e| e.into_inner());
-            let aliases = seen.entry(real.clone()).or_default();
-            if !aliases.contains(domain) {
-                aliases.insert(domain.to_string());
-            }
+            self.saw_alias(&real, domain);
         }
         Ok(real)
     }

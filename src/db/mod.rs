@@ -499,9 +499,29 @@ impl Database {
             .map_or_else(Vec::new, |s| s.iter().cloned().collect())
     }
 
+    /// Note that lookups met `alias` as an alias domain of `real`.
+    pub(crate) fn saw_alias(&self, real: &str, alias: &str) {
+        let mut seen = self.aliases_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let aliases = seen.entry(real.to_string()).or_default();
+        if !aliases.contains(alias) {
+            aliases.insert(alias.to_string());
+        }
+    }
+
     /// Forget the cached routes of an address or a domain (a flush).
     pub fn forget_routes(&self, name: &str) -> usize {
         self.cluster.as_ref().map_or(0, |c| c.forget_routes(name))
+    }
+
+    /// Forget every cached route (a change that cannot be told apart).
+    pub fn forget_all_routes(&self) -> usize {
+        self.cluster.as_ref().map_or(0, |c| c.forget_all_routes())
+    }
+
+    /// The table of a clustered site's user routes; `None` on a
+    /// single-database site, which reads none.
+    pub fn cntrl_table(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| c.cntrl_table())
     }
 
     pub fn mysql_config(&self) -> &MysqlConfig {

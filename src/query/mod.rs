@@ -24,10 +24,12 @@ use std::sync::Arc;
 
 mod answers;
 mod lookup;
+mod push;
 mod value;
 
 pub use answers::{policy_from_env, AnswerCache, CacheSettings};
 pub use lookup::{Lookup, Subject};
+pub use push::{drops, Drop, Tables};
 pub use value::{PackedRow, Value};
 
 pub use crate::cache::Source;
@@ -182,11 +184,14 @@ fn absent(qtype: QueryType) -> Value {
 pub struct Cached {
     db: Arc<Database>,
     cache: Option<AnswerCache>,
+    /// The tables whose changes [`Cached::apply_change`] maps.
+    tables: Tables,
 }
 
 impl Cached {
     pub fn new(db: Arc<Database>, cache: Option<AnswerCache>) -> Cached {
-        Cached { db, cache }
+        let tables = Tables::of(&db);
+        Cached { db, cache, tables }
     }
 
     /// A request parsed: the daemon parses each request once, on the thread that
