@@ -516,3 +516,34 @@ fn delay_from_commit_to_change() {
     );
     assert!(p(0.99) < Duration::from_millis(500));
 }
+
+#[test]
+fn a_rotation_is_followed_and_a_killed_dump_is_a_gap() {
+    let s = server(TcpOptions::primary());
+    let (f, rx) = follow(&s, settings("rotate"));
+    started(&f, &rx);
+    // A new binlog file: followed without a gap.
+    s.sql(None, "FLUSH BINARY LOGS");
+    s.sql(
+        Some(DB),
+        "INSERT INTO valias (alias, domain, valias_line) VALUES ('rot', 'x.com', 'x')",
+    );
+    let (c, _) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(c, Change::Row { .. }), "{c:?}");
+
+    // The server ends the dump (KILL): a gap, then the stream again.
+    let ids: Vec<u64> = s.query(
+        None,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+    );
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    s.sql(None, &format!("KILL {}", ids[0]));
+    let why = expect_gap(&rx, Duration::from_secs(5));
+    println!("killed dump: {why}");
+    let why = expect_gap(&rx, Duration::from_secs(5));
+    assert!(why.starts_with("reconnected after"), "{why}");
+    s.sql(Some(DB), "DELETE FROM valias");
+    let (c, _) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(c, Change::Row { .. }), "{c:?}");
+    assert_eq!(f.status().gaps, 3);
+}
