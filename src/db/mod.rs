@@ -7,6 +7,7 @@
 //! validated configuration.
 
 pub mod auth;
+pub mod binlog;
 pub mod change;
 pub mod cluster;
 pub(crate) mod control_files;

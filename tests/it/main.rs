@@ -4,6 +4,7 @@ use testkit::harness;
 
 mod applets;
 mod authindi;
+mod binlog;
 mod cluster;
 mod cluster_faults;
 mod cluster_harness;
