@@ -443,7 +443,10 @@ impl Database {
         for store in self.all_stores() {
             let p = store.primary();
             let same = |s: &ServerSpec| {
-                s.host == p.host && s.port == p.port && s.socket == p.socket && s.database == p.database
+                s.host == p.host
+                    && s.port == p.port
+                    && s.socket == p.socket
+                    && s.database == p.database
             };
             if !specs.iter().any(same) {
                 specs.push(p.clone());

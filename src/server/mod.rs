@@ -11,6 +11,7 @@
 //!   acts on them in normal code.
 
 pub mod privileges;
+mod push;
 mod stats;
 mod unsendable;
 mod watch;
@@ -79,6 +80,8 @@ pub struct Settings {
 /// What a worker needs that HUP may replace.
 struct Live {
     backend: Arc<Cached>,
+    /// The binlog followers (INLOOKUP_BINLOG=1), replaced with the rest by HUP.
+    push: Option<push::Push>,
     /// The database behind `backend`, for the daemon's own statements (the
     /// hash-cost census); lookups go through `backend`.
     db: Arc<Database>,
@@ -160,8 +163,18 @@ fn live_from(
     for fifo in &settings.fifos {
         dirs.forbid(fifo)?;
     }
+    let backend = Arc::new(Cached::new(db.clone(), cache.clone()));
+    // The followers' server id is derived from the FIFO directory (one per
+    // daemon on a host).
+    let fifo_dir = settings
+        .fifos
+        .first()
+        .and_then(|f| f.parent())
+        .unwrap_or_else(|| std::path::Path::new("/"));
+    let push = push::Push::start(config, &db, &backend, fifo_dir);
     Ok(Live {
-        backend: Arc::new(Cached::new(db.clone(), cache.clone())),
+        backend,
+        push,
         db,
         dirs,
     })
@@ -445,9 +458,16 @@ fn precache_in_background(shared: &Arc<DaemonState>) {
     }
     let spawned = thread::Builder::new()
         .name("precache".into())
-        .spawn(move || match backend.backend.precache(secs) {
-            Ok(added) => log::info!("cached {added} records"),
-            Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
+        .spawn(move || {
+            // Loaded after the followers' first gap has emptied the cache,
+            // not before (where it would be dropped, or missed a change).
+            if let Some(push) = &backend.push {
+                push.wait_ready(Duration::from_secs(5));
+            }
+            match backend.backend.precache(secs) {
+                Ok(added) => log::info!("cached {added} records"),
+                Err(e) => log::warn!("pre-cache of users active in the last {secs} s failed: {e}"),
+            }
         });
     if let Err(e) = spawned {
         log::warn!("pre-cache: {e}");
@@ -500,6 +520,9 @@ fn print_stats(shared: &DaemonState) {
         ));
     }
     text.push_str(&shared.stats.statements_line(live.db.statements()));
+    if let Some(push) = &live.push {
+        text.push_str(&push.stats_lines());
+    }
     match &shared.cache {
         Some(c) => text.push_str(&c.report()),
         None => text.push_str("Cache off\n"),

@@ -19,6 +19,7 @@ mod hardening;
 mod inquerytest;
 mod logs;
 mod lookups;
+mod push;
 mod query;
 mod servers;
 mod vchkpass;

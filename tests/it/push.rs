@@ -15,6 +15,24 @@ const ALIAS: u8 = 5;
 const LIMIT: u8 = 6;
 const DOMAIN: u8 = 7;
 
+/// The next statistics line that starts with `prefix` (after USR1).
+fn stats_line(d: &Daemon, prefix: &str) -> String {
+    let before = d.lines().iter().filter(|l| l.starts_with(prefix)).count();
+    d.signal(nix::sys::signal::Signal::SIGUSR1);
+    d.wait_for(|l| l.starts_with(prefix), before + 1, prefix)
+        .pop()
+        .unwrap()
+}
+
+/// The number after `label` in a statistics line.
+fn stat(line: &str, label: &str) -> u64 {
+    line.split(&format!("{label} "))
+        .nth(1)
+        .and_then(|s| s.split([',', ' ']).next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} in {line:?}"))
+}
+
 /// A site on `server` with joe, an alias, limits; its daemon caches for an
 /// hour and follows the binlog.
 fn site_and_daemon(server: &TcpServer, extra: &[(&str, &str)]) -> (Site, Daemon) {
@@ -71,7 +89,10 @@ fn seen_within(d: &Daemon, q: u8, email: &str, ok: impl Fn(&[u8]) -> bool) -> Du
 fn password_changes_are_seen_without_hup_or_flush() {
     let server = TcpServer::start(TcpOptions::primary());
     let (site, d) = site_and_daemon(&server, &[]);
-    assert_eq!(hash(&d.c_query(PWD, "joe@example.com", "", "a")), "$5$a$old");
+    assert_eq!(
+        hash(&d.c_query(PWD, "joe@example.com", "", "a")),
+        "$5$a$old"
+    );
     let mut delays = Vec::new();
     for i in 0..200 {
         let new = format!("$5$a$n{i}");
@@ -81,6 +102,14 @@ fn password_changes_are_seen_without_hup_or_flush() {
         delays.push(seen_within(&d, PWD, "joe@example.com", |r| hash(r) == new));
         // ann's answer stays cached (one row drops one user's answers).
     }
+    // The statistics say it is active, and what it did.
+    let stats = stats_line(&d, "Push invalidation active");
+    assert!(
+        stats.starts_with("Push invalidation active, servers 1 of 1"),
+        "{stats}"
+    );
+    assert!(stat(&stats, "row events") >= 200, "{stats}");
+    assert!(stat(&stats, "answers dropped") >= 200, "{stats}");
     delays.sort();
     let at = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize];
     eprintln!(
@@ -152,17 +181,27 @@ fn without_a_binlog_the_cache_keeps_its_lifetimes() {
     let d = Daemon::start(
         &site,
         &["-i", "1"],
-        &[("USE_BTREE", "1"), ("INLOOKUP_CACHE_TTL", "3600"), ("INLOOKUP_BINLOG", "1")],
+        &[
+            ("USE_BTREE", "1"),
+            ("INLOOKUP_CACHE_TTL", "3600"),
+            ("INLOOKUP_BINLOG", "1"),
+        ],
     );
     d.wait_for(
         |l| l.contains("log_bin") && l.contains("off"),
         1,
         "the binlog-off line",
     );
-    assert_eq!(hash(&d.c_query(PWD, "joe@example.com", "", "a")), "$5$a$old");
+    assert_eq!(
+        hash(&d.c_query(PWD, "joe@example.com", "", "a")),
+        "$5$a$old"
+    );
     site.sql("UPDATE indimail SET pw_passwd = '$5$a$new' WHERE pw_name = 'joe'");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(hash(&d.c_query(PWD, "joe@example.com", "", "b")), "$5$a$old");
+    assert_eq!(
+        hash(&d.c_query(PWD, "joe@example.com", "", "b")),
+        "$5$a$old"
+    );
     assert!(d.stop().success());
 }
 
@@ -172,7 +211,10 @@ fn without_a_binlog_the_cache_keeps_its_lifetimes() {
 fn a_server_restart_drops_everything_then_follows_again() {
     let mut server = TcpServer::start(TcpOptions::primary());
     let (site, d) = site_and_daemon(&server, &[]);
-    assert_eq!(hash(&d.c_query(PWD, "joe@example.com", "", "a")), "$5$a$old");
+    assert_eq!(
+        hash(&d.c_query(PWD, "joe@example.com", "", "a")),
+        "$5$a$old"
+    );
     server.stop();
     // Changed while the daemon could not see it.
     server.resume();
@@ -180,5 +222,62 @@ fn a_server_restart_drops_everything_then_follows_again() {
     seen_within(&d, PWD, "joe@example.com", |r| hash(r) == "$5$a$offline");
     site.sql("UPDATE indimail SET pw_passwd = '$5$a$after' WHERE pw_name = 'joe'");
     seen_within(&d, PWD, "joe@example.com", |r| hash(r) == "$5$a$after");
+    assert!(d.stop().success());
+}
+
+/// A clustered site: one stream per database server. Here only ms2 has a
+/// binlog (it has a replica): its users' changes are seen at once, the
+/// servers without one are named in the statistics, and their answers keep
+/// their lifetimes.
+#[test]
+fn a_cluster_follows_each_server_it_can() {
+    let cluster = testkit::cluster::Cluster::builder().replica().start();
+    // The replication grants, on the one server that can be followed.
+    cluster.ms2().sql(
+        None,
+        "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'indimail'@'127.0.0.1'",
+    );
+    let d = Daemon::start(
+        &cluster,
+        &["-i", "1"],
+        &[
+            ("USE_BTREE", "1"),
+            ("INLOOKUP_CACHE_TTL", "3600"),
+            ("INLOOKUP_BINLOG", "1"),
+        ],
+    );
+    d.wait_for(
+        |l| l.contains("following the binlog of"),
+        1,
+        "the follower's start line",
+    );
+    let ask = |q, e: &str, tag: &str| d.c_query(q, e, "", tag);
+    assert_eq!(ask(USER, "bob@dist.example", "a"), int(0));
+    assert_eq!(ask(USER, "alice@dist.example", "b"), int(0));
+    // bob leaves ms2 (his mailstore): seen without HUP.
+    cluster.ms2().sql(
+        Some("indimail"),
+        "DELETE FROM indimail WHERE pw_name = 'bob'",
+    );
+    seen_within(&d, USER, "bob@dist.example", |r| r == int(1));
+    // alice's mailstore (ms1) has no binlog: her answer lives on.
+    cluster.ms1().sql(
+        Some("indimail"),
+        "DELETE FROM indimail WHERE pw_name = 'alice'",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ask(USER, "alice@dist.example", "c"), int(0));
+    let stats = stats_line(&d, "Push invalidation partly active");
+    assert!(
+        stats.starts_with("Push invalidation partly active, servers 1 of 3"),
+        "{stats}"
+    );
+    let off: Vec<String> = d
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("Push invalidation off for"))
+        .collect();
+    assert_eq!(off.len(), 2, "{off:?}");
+    assert!(off.iter().all(|l| l.contains("log_bin")), "{off:?}");
     assert!(d.stop().success());
 }
