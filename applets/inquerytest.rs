@@ -77,6 +77,9 @@ fn run(o: Options) -> exit::Result {
             inactive: &config.mysql.inactive_table,
         },
         show_server: o.direct && (o.verbose || o.json),
+        push: (o.json && !o.direct)
+            .then(|| push_status(&config.fifo))
+            .flatten(),
     };
 
     if o.direct {
@@ -158,4 +161,12 @@ fn ask_all(
     } else {
         Ok(())
     }
+}
+
+/// The daemon's push invalidation status, from the file it keeps beside its
+/// FIFOs (when it follows a binlog); `None` when there is none.
+fn push_status(fifo: &indilookup::config::FifoConfig) -> Option<serde_json::Value> {
+    let dir = fifo.server_base().parent()?.to_path_buf();
+    let text = std::fs::read_to_string(dir.join(indilookup::server::PUSH_STATUS_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
 }

@@ -48,13 +48,19 @@ pub fn path_for(fifo: &FifoConfig) -> PathBuf {
 /// over it), mode 0644. Not in a directory that every user may write (such as
 /// `/tmp`): the clients would not trust the file there.
 pub fn publish(dir: &Path, cost: HashCost) -> io::Result<PathBuf> {
+    publish_text(dir, FILE_NAME, &format!("{cost}\n"))
+}
+
+/// Write `text` to `dir/name` as [`publish`] does: a new file renamed over
+/// the old one, mode 0644, never in a directory every user may write.
+pub fn publish_text(dir: &Path, name: &str, text: &str) -> io::Result<PathBuf> {
     if fs::metadata(dir)?.mode() & 0o002 != 0 {
         return Err(io::Error::other(
             "the directory is writable by every user; not written",
         ));
     }
-    let path = dir.join(FILE_NAME);
-    let tmp = dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let written = (|| {
         let mut f = fs::OpenOptions::new()
@@ -65,7 +71,7 @@ pub fn publish(dir: &Path, cost: HashCost) -> io::Result<PathBuf> {
             .open(&tmp)?;
         // The umask may have taken bits away: readable by every client.
         f.set_permissions(fs::Permissions::from_mode(0o644))?;
-        f.write_all(format!("{cost}\n").as_bytes())?;
+        f.write_all(text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, &path)
     })();

@@ -584,6 +584,9 @@ pub struct Printer<'a> {
     /// Say which database server answered (`--direct` with `-v` or
     /// `--json`): the one that ran the question's last statement.
     pub show_server: bool,
+    /// The daemon's push invalidation status (its status file), for the
+    /// JSON lines.
+    pub push: Option<Value>,
 }
 
 /// Write `text` on stdout at once.
@@ -609,8 +612,13 @@ impl Printer<'_> {
                 self.tables,
                 self.show_secrets,
             );
-            if let (Some(server), Value::Object(obj)) = (&server, &mut v) {
-                obj.insert("server".into(), json!(server.as_ref()));
+            if let Value::Object(obj) = &mut v {
+                if let Some(server) = &server {
+                    obj.insert("server".into(), json!(server.as_ref()));
+                }
+                if let Some(push) = &self.push {
+                    obj.insert("push".into(), push.clone());
+                }
             }
             say(format!("{v}\n").as_bytes());
             return outcome(job.qtype, &job.address, result).is_failure();

@@ -12,6 +12,7 @@
 
 pub mod privileges;
 mod push;
+pub use push::STATUS_FILE as PUSH_STATUS_FILE;
 mod stats;
 mod unsendable;
 mod watch;
@@ -171,7 +172,13 @@ fn live_from(
         .first()
         .and_then(|f| f.parent())
         .unwrap_or_else(|| std::path::Path::new("/"));
-    let push = push::Push::start(config, &db, &backend, fifo_dir);
+    // The status file goes beside the FIFOs of the service (INFIFODIR), as
+    // the hash cost does.
+    let status_dir = settings
+        .fifo_labels
+        .as_ref()
+        .and(Some(fifo_dir.to_path_buf()));
+    let push = push::Push::start(config, &db, &backend, fifo_dir, status_dir);
     Ok(Live {
         backend,
         push,

@@ -1,8 +1,8 @@
 //! The daemon's push invalidation: one binlog follower per database server
 //! the lookups read, each change applied to the cache as it arrives.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,19 +13,28 @@ use crate::query::Cached;
 
 /// The followers of one configuration (replaced by HUP).
 pub struct Push {
-    followers: Vec<Follower>,
+    followers: Arc<Vec<Follower>>,
     /// Cached answers the changes dropped.
     dropped: Arc<AtomicU64>,
+    /// Tells the status writer to stop.
+    stop: Arc<AtomicBool>,
 }
+
+/// The file beside the server FIFOs where the daemon says, every second,
+/// how push invalidation goes (`inquerytest --json` shows it).
+pub const STATUS_FILE: &str = "pushstatus";
 
 impl Push {
     /// Follow every server `db` reads, when INLOOKUP_BINLOG=1 and the cache
     /// is on; `None` otherwise (a line says why, when it was asked for).
+    /// `status_dir`: where the status file goes (the FIFO directory of a
+    /// daemon serving INFIFODIR), `None` for none.
     pub fn start(
         config: &Config,
         db: &Database,
         backend: &Arc<Cached>,
         fifo_dir: &Path,
+        status_dir: Option<PathBuf>,
     ) -> Option<Push> {
         let p = &config.push;
         if !p.enabled {
@@ -67,7 +76,58 @@ impl Push {
                 })
             })
             .collect();
-        Some(Push { followers, dropped })
+        let push = Push {
+            followers: Arc::new(followers),
+            dropped,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        if let Some(dir) = status_dir {
+            push.write_status_every_second(dir);
+        }
+        Some(push)
+    }
+
+    /// The status as one JSON object.
+    fn status_json(followers: &[Follower], dropped: u64) -> serde_json::Value {
+        let all: Vec<_> = followers.iter().map(Follower::status).collect();
+        serde_json::json!({
+            "active": all.iter().filter(|s| s.active).count(),
+            "servers": all.len(),
+            "events": all.iter().map(|s| s.events).sum::<u64>(),
+            "dropped": dropped,
+            "gaps": all.iter().map(|s| s.gaps).sum::<u64>(),
+            "lag_ms": all.iter().filter_map(|s| s.lag).max().map(|l| l.as_millis() as u64),
+            "off": all.iter().filter(|s| !s.active).filter_map(|s| s.off_reason.clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    fn write_status_every_second(&self, dir: PathBuf) {
+        let (followers, dropped, stop) = (
+            self.followers.clone(),
+            self.dropped.clone(),
+            self.stop.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("push-status".into())
+            .spawn(move || {
+                let mut warned = false;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = Push::status_json(&followers, dropped.load(Ordering::Relaxed));
+                    if let Err(e) =
+                        crate::dummy_cost::publish_text(&dir, STATUS_FILE, &format!("{status}\n"))
+                    {
+                        if !warned {
+                            log::warn!("InLookup: {}: {e}", dir.join(STATUS_FILE).display());
+                            warned = true;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                let _ = std::fs::remove_file(dir.join(STATUS_FILE));
+            });
+        if let Err(e) = spawned {
+            log::warn!("InLookup: push status: {e}");
+        }
     }
 
     /// Wait until every follower is streaming or has given up, at most
@@ -117,6 +177,7 @@ impl Drop for Push {
     /// quiet server must not hold up the worker that drops the old
     /// configuration.
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         let followers = std::mem::take(&mut self.followers);
         let _ = std::thread::Builder::new()
             .name("push-stop".into())

@@ -110,6 +110,37 @@ fn password_changes_are_seen_without_hup_or_flush() {
     );
     assert!(stat(&stats, "row events") >= 200, "{stats}");
     assert!(stat(&stats, "answers dropped") >= 200, "{stats}");
+    // inquerytest --json carries the same, from the status file the daemon
+    // writes every second.
+    let json = || -> serde_json::Value {
+        let out = std::process::Command::new(testkit::process::indilookup_exe())
+            .args(["inquerytest", "--json", "-q", "1", "joe@example.com"])
+            .env_clear()
+            .envs(site.env.iter())
+            .env("INFIFODIR", &d.fifodir)
+            .env("FIFOTMPDIR", &d.replydir)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let started = Instant::now();
+    let line = loop {
+        let line = json();
+        if line["push"]["events"].as_u64() >= Some(200) {
+            break line;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{line}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let push = &line["push"];
+    assert_eq!(
+        (push["active"].as_u64(), push["servers"].as_u64()),
+        (Some(1), Some(1)),
+        "{line}"
+    );
+    assert!(push["dropped"].as_u64().unwrap() >= 200, "{line}");
+    assert!(push["lag_ms"].as_u64().is_some(), "{line}");
     delays.sort();
     let at = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize];
     eprintln!(
