@@ -108,6 +108,9 @@ const RESTARTED: usize = 0;
 
 /// Whether this run is `--cluster`; set once, before anything asks.
 static CLUSTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// `--push`: changes are due a second after their commit, not at a HUP or
+/// a flush.
+static PUSH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// With push invalidation, how long after its commit a change must be seen.
 const PUSH_DEADLINE: Duration = Duration::from_secs(1);
@@ -2091,6 +2094,7 @@ fn main() {
     });
 
     CLUSTERED.set(a.cluster).expect("the mode is set once");
+    PUSH.set(a.push).expect("the mode is set once");
     let mut setup = if a.cluster {
         eprintln!(
             "soak: starting a central database and two mailstores (ms1, ms2) and loading {} users",
@@ -2432,15 +2436,27 @@ fn main() {
         events.hups, events.hups_missed
     )
     .unwrap();
-    writeln!(
-        out,
-        "  data changes          {} due at a HUP, {} relay rows, {} followed by a flush ({} flushes not answered)",
-        events.hup_changes,
-        events.relay_changes,
-        events.flush_changes,
-        events.flush_failures.len()
-    )
-    .unwrap();
+    if PUSH.get().copied().unwrap_or(false) {
+        writeln!(
+            out,
+            "  data changes          {} and {} passwords, each due {:?} after its commit (no HUP, no flush), {} relay rows",
+            events.hup_changes,
+            events.flush_changes,
+            PUSH_DEADLINE,
+            events.relay_changes,
+        )
+        .unwrap();
+    } else {
+        writeln!(
+            out,
+            "  data changes          {} due at a HUP, {} relay rows, {} followed by a flush ({} flushes not answered)",
+            events.hup_changes,
+            events.relay_changes,
+            events.flush_changes,
+            events.flush_failures.len()
+        )
+        .unwrap();
+    }
     writeln!(
         out,
         "  new values seen       {} answers showed a change before it was required",
