@@ -351,6 +351,19 @@ impl Daemon {
         self.fifodir.join(format!("infifo.{k}"))
     }
 
+    /// The next statistics line that starts with `prefix`, after a USR1.
+    pub fn stats_line(&self, prefix: &str) -> String {
+        let before = self
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count();
+        self.signal(Signal::SIGUSR1);
+        self.wait_for(|l| l.starts_with(prefix), before + 1, prefix)
+            .pop()
+            .unwrap()
+    }
+
     /// A query as a C client sends it, with the reply FIFO named like
     /// inquery()'s: `<pid><time>` (plus `tag` so that concurrent test clients
     /// in one process do not collide).
@@ -403,4 +416,13 @@ pub fn is_hash_cost_line(l: &str) -> bool {
         || l.contains("no user has a crypt hash")
         || l.contains("cannot count the password hash costs")
         || l.contains("hashcost: ")
+}
+
+/// The number after `label` in a statistics line ("Failed writes 0, ...").
+pub fn stat(line: &str, label: &str) -> u64 {
+    line.split(&format!("{label} "))
+        .nth(1)
+        .and_then(|s| s.split([',', ' ']).next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} in {line:?}"))
 }

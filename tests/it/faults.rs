@@ -26,6 +26,7 @@ use indilookup::query::QueryError;
 use mysql::prelude::Queryable;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
+use testkit::daemon::stat;
 use testkit::Guarded;
 
 use crate::authindi::{login_rec, site as authindi_site, Chain};
@@ -185,28 +186,10 @@ fn fds(d: &Daemon) -> usize {
     fds_and_rss(d.pid()).0
 }
 
-/// The daemon's stats block now (USR1): the line starting with `prefix`.
-fn stats_line(d: &Daemon, prefix: &str) -> String {
-    let before = d.lines().iter().filter(|l| l.starts_with(prefix)).count();
-    d.signal(Signal::SIGUSR1);
-    d.wait_for(|l| l.starts_with(prefix), before + 1, prefix)
-        .pop()
-        .unwrap()
-}
-
-/// A number from a stats line: the one after `label` ("Failed writes").
-fn stat(line: &str, label: &str) -> u64 {
-    line.split(&format!("{label} "))
-        .nth(1)
-        .and_then(|s| s.split([',', ' ']).next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no {label} in {line:?}"))
-}
-
 /// Descriptors other than database connections: those come and go with the
 /// database, everything else must come back to where it was.
 fn fds_besides_db(d: &Daemon) -> (usize, u64) {
-    let line = stats_line(d, "Database connections open");
+    let line = d.stats_line("Database connections open");
     let open = stat(&line, "Database connections open");
     let n = fds(d);
     (n - open as usize, open)
@@ -412,7 +395,7 @@ fn database_stopped_killed_and_frozen_under_load() {
             "Cache 'Host Query'",
         ]
         .iter()
-        .map(|c| stat(&stats_line(&daemons[0], c), "stale"))
+        .map(|c| stat(&daemons[0].stats_line(c), "stale"))
         .sum()
     };
     // Each outage: (what, when it began, when the server was back, when
@@ -635,7 +618,7 @@ fn stalled_query_blocks_no_one_and_the_queue_is_bounded() {
     assert_eq!(lock_waiters(&site), 2, "the lock is still held");
     assert!(!stalled1.answered() && !stalled2.answered());
     assert!(queued.iter().all(|p| !p.answered()));
-    let full = stats_line(&d, "Bad requests");
+    let full = d.stats_line("Bad requests");
     assert_eq!(stat(&full, "Queue full"), 4, "{full}");
 
     let released = Instant::now();
@@ -685,12 +668,12 @@ fn stalled_query_blocks_no_one_and_the_queue_is_bounded() {
     );
     assert_eq!(ask(&d, 1, "joe@example.com", ""), Got::Reply(int(0)));
     assert_eq!(fds_besides_db(&d).0, fds0, "descriptors");
-    let line = stats_line(&d, "Bad requests");
+    let line = d.stats_line("Bad requests");
     assert_eq!(stat(&line, "Errors"), 1, "{line}");
     // The timed-out statement was not tried again on a new connection (that
     // would have held the worker for another timeout): one connection
     // before, one after.
-    let line = stats_line(&d, "Database connections open");
+    let line = d.stats_line("Database connections open");
     assert_eq!(stat(&line, "made"), 2, "{line}");
     assert!(d.stop().success());
 }
@@ -828,7 +811,7 @@ fn clients_that_die_or_take_their_fifo_away() {
     assert!(!removed.answered(), "nothing for a FIFO that was removed");
     assert_eq!(fs::read_to_string(&replaced.reply).unwrap(), "precious");
     good("after all");
-    let line = stats_line(&d, "Bad requests");
+    let line = d.stats_line("Bad requests");
     eprintln!("{line}");
     assert_eq!(stat(&line, "Bad requests"), halves.len() as u64, "{line}");
     assert_eq!(stat(&line, "Refused reply paths"), 3, "{line}");
@@ -909,7 +892,7 @@ fn reply_fifo_the_daemon_may_not_write() {
         assert!(!p.answered(), "mode {mode:o}: written");
         assert!(p.reply.exists(), "mode {mode:o}: removed");
     }
-    let line = stats_line(&d, "Bad requests");
+    let line = d.stats_line("Bad requests");
     assert_eq!(stat(&line, "Refused reply paths"), 2, "{line}");
     assert!(
         d.lines()
@@ -1072,7 +1055,7 @@ fn full_fifotmpdir() {
         "FIFOTMPDIR full after {fillers} files: client, vchkpass and inquerytest failed \
          temporarily, the daemon served others; all fine once there was room"
     );
-    let line = stats_line(&d, "Bad requests");
+    let line = d.stats_line("Bad requests");
     assert_eq!(stat(&line, "Errors"), 0, "{line}");
     assert_eq!(
         reply_fifos(&fifotmpdir),
@@ -1225,7 +1208,7 @@ fn flood_of_long_names_costs_no_memory_and_no_one_their_answers() {
         "warm-up"
     );
     let rss_before = fds_and_rss(d.pid()).1;
-    let entries_before = stat(&stats_line(&d, "Cache entries"), "Cache entries");
+    let entries_before = stat(&d.stats_line("Cache entries"), "Cache entries");
 
     let flooding = AtomicBool::new(true);
     let flood_sent = AtomicU64::new(0);
@@ -1321,7 +1304,7 @@ fn flood_of_long_names_costs_no_memory_and_no_one_their_answers() {
         percentile_ms(&latencies, 0.99),
         percentile_ms(&latencies, 1.0),
     );
-    let cached = stats_line(&d, "Cache entries");
+    let cached = d.stats_line("Cache entries");
     let entries = stat(&cached, "Cache entries");
     d.signal(Signal::SIGHUP);
     d.wait_for(|l| l.contains("cache flushed"), 1, "the HUP flush");

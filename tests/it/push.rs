@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use testkit::c_client::{int, text};
 use testkit::cluster::{TcpOptions, TcpServer};
-use testkit::daemon::Daemon;
+use testkit::daemon::{stat, Daemon};
 use testkit::Site;
 
 const USER: u8 = 1;
@@ -14,24 +14,6 @@ const PWD: u8 = 3;
 const ALIAS: u8 = 5;
 const LIMIT: u8 = 6;
 const DOMAIN: u8 = 7;
-
-/// The next statistics line that starts with `prefix` (after USR1).
-fn stats_line(d: &Daemon, prefix: &str) -> String {
-    let before = d.lines().iter().filter(|l| l.starts_with(prefix)).count();
-    d.signal(nix::sys::signal::Signal::SIGUSR1);
-    d.wait_for(|l| l.starts_with(prefix), before + 1, prefix)
-        .pop()
-        .unwrap()
-}
-
-/// The number after `label` in a statistics line.
-fn stat(line: &str, label: &str) -> u64 {
-    line.split(&format!("{label} "))
-        .nth(1)
-        .and_then(|s| s.split([',', ' ']).next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no {label} in {line:?}"))
-}
 
 /// A site on `server` with joe, an alias, limits; its daemon caches for an
 /// hour and follows the binlog.
@@ -103,7 +85,7 @@ fn password_changes_are_seen_without_hup_or_flush() {
         // ann's answer stays cached (one row drops one user's answers).
     }
     // The statistics say it is active, and what it did.
-    let stats = stats_line(&d, "Push invalidation active");
+    let stats = d.stats_line("Push invalidation active");
     assert!(
         stats.starts_with("Push invalidation active, servers 1 of 1"),
         "{stats}"
@@ -298,7 +280,7 @@ fn a_cluster_follows_each_server_it_can() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ask(USER, "alice@dist.example", "c"), int(0));
-    let stats = stats_line(&d, "Push invalidation partly active");
+    let stats = d.stats_line("Push invalidation partly active");
     assert!(
         stats.starts_with("Push invalidation partly active, servers 1 of 3"),
         "{stats}"
