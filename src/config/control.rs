@@ -109,6 +109,17 @@ pub(crate) fn first_line_of(file: impl Read, path: &Path) -> Result<Option<Vec<u
     Ok(Some(line))
 }
 
+/// What identifies a file's content without reading it: device, inode,
+/// modification time and size (a file replaced by a rename gets a new
+/// inode; one rewritten in place a new time or size).
+pub type FileStamp = (u64, u64, i64, i64, u64);
+
+/// The [`FileStamp`] of a file's metadata.
+pub fn file_stamp(m: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size())
+}
+
 /// Read the first line of a control file (without the newline). Ok(None) when the file does not exist; an error
 /// for any other I/O failure (names the path). A file with no newline at all yields its whole content as the line.
 ///

@@ -38,7 +38,7 @@ mod test_support;
 pub mod tls;
 
 pub use cluster::{ClusterDefinition, DbRecord, Replicas, ServerAddr};
-pub use control::{read_first_line, Paths, Timeouts};
+pub use control::{file_stamp, read_first_line, FileStamp, Paths, Timeouts};
 pub use env::Env;
 pub use fifo::FifoConfig;
 pub use lookup::LookupConfig;

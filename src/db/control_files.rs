@@ -161,7 +161,7 @@ pub(crate) fn routes_port(text: &[u8], domain: &str) -> Option<u16> {
 /// users/cdb as last opened, and what identified the file then.
 pub(super) struct OpenCdb {
     db: Arc<cdb::CDB>,
-    stamp: (u64, u64, i64, i64, u64),
+    stamp: crate::config::FileStamp,
 }
 
 impl Database {
@@ -180,14 +180,7 @@ impl Database {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(file_err(e)),
         };
-        use std::os::unix::fs::MetadataExt;
-        let stamp = (
-            meta.dev(),
-            meta.ino(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.size(),
-        );
+        let stamp = crate::config::file_stamp(&meta);
         let db = {
             let mut open = self.cdb.lock().unwrap_or_else(|e| e.into_inner());
             match &*open {

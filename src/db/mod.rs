@@ -335,20 +335,16 @@ impl Database {
             .central
             .as_ref()
             .map(|c| Arc::new(connections.store(&capped(c))));
-        let mut made: Vec<(Connection, Arc<Store>)> =
-            vec![(Connection::of_host_line(&local), db.local.clone())];
+        let mut made: Vec<(MysqlConfig, Arc<Store>)> = vec![(local.clone(), db.local.clone())];
         let store_of = |r: &DbRecord| {
             let mut settings = record_mysql(r, &local);
             crate::config::central::fill_from_option_file(&mut settings, &connections.option_file);
-            settings.connect_timeout = settings.connect_timeout.min(most);
-            settings.read_timeout = settings.read_timeout.min(most);
-            settings.write_timeout = settings.write_timeout.min(most);
-            let conn = Connection::of_host_line(&settings);
-            if let Some((_, s)) = made.iter().find(|(c, _)| *c == conn) {
+            let settings = capped(&settings);
+            if let Some((_, s)) = made.iter().find(|(m, _)| same_database(m, &settings)) {
                 return s.clone();
             }
             let store = Arc::new(connections.store(&settings));
-            made.push((conn, store.clone()));
+            made.push((settings, store.clone()));
             store
         };
         // With control/host.master, the central database's dbinfo table
@@ -542,31 +538,26 @@ impl Database {
     }
 }
 
-/// What makes two records' databases the same database: everything a
-/// connection is made with.
-#[derive(Clone, PartialEq, Eq)]
-struct Connection {
-    host: String,
-    port: u16,
-    socket: Option<PathBuf>,
-    user: String,
-    password: String,
-    database: String,
-    ssl: bool,
-}
-
-impl Connection {
-    fn of_host_line(c: &MysqlConfig) -> Connection {
-        Connection {
-            host: c.host.clone(),
-            port: c.port,
-            socket: c.socket.clone(),
-            user: c.user.clone(),
-            password: c.password.clone(),
-            database: c.database.clone(),
-            ssl: c.ssl,
-        }
-    }
+/// Whether two connection settings reach the same database the same way:
+/// everything a connection is made with (not where the settings came from).
+fn same_database(a: &MysqlConfig, b: &MysqlConfig) -> bool {
+    (
+        &a.host,
+        a.port,
+        &a.socket,
+        &a.user,
+        &a.password,
+        &a.database,
+        a.ssl,
+    ) == (
+        &b.host,
+        b.port,
+        &b.socket,
+        &b.user,
+        &b.password,
+        &b.database,
+        b.ssl,
+    )
 }
 
 /// A record's connection settings as a host line would give them, with

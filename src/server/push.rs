@@ -89,15 +89,15 @@ impl Push {
 
     /// The status as one JSON object.
     fn status_json(followers: &[Follower], dropped: u64) -> serde_json::Value {
-        let all: Vec<_> = followers.iter().map(Follower::status).collect();
+        let t = Totals::of(followers);
         serde_json::json!({
-            "active": all.iter().filter(|s| s.active).count(),
-            "servers": all.len(),
-            "events": all.iter().map(|s| s.events).sum::<u64>(),
+            "active": t.active,
+            "servers": t.servers.len(),
+            "events": t.events,
             "dropped": dropped,
-            "gaps": all.iter().map(|s| s.gaps).sum::<u64>(),
-            "lag_ms": all.iter().filter_map(|s| s.lag).max().map(|l| l.as_millis() as u64),
-            "off": all.iter().filter(|s| !s.active).filter_map(|s| s.off_reason.clone()).collect::<Vec<_>>(),
+            "gaps": t.gaps,
+            "lag_ms": t.lag.map(|l| l.as_millis() as u64),
+            "off": t.off().map(|(_, why)| why).collect::<Vec<_>>(),
         })
     }
 
@@ -151,24 +151,57 @@ impl Push {
     /// many servers, the row events read, the answers dropped, the gaps and
     /// the largest lag; a line per server that is off, with the reason.
     pub fn stats_lines(&self) -> String {
-        let all: Vec<_> = self.followers.iter().map(Follower::status).collect();
-        let active = all.iter().filter(|s| s.active).count();
-        let events: u64 = all.iter().map(|s| s.events).sum();
-        let gaps: u64 = all.iter().map(|s| s.gaps).sum();
-        let lag = all.iter().filter_map(|s| s.lag).max();
+        let t = Totals::of(&self.followers);
+        let state = match t.active {
+            n if n == t.servers.len() => "active",
+            0 => "off",
+            _ => "partly active",
+        };
         let mut text = format!(
-            "Push invalidation {}, servers {active} of {}, row events {events}, answers dropped {}, gaps {gaps}, lag {}\n",
-            if active == all.len() { "active" } else if active > 0 { "partly active" } else { "off" },
-            all.len(),
+            "Push invalidation {state}, servers {} of {}, row events {}, answers dropped {}, gaps {}, lag {}\n",
+            t.active,
+            t.servers.len(),
+            t.events,
             self.dropped.load(Ordering::Relaxed),
-            lag.map_or_else(|| "-".to_string(), |l| format!("{} ms", l.as_millis())),
+            t.gaps,
+            t.lag
+                .map_or_else(|| "-".to_string(), |l| format!("{} ms", l.as_millis())),
         );
-        for s in all.iter().filter(|s| !s.active) {
-            if let Some(why) = &s.off_reason {
-                text.push_str(&format!("Push invalidation off for {}: {why}\n", s.server));
-            }
+        for (server, why) in t.off() {
+            text.push_str(&format!("Push invalidation off for {server}: {why}\n"));
         }
         text
+    }
+}
+
+/// The followers' statuses and their sums: what the statistics and the
+/// status file say.
+struct Totals {
+    servers: Vec<crate::db::binlog::FollowStatus>,
+    active: usize,
+    events: u64,
+    gaps: u64,
+    lag: Option<Duration>,
+}
+
+impl Totals {
+    fn of(followers: &[Follower]) -> Totals {
+        let servers: Vec<_> = followers.iter().map(Follower::status).collect();
+        Totals {
+            active: servers.iter().filter(|s| s.active).count(),
+            events: servers.iter().map(|s| s.events).sum(),
+            gaps: servers.iter().map(|s| s.gaps).sum(),
+            lag: servers.iter().filter_map(|s| s.lag).max(),
+            servers,
+        }
+    }
+
+    /// The servers not followed, with the reason.
+    fn off(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.servers
+            .iter()
+            .filter(|s| !s.active)
+            .filter_map(|s| Some((s.server.as_str(), s.off_reason.as_deref()?)))
     }
 }
 

@@ -2,19 +2,19 @@
 //! mcdinfo, host.cntrl, host.mysql, the replicas file, the option file, and
 //! the files the local records come from (`Config::site_files`).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+
+use crate::config::{file_stamp, FileStamp};
 use std::time::Duration;
 
 /// How often the files are looked at.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-/// What identifies a file's content without reading it; `None` = missing.
-type Stamp = Option<(u64, u64, i64, i64, u64)>;
+/// A file's stamp; `None` = missing.
+type Stamp = Option<FileStamp>;
 
 fn stamp(path: &PathBuf) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()))
+    std::fs::metadata(path).ok().map(|m| file_stamp(&m))
 }
 
 /// Watch `files` until `stopped()`; when one changes, log which and send this
