@@ -160,47 +160,43 @@ impl Cluster {
         self.definition.is_distributed(real_domain)
     }
 
-    fn store_of(&self, record: &DbRecord) -> &Arc<Store> {
-        let i = self
-            .definition
-            .records
-            .iter()
-            .position(|r| std::ptr::eq(r, record))
-            .expect("a record of this definition");
-        &self.record_stores[i]
-    }
-
-    /// The records of a domain with their databases, in file order.
-    pub fn records_of<'a>(
+    /// The records of a domain with their databases, in file order (the
+    /// definition's rule: domains compared without regard to case).
+    pub fn records_of<'a, 'd>(
         &'a self,
-        real_domain: &'a str,
-    ) -> impl Iterator<Item = (&'a DbRecord, &'a Arc<Store>)> + 'a {
+        real_domain: &'d str,
+    ) -> impl Iterator<Item = (&'a DbRecord, &'a Arc<Store>)> + use<'a, 'd> {
         self.definition
             .records
             .iter()
             .zip(&self.record_stores)
-            .filter(move |(r, _)| r.domain == real_domain)
+            .filter(move |(r, _)| r.domain.eq_ignore_ascii_case(real_domain))
     }
 
     /// The database of a domain's first record: non-distributed domains, and
     /// the bare-domain LIMIT of any domain.
     pub fn first_place(&self, real_domain: &str) -> Place<'_> {
-        match self.definition.first_record(real_domain) {
-            Some(r) => Place::Record(r, self.store_of(r)),
+        match self.records_of(real_domain).next() {
+            Some((r, store)) => Place::Record(r, store),
             None => Place::Nowhere,
         }
     }
 
     /// Which database answers for `user` of `real_domain`.
     pub fn place(&self, user: &str, real_domain: &str) -> Result<Place<'_>, DbError> {
-        if !self.is_distributed(real_domain) {
-            return Ok(self.first_place(real_domain));
+        // The domain's first record says whether it is distributed.
+        let first = self.first_place(real_domain);
+        if !matches!(first, Place::Record(r, _) if r.distributed) {
+            return Ok(first);
         }
         match self.route(user, real_domain)? {
             CentralRoute::Unknown => Ok(Place::Nowhere),
             CentralRoute::Mailstore { hostid, mail_host } => {
-                match self.definition.record_for(real_domain, &mail_host) {
-                    Some(r) => Ok(Place::Record(r, self.store_of(r))),
+                let of_host = self
+                    .records_of(real_domain)
+                    .find(|(r, _)| r.mdahost.eq_ignore_ascii_case(&mail_host));
+                match of_host {
+                    Some((r, store)) => Ok(Place::Record(r, store)),
                     None => {
                         // C says nothing here, and every user of that
                         // mailstore silently becomes unknown.
